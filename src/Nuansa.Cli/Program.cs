@@ -1,0 +1,35 @@
+using System.CommandLine;
+
+namespace Nuansa.Cli;
+
+/// <summary>The <c>nuansa</c> command: a thin layer that parses arguments and calls the library.</summary>
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs one command line with the given output streams (used by the tests).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("Nuansa: fine-tune, evaluate, quantize and serve Hugging Face text classifiers in .NET.")
+        {
+            InspectCommand.Create(),
+        };
+        var configuration = new InvocationConfiguration { Output = output, Error = error };
+        return root.Parse(args).Invoke(configuration);
+    }
+
+    /// <summary>Runs a command body, turning user-fixable errors into one clear line and exit code 1.</summary>
+    internal static int Guard(ParseResult parse, Func<TextWriter, int> body)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        try
+        {
+            return body(output);
+        }
+        catch (NuansaException e)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}

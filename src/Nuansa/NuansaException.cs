@@ -1,0 +1,35 @@
+namespace Nuansa;
+
+/// <summary>Base class of every error Nuansa raises for a problem the user can fix (bad file, bad option).</summary>
+public class NuansaException : Exception
+{
+    public NuansaException(string message) : base(message) { }
+    public NuansaException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>A checkpoint file (config, weights, tokenizer) is missing, malformed or unsafe.</summary>
+public class CheckpointFormatException : NuansaException
+{
+    public CheckpointFormatException(string message) : base(message) { }
+    public CheckpointFormatException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>The checkpoint is well-formed but describes something Nuansa does not support.</summary>
+public sealed class UnsupportedModelException : NuansaException
+{
+    public UnsupportedModelException(string message) : base(message) { }
+}
+
+/// <summary>A pickle inside a legacy <c>pytorch_model.bin</c> names a global outside the allow-list.</summary>
+public sealed class UnsafePickleException : CheckpointFormatException
+{
+    public UnsafePickleException(string global, string file)
+        : base($"{file}: the pickle refers to '{global}', which is not a tensor or a state-dict container. " +
+               "Nuansa never executes pickled code; convert the checkpoint to safetensors with a tool you trust.")
+    {
+        Global = global;
+    }
+
+    /// <summary>The refused global, as <c>module.name</c>.</summary>
+    public string Global { get; }
+}
