@@ -26,7 +26,7 @@ public readonly record struct TensorToWrite(string Name, DType DType, IReadOnlyL
 /// <summary>
 /// Writes <c>.safetensors</c> files laid out exactly as HF's reference serializer lays them out:
 /// tensors sorted by dtype (widest alignment first) then name, compact JSON header with
-/// <c>__metadata__</c> first, padded with spaces to a multiple of 8 bytes.
+/// <c>__metadata__</c> first (its entries in the order given), padded with spaces to a multiple of 8 bytes.
 /// </summary>
 public static class SafeTensorsWriter
 {
@@ -85,7 +85,7 @@ public static class SafeTensorsWriter
         {
             json.Append("\"__metadata__\":{");
             var firstEntry = true;
-            foreach (var (key, value) in metadata.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var (key, value) in metadata)
             {
                 if (!firstEntry)
                     json.Append(',');

@@ -1,0 +1,13 @@
+namespace Nuansa.Tests.Cli;
+
+/// <summary>Runs the nuansa command line in-process and captures what it prints.</summary>
+internal static class CliRunner
+{
+    public static (int ExitCode, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = Nuansa.Cli.Program.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+}

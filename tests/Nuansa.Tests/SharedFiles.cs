@@ -1,0 +1,40 @@
+namespace Nuansa.Tests;
+
+/// <summary>Locates the <c>shared</c> folder (fixtures, data) that sits beside the repository checkout.</summary>
+public static class SharedFiles
+{
+    private static readonly Lazy<string> RootPath = new(FindRoot);
+
+    public static string Root => RootPath.Value;
+
+    public static string Fixtures => Path.Combine(Root, "fixtures");
+
+    public static string Model(string name) => Path.Combine(Fixtures, "models", name);
+
+    public static IEnumerable<string> ModelNames =>
+        ["bert-2label", "bert-2label-legacy-bin", "bert-5label-emotion-f16", "bert-multilabel-4-bf16",
+         "bert-pair-3label", "distilbert-3label", "roberta-2label", "xlmr-3label"];
+
+    public static TheoryData<string> Models()
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in ModelNames)
+            data.Add(name);
+        return data;
+    }
+
+    private static string FindRoot()
+    {
+        // Walk up from the test assembly to the repository root (the folder with Nuansa.slnx); shared/ is its sibling.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "Nuansa.slnx")))
+                continue;
+            var shared = Path.Combine(dir.Parent?.FullName ?? dir.FullName, "shared");
+            if (!Directory.Exists(Path.Combine(shared, "fixtures")))
+                throw new InvalidOperationException($"The shared folder with fixtures was not found at {shared}: check out the repository beside it (../shared).");
+            return shared;
+        }
+        throw new InvalidOperationException($"No Nuansa.slnx above {AppContext.BaseDirectory}; the tests must run from a checkout of the repository.");
+    }
+}
