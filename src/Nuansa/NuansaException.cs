@@ -33,3 +33,15 @@ public sealed class UnsafePickleException : CheckpointFormatException
     /// <summary>The refused global, as <c>module.name</c>.</summary>
     public string Global { get; }
 }
+
+/// <summary>A tokenizer file (<c>tokenizer.json</c>, <c>vocab.txt</c>, <c>merges.txt</c>, SentencePiece model) is malformed or unsupported.</summary>
+public sealed class TokenizerFormatException : NuansaException
+{
+    public TokenizerFormatException(string message) : base(message) { }
+}
+
+/// <summary>An input cannot be encoded as asked (e.g. truncation cannot reach the requested length).</summary>
+public sealed class TokenizationException : NuansaException
+{
+    public TokenizationException(string message) : base(message) { }
+}

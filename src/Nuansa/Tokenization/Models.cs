@@ -1,0 +1,275 @@
+namespace Nuansa.Tokenization;
+
+/// <summary>One token: its vocabulary id, its string, and its character offsets in the original text.</summary>
+public readonly record struct Token(int Id, string Value, int Start, int End);
+
+/// <summary>Turns one pre-tokenized word into vocabulary tokens (HF <c>models</c>).</summary>
+public interface ITokenizerModel
+{
+    void Tokenize(NormalizedText word, List<Token> output);
+
+    int? TokenToId(string token);
+
+    string? IdToToken(int id);
+
+    int VocabularySize { get; }
+}
+
+/// <summary>HF's <c>WordPiece</c>: greedy longest-match-first with a continuation prefix; an unmatched word is one unknown token.</summary>
+public sealed class WordPieceModel : ITokenizerModel
+{
+    private readonly Dictionary<string, int> _vocab;
+    private readonly string[] _byId;
+    private readonly int _unkId;
+
+    public WordPieceModel(IReadOnlyDictionary<string, int> vocab, string unkToken, string continuingSubwordPrefix = "##", int maxInputCharsPerWord = 100)
+    {
+        _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        _byId = Vocabulary.ById(vocab);
+        UnkToken = unkToken;
+        _unkId = _vocab.TryGetValue(unkToken, out var unk) ? unk
+            : throw new TokenizerFormatException($"The WordPiece vocabulary has no unknown token '{unkToken}'.");
+        ContinuingSubwordPrefix = continuingSubwordPrefix;
+        MaxInputCharsPerWord = maxInputCharsPerWord;
+    }
+
+    public string UnkToken { get; }
+    public string ContinuingSubwordPrefix { get; }
+    public int MaxInputCharsPerWord { get; }
+    public int VocabularySize => _byId.Length;
+
+    public int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : null;
+
+    public string? IdToToken(int id) => id >= 0 && id < _byId.Length ? _byId[id] : null;
+
+    public void Tokenize(NormalizedText word, List<Token> output)
+    {
+        var (wordStart, wordEnd) = word.Offsets(0, word.Length);
+        if (word.Length > MaxInputCharsPerWord)
+        {
+            output.Add(new Token(_unkId, UnkToken, wordStart, wordEnd));
+            return;
+        }
+        var mark = output.Count;
+        var start = 0;
+        while (start < word.Length)
+        {
+            var end = word.Length;
+            int? found = null;
+            string? piece = null;
+            while (start < end)
+            {
+                piece = word.ToString(start, end);
+                if (start > 0)
+                    piece = ContinuingSubwordPrefix + piece;
+                if (_vocab.TryGetValue(piece, out var id))
+                {
+                    found = id;
+                    break;
+                }
+                end--;
+            }
+            if (found is not { } tokenId)
+            {
+                output.RemoveRange(mark, output.Count - mark);
+                output.Add(new Token(_unkId, UnkToken, wordStart, wordEnd));
+                return;
+            }
+            var (s, e) = word.Offsets(start, end);
+            output.Add(new Token(tokenId, piece!, s, e));
+            start = end;
+        }
+    }
+}
+
+/// <summary>HF's <c>BPE</c> (byte-level for RoBERTa): merge adjacent symbols by merge rank, lowest rank and leftmost first.</summary>
+public sealed class BpeModel : ITokenizerModel
+{
+    private readonly Dictionary<string, int> _vocab;
+    private readonly string[] _byId;
+    private readonly Dictionary<(string, string), int> _ranks;
+    private readonly int? _unkId;
+    private readonly Dictionary<string, (string Piece, int Start, int End)[]> _cache = new(StringComparer.Ordinal);
+    private readonly Lock _cacheLock = new();
+
+    public BpeModel(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken)
+    {
+        _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        _byId = Vocabulary.ById(vocab);
+        _ranks = new Dictionary<(string, string), int>(merges.Count);
+        for (var i = 0; i < merges.Count; i++)
+            _ranks.TryAdd(merges[i], i);
+        if (unkToken != null)
+            _unkId = _vocab.TryGetValue(unkToken, out var unk) ? unk : null;
+        UnkToken = unkToken;
+    }
+
+    public string? UnkToken { get; }
+    public int VocabularySize => _byId.Length;
+
+    public int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : null;
+
+    public string? IdToToken(int id) => id >= 0 && id < _byId.Length ? _byId[id] : null;
+
+    public void Tokenize(NormalizedText word, List<Token> output)
+    {
+        if (word.Length == 0)
+            return;
+        var text = word.ToString();
+        (string Piece, int Start, int End)[]? pieces;
+        lock (_cacheLock)
+            _cache.TryGetValue(text, out pieces);
+        if (pieces == null)
+        {
+            pieces = Merge(word);
+            lock (_cacheLock)
+            {
+                if (_cache.Count > 100_000)
+                    _cache.Clear();
+                _cache[text] = pieces;
+            }
+        }
+        foreach (var (piece, start, end) in pieces)
+        {
+            var (s, e) = word.Offsets(start, end);
+            if (_vocab.TryGetValue(piece, out var id))
+                output.Add(new Token(id, piece, s, e));
+            else if (_unkId is { } unk)
+                output.Add(new Token(unk, UnkToken!, s, e));
+            // With no unknown token, HF drops symbols missing from the vocabulary.
+        }
+    }
+
+    private (string, int, int)[] Merge(NormalizedText word)
+    {
+        var symbols = new List<(string Piece, int Start, int End)>(word.Length);
+        for (var i = 0; i < word.Length; i++)
+            symbols.Add((char.ConvertFromUtf32(word[i]), i, i + 1));
+        while (symbols.Count > 1)
+        {
+            var best = -1;
+            var bestRank = int.MaxValue;
+            for (var i = 0; i + 1 < symbols.Count; i++)
+            {
+                if (_ranks.TryGetValue((symbols[i].Piece, symbols[i + 1].Piece), out var rank) && rank < bestRank)
+                {
+                    bestRank = rank;
+                    best = i;
+                }
+            }
+            if (best < 0)
+                break;
+            symbols[best] = (symbols[best].Piece + symbols[best + 1].Piece, symbols[best].Start, symbols[best + 1].End);
+            symbols.RemoveAt(best + 1);
+        }
+        return [.. symbols];
+    }
+}
+
+/// <summary>
+/// HF's <c>Unigram</c> (SentencePiece): the segmentation with the highest total log-probability (Viterbi);
+/// a character no piece covers becomes the unknown token, scored <c>min score − 10</c>, and runs of unknowns fuse into one.
+/// </summary>
+public sealed class UnigramModel : ITokenizerModel
+{
+    private const double UnknownPenalty = 10.0;
+    private readonly Dictionary<string, int> _vocab;
+    private readonly (string Piece, double Score)[] _pieces;
+    private readonly int _maxPieceRunes;
+    private readonly double _unkScore;
+
+    public UnigramModel(IReadOnlyList<(string Piece, double Score)> pieces, int unkId)
+    {
+        _pieces = [.. pieces];
+        _vocab = new Dictionary<string, int>(_pieces.Length, StringComparer.Ordinal);
+        for (var i = 0; i < _pieces.Length; i++)
+            _vocab.TryAdd(_pieces[i].Piece, i);
+        if (unkId < 0 || unkId >= _pieces.Length)
+            throw new TokenizerFormatException($"The Unigram model's unk_id {unkId} is outside its {_pieces.Length}-piece vocabulary.");
+        UnkId = unkId;
+        _maxPieceRunes = _pieces.Max(p => UnicodeClasses.Runes(p.Piece).Count);
+        _unkScore = _pieces.Min(p => p.Score) - UnknownPenalty;
+    }
+
+    public int UnkId { get; }
+    public int VocabularySize => _pieces.Length;
+
+    public int? TokenToId(string token) => _vocab.TryGetValue(token, out var id) ? id : null;
+
+    public string? IdToToken(int id) => id >= 0 && id < _pieces.Length ? _pieces[id].Piece : null;
+
+    public void Tokenize(NormalizedText word, List<Token> output)
+    {
+        var n = word.Length;
+        if (n == 0)
+            return;
+        var bestScore = new double[n + 1];
+        var bestStart = new int[n + 1];
+        var bestId = new int[n + 1];
+        Array.Fill(bestStart, -1);
+        for (var start = 0; start < n; start++)
+        {
+            if (start > 0 && bestStart[start] < 0)
+                continue;
+            var scoreHere = bestScore[start];
+            var singleCovered = false;
+            var piece = new System.Text.StringBuilder();
+            for (var end = start + 1; end <= Math.Min(n, start + _maxPieceRunes); end++)
+            {
+                piece.Append(char.ConvertFromUtf32(word[end - 1]));
+                if (!_vocab.TryGetValue(piece.ToString(), out var id))
+                    continue;
+                var candidate = scoreHere + _pieces[id].Score;
+                if (bestStart[end] < 0 || candidate > bestScore[end])
+                {
+                    bestScore[end] = candidate;
+                    bestStart[end] = start;
+                    bestId[end] = id;
+                }
+                if (end == start + 1)
+                    singleCovered = true;
+            }
+            if (!singleCovered)
+            {
+                var candidate = scoreHere + _unkScore;
+                if (bestStart[start + 1] < 0 || candidate > bestScore[start + 1])
+                {
+                    bestScore[start + 1] = candidate;
+                    bestStart[start + 1] = start;
+                    bestId[start + 1] = UnkId;
+                }
+            }
+        }
+
+        var path = new List<(int Id, int Start, int End)>();
+        for (var end = n; end > 0; end = bestStart[end])
+            path.Add((bestId[end], bestStart[end], end));
+        path.Reverse();
+        for (var i = 0; i < path.Count; i++)
+        {
+            var (id, start, end) = path[i];
+            while (id == UnkId && i + 1 < path.Count && path[i + 1].Id == UnkId)
+                end = path[++i].End;
+            var (s, e) = word.Offsets(start, end);
+            output.Add(new Token(id, word.ToString(start, end), s, e)); // HF keeps the text, not "<unk>", as the token string
+        }
+    }
+}
+
+internal static class Vocabulary
+{
+    public static string[] ById(IReadOnlyDictionary<string, int> vocab)
+    {
+        var size = vocab.Count == 0 ? 0 : vocab.Values.Max() + 1;
+        if (size > 10_000_000)
+            throw new TokenizerFormatException($"The vocabulary has an id of {size - 1}, beyond any real vocabulary.");
+        var byId = new string[size];
+        foreach (var (token, id) in vocab)
+        {
+            if (id < 0)
+                throw new TokenizerFormatException($"Vocabulary token '{token}' has a negative id.");
+            byId[id] = token;
+        }
+        return byId;
+    }
+}

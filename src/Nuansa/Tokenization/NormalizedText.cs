@@ -1,0 +1,109 @@
+using System.Text;
+
+namespace Nuansa.Tokenization;
+
+/// <summary>
+/// A piece of text as a list of Unicode code points, each remembering which code points of the
+/// original input it came from, so that normalization can change the text and tokens still get
+/// offsets in the user's string (HF counts offsets in code points, as Python's <c>str</c> does).
+/// </summary>
+public sealed class NormalizedText
+{
+    private readonly List<int> _runes;
+    private readonly List<(int Start, int End)> _spans;
+
+    private NormalizedText(List<int> runes, List<(int, int)> spans)
+    {
+        _runes = runes;
+        _spans = spans;
+    }
+
+    /// <summary><paramref name="count"/> code points of <paramref name="runes"/> from <paramref name="start"/>, aligned to their own positions.</summary>
+    public static NormalizedText FromRunes(IReadOnlyList<int> runes, int start, int count)
+    {
+        var r = new List<int>(count);
+        var s = new List<(int, int)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            r.Add(runes[start + i]);
+            s.Add((start + i, start + i + 1));
+        }
+        return new NormalizedText(r, s);
+    }
+
+    public int Length => _runes.Count;
+
+    public int this[int index] => _runes[index];
+
+    public (int Start, int End) Span(int index) => _spans[index];
+
+    /// <summary>Original offsets covered by runes [start, end).</summary>
+    public (int Start, int End) Offsets(int start, int end) =>
+        end <= start ? (0, 0) : (_spans[start].Start, _spans[end - 1].End);
+
+    public override string ToString() => ToString(0, _runes.Count);
+
+    public string ToString(int start, int end)
+    {
+        var text = new StringBuilder(end - start);
+        for (var i = start; i < end; i++)
+            text.Append(char.ConvertFromUtf32(_runes[i]));
+        return text.ToString();
+    }
+
+    public NormalizedText Slice(int start, int end) =>
+        new(_runes.GetRange(start, end - start), _spans.GetRange(start, end - start));
+
+    /// <summary>Replaces each code point by zero or more code points, which all keep its original span.</summary>
+    public void Map(Func<int, IEnumerable<int>?> replace)
+    {
+        var runes = new List<int>(_runes.Count);
+        var spans = new List<(int, int)>(_runes.Count);
+        for (var i = 0; i < _runes.Count; i++)
+        {
+            var replacement = replace(_runes[i]);
+            if (replacement == null)
+            {
+                runes.Add(_runes[i]);
+                spans.Add(_spans[i]);
+                continue;
+            }
+            foreach (var r in replacement)
+            {
+                runes.Add(r);
+                spans.Add(_spans[i]);
+            }
+        }
+        Replace(runes, spans);
+    }
+
+    /// <summary>Replaces runes [start, end) by <paramref name="replacement"/>. One-for-one replacements keep
+    /// each rune's own span; otherwise every new rune gets the span of the whole replaced range.</summary>
+    public void Splice(int start, int end, IReadOnlyList<int> replacement)
+    {
+        var spans = new List<(int, int)>(replacement.Count);
+        var whole = Offsets(start, end);
+        for (var i = 0; i < replacement.Count; i++)
+            spans.Add(replacement.Count == end - start ? _spans[start + i] : whole);
+        _runes.RemoveRange(start, end - start);
+        _spans.RemoveRange(start, end - start);
+        _runes.InsertRange(start, replacement);
+        _spans.InsertRange(start, spans);
+    }
+
+    /// <summary>Inserts code points before everything, aligned with the first code point (as HF's prepend does).</summary>
+    public void Prepend(int rune)
+    {
+        var span = _spans.Count > 0 ? _spans[0] : (0, 0);
+        _runes.Insert(0, rune);
+        _spans.Insert(0, span);
+    }
+
+    private void Replace(List<int> runes, List<(int, int)> spans)
+    {
+        _runes.Clear();
+        _runes.AddRange(runes);
+        _spans.Clear();
+        _spans.AddRange(spans);
+    }
+}

@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Nuansa.Tokenization;
+
+/// <summary>A step that rewrites text before it is split into words (HF <c>normalizers</c>).</summary>
+public interface INormalizer
+{
+    void Normalize(NormalizedText text);
+}
+
+/// <summary>HF's <c>BertNormalizer</c>: clean control characters, space out CJK ideographs, strip accents, lower-case.</summary>
+public sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bool? stripAccents, bool lowercase) : INormalizer
+{
+    public bool CleanText { get; } = cleanText;
+    public bool HandleChineseChars { get; } = handleChineseChars;
+
+    /// <summary>Null follows <see cref="Lowercase"/>, as in HF.</summary>
+    public bool? StripAccents { get; } = stripAccents;
+    public bool Lowercase { get; } = lowercase;
+
+    public void Normalize(NormalizedText text)
+    {
+        if (CleanText)
+        {
+            text.Map(r => r is 0 or 0xFFFD || UnicodeClasses.IsBertControl(r) ? []
+                : UnicodeClasses.IsWhiteSpace(r) && r != ' ' ? [' '] : null);
+        }
+        if (HandleChineseChars)
+            text.Map(r => UnicodeClasses.IsChineseChar(r) ? [' ', r, ' '] : null);
+        if (StripAccents ?? Lowercase)
+        {
+            text.Map(r => UnicodeClasses.Normalize(r, NormalizationForm.FormD));
+            text.Map(r => UnicodeClasses.IsNonSpacingMark(r) ? [] : null);
+        }
+        if (Lowercase)
+            text.Map(UnicodeClasses.ToLower);
+    }
+}
+
+/// <summary>HF's <c>Lowercase</c>.</summary>
+public sealed class LowercaseNormalizer : INormalizer
+{
+    public void Normalize(NormalizedText text) => text.Map(UnicodeClasses.ToLower);
+}
+
+/// <summary>HF's <c>StripAccents</c>: removes non-spacing marks (used after NFD).</summary>
+public sealed class StripAccentsNormalizer : INormalizer
+{
+    public void Normalize(NormalizedText text) => text.Map(r => UnicodeClasses.IsNonSpacingMark(r) ? [] : null);
+}
+
+/// <summary>HF's <c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c>, applied code point by code point.</summary>
+public sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
+{
+    public void Normalize(NormalizedText text) => text.Map(r => UnicodeClasses.Normalize(r, form));
+}
+
+/// <summary>HF's <c>Replace</c>: every match of a literal or a regular expression becomes <paramref name="content"/>.</summary>
+public sealed class ReplaceNormalizer(Regex pattern, string content) : INormalizer
+{
+    public void Normalize(NormalizedText text)
+    {
+        var current = text.ToString();
+        var matches = pattern.Matches(current);
+        if (matches.Count == 0)
+            return;
+        var replacement = UnicodeClasses.Runes(content);
+        // Work from the end so earlier rune indices stay valid; Match indices are UTF-16, so convert.
+        for (var m = matches.Count - 1; m >= 0; m--)
+        {
+            var match = matches[m];
+            if (match.Length == 0)
+                continue;
+            var start = RuneIndex(current, match.Index);
+            var end = RuneIndex(current, match.Index + match.Length);
+            text.Splice(start, end, replacement);
+        }
+    }
+
+    private static int RuneIndex(string text, int utf16Index)
+    {
+        var count = 0;
+        for (var i = 0; i < utf16Index; i++)
+        {
+            if (!char.IsLowSurrogate(text[i]))
+                count++;
+        }
+        return count;
+    }
+}
+
+/// <summary>Several normalizers in order.</summary>
+public sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INormalizer
+{
+    public IReadOnlyList<INormalizer> Steps { get; } = steps;
+
+    public void Normalize(NormalizedText text)
+    {
+        foreach (var step in Steps)
+            step.Normalize(text);
+    }
+}
+
+/// <summary>
+/// SentencePiece's precompiled character map (HF <c>Precompiled</c>), e.g. XLM-R's nmt_nfkc: a
+/// double-array trie from UTF-8 sequences to replacement strings. Like HF, it looks up whole
+/// grapheme clusters shorter than 6 bytes first, then each code point.
+/// </summary>
+public sealed class PrecompiledNormalizer : INormalizer
+{
+    private readonly uint[] _units;
+    private readonly byte[] _normalized;
+
+    public PrecompiledNormalizer(byte[] charsmap)
+    {
+        if (charsmap.Length < 4)
+            throw new TokenizerFormatException("The precompiled character map is too short.");
+        var trieSize = BitConverter.ToUInt32(charsmap, 0);
+        if (trieSize % 4 != 0 || trieSize > charsmap.Length - 4)
+            throw new TokenizerFormatException("The precompiled character map's trie size is out of range.");
+        _units = new uint[trieSize / 4];
+        Buffer.BlockCopy(charsmap, 4, _units, 0, (int)trieSize);
+        _normalized = charsmap[(4 + (int)trieSize)..];
+    }
+
+    public void Normalize(NormalizedText text)
+    {
+        var current = text.ToString();
+        var output = new List<(int Start, int End, List<int> Runes)>();
+        var runeIndex = 0;
+        var position = 0;
+        while (position < current.Length)
+        {
+            var length = StringInfo.GetNextTextElementLength(current, position);
+            var grapheme = current.Substring(position, length);
+            var graphemeRunes = UnicodeClasses.Runes(grapheme);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(grapheme);
+            if (bytes.Length < 6 && Transform(bytes) is { } whole)
+            {
+                output.Add((runeIndex, runeIndex + graphemeRunes.Count, whole));
+            }
+            else
+            {
+                for (var i = 0; i < graphemeRunes.Count; i++)
+                {
+                    if (Transform(System.Text.Encoding.UTF8.GetBytes(char.ConvertFromUtf32(graphemeRunes[i]))) is { } part)
+                        output.Add((runeIndex + i, runeIndex + i + 1, part));
+                }
+            }
+            runeIndex += graphemeRunes.Count;
+            position += length;
+        }
+        for (var i = output.Count - 1; i >= 0; i--)
+            text.Splice(output[i].Start, output[i].End, output[i].Runes);
+    }
+
+    // The replacement for the shortest key that prefixes `key`, as HF's transform takes the first common-prefix match.
+    private List<int>? Transform(byte[] key)
+    {
+        if (_units.Length == 0)
+            return null;
+        uint nodePos = 0;
+        var unit = _units[0];
+        nodePos ^= Offset(unit);
+        foreach (var c in key)
+        {
+            if (c == 0)
+                break;
+            nodePos ^= c;
+            if (nodePos >= _units.Length)
+                return null;
+            unit = _units[nodePos];
+            if ((unit & ((1u << 31) | 0xFF)) != c)
+                return null;
+            nodePos ^= Offset(unit);
+            if (((unit >> 8) & 1) == 1)
+            {
+                if (nodePos >= _units.Length)
+                    return null;
+                var index = (int)(_units[nodePos] & ((1u << 31) - 1));
+                if (index >= _normalized.Length)
+                    return null;
+                var end = Array.IndexOf(_normalized, (byte)0, index);
+                if (end < 0)
+                    end = _normalized.Length;
+                return UnicodeClasses.Runes(System.Text.Encoding.UTF8.GetString(_normalized, index, end - index));
+            }
+        }
+        return null;
+    }
+
+    private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
+}

@@ -1,0 +1,218 @@
+namespace Nuansa.Tokenization;
+
+/// <summary>How an over-long input is cut, with HF's names.</summary>
+public enum TruncationStrategy
+{
+    /// <summary>Cut the longer segment first, token by token (HF's default for <c>truncation=True</c>).</summary>
+    LongestFirst,
+
+    /// <summary>Cut only the first text (the context of a pair).</summary>
+    OnlyFirst,
+
+    /// <summary>Cut only the second text.</summary>
+    OnlySecond,
+
+    /// <summary>Never cut.</summary>
+    DoNotTruncate,
+}
+
+/// <summary>How a batch is padded.</summary>
+public enum PaddingStrategy
+{
+    /// <summary>Every encoding keeps its own length.</summary>
+    DoNotPad,
+
+    /// <summary>Pad to the longest encoding in the batch.</summary>
+    Longest,
+
+    /// <summary>Pad to the maximum length.</summary>
+    MaxLength,
+}
+
+/// <summary>Options of one encode call; defaults cut inputs to the model's limit with HF's <c>longest_first</c>.</summary>
+public sealed record EncodeOptions
+{
+    public bool AddSpecialTokens { get; init; } = true;
+    public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
+
+    /// <summary>Length limit including special tokens; null means the model's limit (<see cref="Tokenizer.ModelMaxLength"/>).</summary>
+    public int? MaxLength { get; init; }
+    public PaddingStrategy Padding { get; init; } = PaddingStrategy.DoNotPad;
+
+    public static EncodeOptions Default { get; } = new();
+}
+
+/// <summary>
+/// A Hugging Face tokenizer: added tokens → normalizer → pre-tokenizer → model → truncation →
+/// post-processor (special tokens, token types) → padding. Thread-safe once built.
+/// </summary>
+public sealed class Tokenizer
+{
+    private readonly AddedTokenSplitter _added;
+    private readonly Dictionary<string, int> _addedIds;
+    private readonly Dictionary<int, string> _addedTokens;
+
+    public Tokenizer(INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model, TemplateProcessor? postProcessor,
+        IReadOnlyList<AddedToken> addedTokens, string padToken, int modelMaxLength)
+    {
+        Normalizer = normalizer;
+        PreTokenizer = preTokenizer;
+        Model = model;
+        PostProcessor = postProcessor;
+        AddedTokens = addedTokens;
+        _added = new AddedTokenSplitter(addedTokens);
+        _addedIds = addedTokens.GroupBy(t => t.Content).ToDictionary(g => g.Key, g => g.First().Id, StringComparer.Ordinal);
+        _addedTokens = addedTokens.GroupBy(t => t.Id).ToDictionary(g => g.Key, g => g.First().Content);
+        PadToken = padToken;
+        PadTokenId = TokenToId(padToken) ?? throw new TokenizerFormatException($"The pad token '{padToken}' is not in the vocabulary.");
+        ModelMaxLength = modelMaxLength > 0 ? modelMaxLength : throw new TokenizerFormatException("model_max_length must be positive.");
+    }
+
+    public INormalizer? Normalizer { get; }
+    public IPreTokenizer? PreTokenizer { get; }
+    public ITokenizerModel Model { get; }
+    public TemplateProcessor? PostProcessor { get; }
+    public IReadOnlyList<AddedToken> AddedTokens { get; }
+    public string PadToken { get; }
+    public int PadTokenId { get; }
+
+    /// <summary>The longest input the model accepts, special tokens included.</summary>
+    public int ModelMaxLength { get; }
+
+    public int VocabularySize => Math.Max(Model.VocabularySize, _addedTokens.Count == 0 ? 0 : _addedTokens.Keys.Max() + 1);
+
+    /// <summary>Reads the tokenizer of a checkpoint folder (see <see cref="TokenizerLoader"/>).</summary>
+    public static Tokenizer Load(string directory) => TokenizerLoader.Load(directory);
+
+    public int? TokenToId(string token) => _addedIds.TryGetValue(token, out var id) ? id : Model.TokenToId(token);
+
+    public string? IdToToken(int id) => _addedTokens.TryGetValue(id, out var token) ? token : Model.IdToToken(id);
+
+    /// <summary>Encodes one text, or a pair (<paramref name="textPair"/> is the second segment: for Nuansa's
+    /// context-conditioned models the text is the context and the pair is the sentence).</summary>
+    public Encoding Encode(string text, string? textPair = null, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        options ??= EncodeOptions.Default;
+        var first = Tokenize(text);
+        var second = textPair == null ? null : Tokenize(textPair);
+        var process = options.AddSpecialTokens && PostProcessor != null;
+        var maxLength = options.MaxLength ?? ModelMaxLength;
+        if (options.Truncation != TruncationStrategy.DoNotTruncate)
+        {
+            var added = process ? PostProcessor!.AddedTokens(second != null) : 0;
+            if (maxLength < added)
+                throw new TokenizationException($"max_length {maxLength} leaves no room: the special tokens alone take {added}.");
+            Truncate(first, second, maxLength - added, options.Truncation);
+        }
+        var encoding = process ? PostProcessor!.Apply(first, second) : Plain(first, second);
+        return options.Padding == PaddingStrategy.MaxLength ? encoding.PadTo(maxLength, PadTokenId, PadToken) : encoding;
+    }
+
+    /// <summary>Encodes a batch; with <see cref="PaddingStrategy.Longest"/> every row is padded to the longest.</summary>
+    public IReadOnlyList<Encoding> EncodeBatch(IReadOnlyList<(string Text, string? TextPair)> inputs, EncodeOptions? options = null)
+    {
+        options ??= EncodeOptions.Default;
+        var encodings = new Encoding[inputs.Count];
+        Parallel.For(0, inputs.Count, i => encodings[i] = Encode(inputs[i].Text, inputs[i].TextPair, options));
+        if (options.Padding == PaddingStrategy.Longest && encodings.Length > 0)
+        {
+            var longest = encodings.Max(e => e.Length);
+            for (var i = 0; i < encodings.Length; i++)
+                encodings[i] = encodings[i].PadTo(longest, PadTokenId, PadToken);
+        }
+        return encodings;
+    }
+
+    /// <summary>The tokens of one text without special tokens, truncation or padding.</summary>
+    public List<Token> Tokenize(string text)
+    {
+        var runes = UnicodeClasses.Runes(text);
+        var tokens = new List<Token>();
+        foreach (var (start, end, added) in _added.Split(runes))
+        {
+            if (added != null)
+            {
+                // HF's token string is the matched text, including whitespace taken by lstrip/rstrip.
+                tokens.Add(new Token(added.Id, NormalizedText.FromRunes(runes, start, end - start).ToString(), start, end));
+                continue;
+            }
+            var piece = NormalizedText.FromRunes(runes, start, end - start);
+            Normalizer?.Normalize(piece);
+            var words = PreTokenizer?.PreTokenize([piece]) ?? [piece];
+            foreach (var word in words)
+                Model.Tokenize(word, tokens);
+        }
+        return tokens;
+    }
+
+    // HF tokenizers' truncate_encodings, with `limit` the room left after special tokens.
+    private static void Truncate(List<Token> first, List<Token>? second, int limit, TruncationStrategy strategy)
+    {
+        var total = first.Count + (second?.Count ?? 0);
+        if (total <= limit)
+            return;
+        var toRemove = total - limit;
+        switch (strategy)
+        {
+            case TruncationStrategy.LongestFirst when second == null:
+                first.RemoveRange(limit, first.Count - limit);
+                return;
+            case TruncationStrategy.LongestFirst:
+            {
+                // The shorter segment keeps its length if it can; otherwise both get half, the odd token to the longer.
+                int n1 = first.Count, n2 = second.Count;
+                var swap = n1 > n2;
+                if (swap)
+                    (n1, n2) = (n2, n1);
+                n2 = n1 > limit ? n1 : Math.Max(n1, limit - n1);
+                if (n1 + n2 > limit)
+                {
+                    n1 = limit / 2;
+                    n2 = n1 + limit % 2;
+                }
+                if (swap)
+                    (n1, n2) = (n2, n1);
+                if (first.Count > n1)
+                    first.RemoveRange(n1, first.Count - n1);
+                if (second.Count > n2)
+                    second.RemoveRange(n2, second.Count - n2);
+                return;
+            }
+            case TruncationStrategy.OnlyFirst:
+            case TruncationStrategy.OnlySecond:
+            {
+                var target = strategy == TruncationStrategy.OnlyFirst ? first
+                    : second ?? throw new TokenizationException("Truncation only_second needs a text pair.");
+                if (target.Count <= toRemove)
+                {
+                    throw new TokenizationException(
+                        $"Cannot truncate to the maximum length with {StrategyName(strategy)}: the {(strategy == TruncationStrategy.OnlyFirst ? "first" : "second")} " +
+                        $"text has {target.Count} tokens but {toRemove} must go. Use longest_first or a larger max_length.");
+                }
+                target.RemoveRange(target.Count - toRemove, toRemove);
+                return;
+            }
+        }
+    }
+
+    internal static string StrategyName(TruncationStrategy strategy) => strategy switch
+    {
+        TruncationStrategy.LongestFirst => "longest_first",
+        TruncationStrategy.OnlyFirst => "only_first",
+        TruncationStrategy.OnlySecond => "only_second",
+        _ => "do_not_truncate",
+    };
+
+    private static Encoding Plain(List<Token> first, List<Token>? second)
+    {
+        var all = second == null ? first : [.. first, .. second];
+        return new Encoding(
+            [.. all.Select(t => t.Id)],
+            [.. first.Select(_ => 0), .. (second ?? []).Select(_ => 1)],
+            [.. all.Select(t => t.Value)],
+            [.. all.Select(t => (t.Start, t.End))],
+            new bool[all.Count],
+            [.. Enumerable.Repeat(1, all.Count)]);
+    }
+}
