@@ -77,17 +77,35 @@ public sealed class NormalizedText
         Replace(runes, spans);
     }
 
-    /// <summary>Replaces runes [start, end) by <paramref name="replacement"/>. One-for-one replacements keep
-    /// each rune's own span; otherwise every new rune gets the span of the whole replaced range.</summary>
-    public void Splice(int start, int end, IReadOnlyList<int> replacement)
+    /// <summary>
+    /// HF's <c>transform_range</c>: rewrites runes [start, end) from a list of (new rune, change) where
+    /// change 0 replaces the next original rune, a negative change also drops that many following runes,
+    /// and a positive change inserts a rune aligned with the rune before it. <paramref name="initialRemoved"/>
+    /// original runes are dropped first. Offsets after a transform are exactly HF's.
+    /// </summary>
+    public void Transform(int start, int end, IReadOnlyList<(int Rune, int Change)> dest, int initialRemoved = 0)
     {
-        var spans = new List<(int, int)>(replacement.Count);
-        var whole = Offsets(start, end);
-        for (var i = 0; i < replacement.Count; i++)
-            spans.Add(replacement.Count == end - start ? _spans[start + i] : whole);
+        var runes = new List<int>(dest.Count);
+        var spans = new List<(int, int)>(dest.Count);
+        var offset = start + initialRemoved;
+        foreach (var (rune, change) in dest)
+        {
+            (int, int) span;
+            if (change > 0)
+            {
+                span = offset >= 1 ? _spans[offset - 1] : (0, 0);
+            }
+            else
+            {
+                span = _spans[Math.Min(offset, _spans.Count - 1)];
+                offset += 1 - change;
+            }
+            runes.Add(rune);
+            spans.Add(span);
+        }
         _runes.RemoveRange(start, end - start);
         _spans.RemoveRange(start, end - start);
-        _runes.InsertRange(start, replacement);
+        _runes.InsertRange(start, runes);
         _spans.InsertRange(start, spans);
     }
 

@@ -66,7 +66,7 @@ public sealed class ReplaceNormalizer(Regex pattern, string content) : INormaliz
         var matches = pattern.Matches(current);
         if (matches.Count == 0)
             return;
-        var replacement = UnicodeClasses.Runes(content);
+        var replacement = UnicodeClasses.Runes(content).Select(r => (r, 1)).ToList();
         // Work from the end so earlier rune indices stay valid; Match indices are UTF-16, so convert.
         for (var m = matches.Count - 1; m >= 0; m--)
         {
@@ -75,7 +75,8 @@ public sealed class ReplaceNormalizer(Regex pattern, string content) : INormaliz
                 continue;
             var start = RuneIndex(current, match.Index);
             var end = RuneIndex(current, match.Index + match.Length);
-            text.Splice(start, end, replacement);
+            // As HF: the match is removed, then the content is inserted after it (aligned to its last rune).
+            text.Transform(start, end, replacement, initialRemoved: end - start);
         }
     }
 
@@ -128,32 +129,35 @@ public sealed class PrecompiledNormalizer : INormalizer
     public void Normalize(NormalizedText text)
     {
         var current = text.ToString();
-        var output = new List<(int Start, int End, List<int> Runes)>();
-        var runeIndex = 0;
+        var dest = new List<(int, int)>(text.Length);
         var position = 0;
         while (position < current.Length)
         {
             var length = StringInfo.GetNextTextElementLength(current, position);
             var grapheme = current.Substring(position, length);
             var graphemeRunes = UnicodeClasses.Runes(grapheme);
-            var bytes = System.Text.Encoding.UTF8.GetBytes(grapheme);
-            if (bytes.Length < 6 && Transform(bytes) is { } whole)
-            {
-                output.Add((runeIndex, runeIndex + graphemeRunes.Count, whole));
-            }
-            else
-            {
-                for (var i = 0; i < graphemeRunes.Count; i++)
-                {
-                    if (Transform(System.Text.Encoding.UTF8.GetBytes(char.ConvertFromUtf32(graphemeRunes[i]))) is { } part)
-                        output.Add((runeIndex + i, runeIndex + i + 1, part));
-                }
-            }
-            runeIndex += graphemeRunes.Count;
             position += length;
+            if (System.Text.Encoding.UTF8.GetByteCount(grapheme) < 6 && Transform(System.Text.Encoding.UTF8.GetBytes(grapheme)) is { } whole)
+            {
+                Add(dest, whole, graphemeRunes.Count);
+                continue;
+            }
+            foreach (var rune in graphemeRunes)
+            {
+                if (Transform(System.Text.Encoding.UTF8.GetBytes(char.ConvertFromUtf32(rune))) is { } part)
+                    Add(dest, part, 1);
+                else
+                    dest.Add((rune, 0));
+            }
         }
-        for (var i = output.Count - 1; i >= 0; i--)
-            text.Splice(output[i].Start, output[i].End, output[i].Runes);
+        text.Transform(0, text.Length, dest);
+    }
+
+    // HF's change list for a replacement: the first new rune carries the length difference, the others are insertions.
+    private static void Add(List<(int, int)> dest, List<int> replacement, int oldCount)
+    {
+        for (var i = 0; i < replacement.Count; i++)
+            dest.Add((replacement[i], i == 0 ? replacement.Count - oldCount : 1));
     }
 
     // The replacement for the shortest key that prefixes `key`, as HF's transform takes the first common-prefix match.

@@ -96,8 +96,9 @@ public static class TokenizerLoader
         var added = new[] { cls, pad, sep, unk }.Where(vocab.ContainsKey).Select(t => new AddedToken(vocab[t], t, true)).ToList();
         if (vocab.TryGetValue(mask, out var maskId))
             added.Add(new AddedToken(maskId, mask, true, LStrip: true));
-        var post = TemplateProcessor.Roberta(cls, Id(vocab, cls, vocabPath), sep, Id(vocab, sep, vocabPath));
-        var pre = new ByteLevelPreTokenizer(settings.Bool("add_prefix_space") ?? false, true);
+        var addPrefixSpace = settings.Bool("add_prefix_space") ?? false;
+        var post = TemplateProcessor.Roberta(cls, Id(vocab, cls, vocabPath), sep, Id(vocab, sep, vocabPath), trimOffsets: true, addPrefixSpace);
+        var pre = new ByteLevelPreTokenizer(addPrefixSpace, true);
         return new Tokenizer(null, pre, model, post, added, pad, settings.ModelMaxLength);
     }
 
@@ -242,7 +243,8 @@ public static class TokenizerLoader
                 var sep = Get(p, "sep", path);
                 return type == "BertProcessing"
                     ? TemplateProcessor.Bert(cls[0].GetString()!, cls[1].GetInt32(), sep[0].GetString()!, sep[1].GetInt32())
-                    : TemplateProcessor.Roberta(cls[0].GetString()!, cls[1].GetInt32(), sep[0].GetString()!, sep[1].GetInt32());
+                    : TemplateProcessor.Roberta(cls[0].GetString()!, cls[1].GetInt32(), sep[0].GetString()!, sep[1].GetInt32(),
+                        BoolOr(p, "trim_offsets", true), BoolOr(p, "add_prefix_space", true));
             }
             case "ByteLevel":
                 return null; // only adjusts offsets
