@@ -5,14 +5,20 @@ namespace Nuansa.Cli;
 /// <summary>The <c>nuansa</c> command: a thin layer that parses arguments and calls the library.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        Console.OutputEncoding = new System.Text.UTF8Encoding(false);
+        Console.InputEncoding = new System.Text.UTF8Encoding(false);
+        return Run(args, Console.Out, Console.Error, Console.In);
+    }
 
-    /// <summary>Runs one command line with the given output streams (used by the tests).</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>Runs one command line with the given streams (used by the tests).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, TextReader? input = null)
     {
         var root = new RootCommand("Nuansa: fine-tune, evaluate, quantize and serve Hugging Face text classifiers in .NET.")
         {
             InspectCommand.Create(),
+            TokenizeCommand.Create(input ?? TextReader.Null),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

@@ -43,5 +43,11 @@ public sealed class TokenizerFormatException : NuansaException
 /// <summary>An input cannot be encoded as asked (e.g. truncation cannot reach the requested length).</summary>
 public sealed class TokenizationException : NuansaException
 {
-    public TokenizationException(string message) : base(message) { }
+    public TokenizationException(string message, int? index = null) : base(message)
+    {
+        Index = index;
+    }
+
+    /// <summary>For a batch: the position of the input that failed.</summary>
+    public int? Index { get; }
 }

@@ -114,7 +114,23 @@ public sealed class Tokenizer
     {
         options ??= EncodeOptions.Default;
         var encodings = new Encoding[inputs.Count];
-        Parallel.For(0, inputs.Count, i => encodings[i] = Encode(inputs[i].Text, inputs[i].TextPair, options));
+        var failures = new System.Collections.Concurrent.ConcurrentBag<(int Index, TokenizationException Error)>();
+        Parallel.For(0, inputs.Count, i =>
+        {
+            try
+            {
+                encodings[i] = Encode(inputs[i].Text, inputs[i].TextPair, options);
+            }
+            catch (TokenizationException e)
+            {
+                failures.Add((i, e));
+            }
+        });
+        if (!failures.IsEmpty)
+        {
+            var (index, error) = failures.MinBy(f => f.Index);
+            throw new TokenizationException($"input {index + 1}: {error.Message}", index);
+        }
         if (options.Padding == PaddingStrategy.Longest && encodings.Length > 0)
         {
             var longest = encodings.Max(e => e.Length);

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa tokenize --model DIR [--max-length N] [--truncation S] [--padding P] [--input F] [--output F]</c>.</summary>
+internal static class TokenizeCommand
+{
+    public static Command Create(TextReader standardInput)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder with tokenizer files.", Required = true };
+        var maxLength = new Option<int?>("--max-length") { Description = "Length limit including special tokens (default: the model's limit)." };
+        var truncation = new Option<string>("--truncation")
+        {
+            Description = "longest_first (default), only_first, only_second or do_not_truncate.",
+            DefaultValueFactory = _ => "longest_first",
+        };
+        truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second", "do_not_truncate");
+        var padding = new Option<string>("--padding") { Description = "none (default), longest or max_length.", DefaultValueFactory = _ => "none" };
+        padding.AcceptOnlyFromAmong("none", "longest", "max_length");
+        var input = new Option<string?>("--input", "-i") { Description = "JSON Lines file of {\"text\": ..., \"text_pair\": ...} (default: standard input)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Where to write JSON Lines (default: standard output)." };
+        var command = new Command("tokenize", "Encode texts or text pairs exactly as Hugging Face tokenizers do, as JSON Lines.")
+        {
+            model, maxLength, truncation, padding, input, output,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var tokenizer = Tokenizer.Load(parse.GetValue(model)!);
+            var options = new EncodeOptions
+            {
+                MaxLength = parse.GetValue(maxLength),
+                Truncation = ParseTruncation(parse.GetValue(truncation)!),
+                Padding = parse.GetValue(padding) switch { "longest" => PaddingStrategy.Longest, "max_length" => PaddingStrategy.MaxLength, _ => PaddingStrategy.DoNotPad },
+            };
+            var inputPath = parse.GetValue(input);
+            var source = inputPath ?? "standard input";
+            List<(string Text, string? TextPair, int Line)> records;
+            using (var reader = JsonLines.OpenInput(inputPath, standardInput))
+                records = JsonLines.ReadTextRecords(reader, source);
+            IReadOnlyList<Nuansa.Tokenization.Encoding> encodings;
+            try
+            {
+                encodings = tokenizer.EncodeBatch([.. records.Select(r => (r.Text, r.TextPair))], options);
+            }
+            catch (TokenizationException e) when (e.Index is { } index)
+            {
+                throw new NuansaException($"{source}, line {records[index].Line}: {e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}");
+            }
+            JsonLines.WriteOutput(parse.GetValue(output), Format(encodings), stdout);
+            return 0;
+        }));
+        return command;
+    }
+
+    internal static TruncationStrategy ParseTruncation(string name) => name switch
+    {
+        "only_first" => TruncationStrategy.OnlyFirst,
+        "only_second" => TruncationStrategy.OnlySecond,
+        "do_not_truncate" => TruncationStrategy.DoNotTruncate,
+        _ => TruncationStrategy.LongestFirst,
+    };
+
+    private static string Format(IReadOnlyList<Nuansa.Tokenization.Encoding> encodings)
+    {
+        var text = new StringBuilder();
+        var options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        using var buffer = new MemoryStream();
+        foreach (var e in encodings)
+        {
+            buffer.SetLength(0);
+            using (var json = new Utf8JsonWriter(buffer, options))
+            {
+                json.WriteStartObject();
+                WriteInts(json, "input_ids", e.Ids);
+                WriteInts(json, "token_type_ids", e.TypeIds);
+                WriteInts(json, "attention_mask", e.AttentionMask);
+                json.WriteStartArray("tokens");
+                foreach (var t in e.Tokens)
+                    json.WriteStringValue(t);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            text.Append(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    private static void WriteInts(Utf8JsonWriter json, string name, int[] values)
+    {
+        json.WriteStartArray(name);
+        foreach (var v in values)
+            json.WriteNumberValue(v);
+        json.WriteEndArray();
+    }
+}
