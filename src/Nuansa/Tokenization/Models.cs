@@ -175,7 +175,8 @@ public sealed class UnigramModel : ITokenizerModel
     private const double UnknownPenalty = 10.0;
     private readonly Dictionary<string, int> _vocab;
     private readonly (string Piece, double Score)[] _pieces;
-    private readonly int _maxPieceRunes;
+    private readonly Dictionary<long, int> _trie = [];      // (node << 21 | code point) → child node
+    private readonly List<int> _nodePiece = [-1];           // node → piece id ending there, or -1
     private readonly double _unkScore;
 
     public UnigramModel(IReadOnlyList<(string Piece, double Score)> pieces, int unkId)
@@ -187,7 +188,23 @@ public sealed class UnigramModel : ITokenizerModel
         if (unkId < 0 || unkId >= _pieces.Length)
             throw new TokenizerFormatException($"The Unigram model's unk_id {unkId} is outside its {_pieces.Length}-piece vocabulary.");
         UnkId = unkId;
-        _maxPieceRunes = _pieces.Max(p => UnicodeClasses.Runes(p.Piece).Count);
+        for (var id = 0; id < _pieces.Length; id++)
+        {
+            var node = 0;
+            foreach (var rune in UnicodeClasses.Runes(_pieces[id].Piece))
+            {
+                var key = ((long)node << 21) | (uint)rune;
+                if (!_trie.TryGetValue(key, out var child))
+                {
+                    child = _nodePiece.Count;
+                    _nodePiece.Add(-1);
+                    _trie[key] = child;
+                }
+                node = child;
+            }
+            if (_nodePiece[node] < 0)
+                _nodePiece[node] = id;
+        }
         _unkScore = _pieces.Min(p => p.Score) - UnknownPenalty;
     }
 
@@ -213,11 +230,13 @@ public sealed class UnigramModel : ITokenizerModel
                 continue;
             var scoreHere = bestScore[start];
             var singleCovered = false;
-            var piece = new System.Text.StringBuilder();
-            for (var end = start + 1; end <= Math.Min(n, start + _maxPieceRunes); end++)
+            var node = 0;
+            for (var end = start + 1; end <= n; end++)
             {
-                piece.Append(char.ConvertFromUtf32(word[end - 1]));
-                if (!_vocab.TryGetValue(piece.ToString(), out var id))
+                if (!_trie.TryGetValue(((long)node << 21) | (uint)word[end - 1], out node))
+                    break;
+                var id = _nodePiece[node];
+                if (id < 0)
                     continue;
                 var candidate = scoreHere + _pieces[id].Score;
                 if (bestStart[end] < 0 || candidate > bestScore[end])

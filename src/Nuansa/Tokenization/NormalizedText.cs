@@ -9,8 +9,8 @@ namespace Nuansa.Tokenization;
 /// </summary>
 public sealed class NormalizedText
 {
-    private readonly List<int> _runes;
-    private readonly List<(int Start, int End)> _spans;
+    private List<int> _runes;
+    private List<(int Start, int End)> _spans;
 
     private NormalizedText(List<int> runes, List<(int, int)> spans)
     {
@@ -47,7 +47,18 @@ public sealed class NormalizedText
     {
         var text = new StringBuilder(end - start);
         for (var i = start; i < end; i++)
-            text.Append(char.ConvertFromUtf32(_runes[i]));
+        {
+            var r = _runes[i];
+            if (r < 0x10000)
+            {
+                text.Append((char)r);
+            }
+            else
+            {
+                text.Append((char)(0xD800 + ((r - 0x10000) >> 10)));
+                text.Append((char)(0xDC00 + ((r - 0x10000) & 0x3FF)));
+            }
+        }
         return text.ToString();
     }
 
@@ -57,11 +68,19 @@ public sealed class NormalizedText
     /// <summary>Replaces each code point by zero or more code points, which all keep its original span.</summary>
     public void Map(Func<int, IEnumerable<int>?> replace)
     {
-        var runes = new List<int>(_runes.Count);
-        var spans = new List<(int, int)>(_runes.Count);
-        for (var i = 0; i < _runes.Count; i++)
+        // Most steps change nothing in most text: copy only from the first change on.
+        var first = 0;
+        IEnumerable<int>? firstReplacement = null;
+        for (; first < _runes.Count && (firstReplacement = replace(_runes[first])) == null; first++)
         {
-            var replacement = replace(_runes[i]);
+        }
+        if (first == _runes.Count)
+            return;
+        var runes = _runes.GetRange(0, first);
+        var spans = _spans.GetRange(0, first);
+        for (var i = first; i < _runes.Count; i++)
+        {
+            var replacement = i == first ? firstReplacement : replace(_runes[i]);
             if (replacement == null)
             {
                 runes.Add(_runes[i]);
@@ -119,9 +138,7 @@ public sealed class NormalizedText
 
     private void Replace(List<int> runes, List<(int, int)> spans)
     {
-        _runes.Clear();
-        _runes.AddRange(runes);
-        _spans.Clear();
-        _spans.AddRange(spans);
+        _runes = runes;
+        _spans = spans;
     }
 }

@@ -115,15 +115,20 @@ public sealed class Tokenizer
         options ??= EncodeOptions.Default;
         var encodings = new Encoding[inputs.Count];
         var failures = new System.Collections.Concurrent.ConcurrentBag<(int Index, TokenizationException Error)>();
-        Parallel.For(0, inputs.Count, i =>
+        // Ranges of inputs per task: one task per text costs more than encoding a short text.
+        var ranges = System.Collections.Concurrent.Partitioner.Create(0, inputs.Count, Math.Max(16, inputs.Count / (4 * Environment.ProcessorCount) + 1));
+        Parallel.ForEach(ranges, range =>
         {
-            try
+            for (var i = range.Item1; i < range.Item2; i++)
             {
-                encodings[i] = Encode(inputs[i].Text, inputs[i].TextPair, options);
-            }
-            catch (TokenizationException e)
-            {
-                failures.Add((i, e));
+                try
+                {
+                    encodings[i] = Encode(inputs[i].Text, inputs[i].TextPair, options);
+                }
+                catch (TokenizationException e)
+                {
+                    failures.Add((i, e));
+                }
             }
         });
         if (!failures.IsEmpty)

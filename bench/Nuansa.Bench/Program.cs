@@ -1,0 +1,65 @@
+using System.Diagnostics;
+using System.Globalization;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Bench;
+
+/// <summary>
+/// Benchmarks, run by the scripts in bench/. Each reports the median of repeated timed runs after a warm-up;
+/// comparisons against other implementations are made by the calling script on the same input.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length < 1)
+        {
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]");
+            return 2;
+        }
+        return args[0] switch
+        {
+            "tokenize" => Tokenize(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 7),
+            _ => Usage(args[0]),
+        };
+    }
+
+    private static int Usage(string name)
+    {
+        Console.Error.WriteLine($"unknown benchmark '{name}'");
+        return 2;
+    }
+
+    private static int Tokenize(string model, string textsFile, int repeats)
+    {
+        var tokenizer = Tokenizer.Load(model);
+        var texts = File.ReadAllLines(textsFile);
+        var options = new EncodeOptions { Truncation = TruncationStrategy.DoNotTruncate };
+        var tokens = texts.Sum(t => (long)tokenizer.Encode(t, null, options).Length); // warm-up and token count
+
+        var single = Median(repeats, () =>
+        {
+            foreach (var text in texts)
+                tokenizer.Encode(text, null, options);
+        });
+        var batch = texts.Select(t => (t, (string?)null)).ToArray();
+        var parallel = Median(repeats, () => tokenizer.EncodeBatch(batch, options));
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"nuansa texts={texts.Length} tokens={tokens} single_thread_tokens_per_s={tokens / single:F0} all_cores_tokens_per_s={tokens / parallel:F0} cores={Environment.ProcessorCount}"));
+        return 0;
+    }
+
+    private static double Median(int repeats, Action run)
+    {
+        var seconds = new List<double>();
+        for (var i = 0; i < repeats; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            run();
+            seconds.Add(clock.Elapsed.TotalSeconds);
+        }
+        seconds.Sort();
+        return seconds[seconds.Count / 2];
+    }
+}
