@@ -1,0 +1,90 @@
+namespace Nuansa.Graphs;
+
+/// <summary>Element types, numbered as ONNX's <c>TensorProto.DataType</c>.</summary>
+public enum ElementType
+{
+    Float = 1,
+    Int32 = 6,
+    Int64 = 7,
+    Bool = 9,
+}
+
+/// <summary>One dimension of a tensor shape: a fixed size, or a symbol such as <c>batch</c>.</summary>
+public readonly record struct Dim(long? Size, string? Symbol)
+{
+    public static implicit operator Dim(long size) => new(size, null);
+
+    public static implicit operator Dim(string symbol) => new(null, symbol);
+
+    public override string ToString() => Symbol ?? Size?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?";
+}
+
+/// <summary>A named graph input or output with its type and shape.</summary>
+public sealed record ValueInfo(string Name, ElementType Type, IReadOnlyList<Dim> Shape);
+
+/// <summary>An attribute value of a node: int, float, string, int list, float list or tensor.</summary>
+public sealed record AttributeValue(object Value)
+{
+    public static implicit operator AttributeValue(long value) => new((object)value);
+
+    public static implicit operator AttributeValue(int value) => new((object)(long)value);
+
+    public static implicit operator AttributeValue(float value) => new((object)value);
+
+    public static implicit operator AttributeValue(string value) => new((object)value);
+
+    public static implicit operator AttributeValue(long[] value) => new((object)value);
+
+    public static implicit operator AttributeValue(float[] value) => new((object)value);
+
+    public static implicit operator AttributeValue(TensorData value) => new((object)value);
+}
+
+/// <summary>One operation: ONNX op type (and domain), input and output value names, attributes.</summary>
+public sealed record Node(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs,
+    IReadOnlyDictionary<string, AttributeValue> Attributes, string Domain = "");
+
+/// <summary>A constant tensor (weights, shapes): name, type, dimensions and values.</summary>
+public sealed class TensorData
+{
+    private TensorData(string name, ElementType type, long[] dims, float[]? floats, long[]? longs)
+    {
+        Name = name;
+        Type = type;
+        Dims = dims;
+        Floats = floats;
+        Longs = longs;
+        var count = dims.Aggregate(1L, (a, b) => a * b);
+        if ((floats?.Length ?? longs!.Length) != count)
+            throw new ArgumentException($"Tensor '{name}': {floats?.Length ?? longs!.Length} values do not fill shape [{string.Join(", ", dims)}].");
+    }
+
+    public string Name { get; }
+    public ElementType Type { get; }
+    public IReadOnlyList<long> Dims { get; }
+    public float[]? Floats { get; }
+    public long[]? Longs { get; }
+
+    public static TensorData Float(string name, long[] dims, float[] values) => new(name, ElementType.Float, dims, values, null);
+
+    public static TensorData Int64(string name, long[] dims, long[] values) => new(name, ElementType.Int64, dims, null, values);
+}
+
+/// <summary>A computation graph: inputs, outputs, nodes in topological order, and constant tensors.</summary>
+public sealed class Graph
+{
+    public Graph(string name, IReadOnlyList<ValueInfo> inputs, IReadOnlyList<ValueInfo> outputs, IReadOnlyList<Node> nodes, IReadOnlyList<TensorData> initializers)
+    {
+        Name = name;
+        Inputs = inputs;
+        Outputs = outputs;
+        Nodes = nodes;
+        Initializers = initializers;
+    }
+
+    public string Name { get; }
+    public IReadOnlyList<ValueInfo> Inputs { get; }
+    public IReadOnlyList<ValueInfo> Outputs { get; }
+    public IReadOnlyList<Node> Nodes { get; }
+    public IReadOnlyList<TensorData> Initializers { get; }
+}

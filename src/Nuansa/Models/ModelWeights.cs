@@ -1,0 +1,84 @@
+using Nuansa.Checkpoints;
+using Nuansa.Graphs;
+
+namespace Nuansa.Models;
+
+/// <summary>
+/// Looks up a checkpoint's tensors by their HF names while building a graph: accepts a missing base-model
+/// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
+/// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
+/// </summary>
+public sealed class ModelWeights(WeightStore store, string basePrefix)
+{
+    public WeightStore Store { get; } = store;
+
+    /// <summary>The tensor's values (widened to float32), after checking its shape.</summary>
+    public float[] Get(string name, params long[] shape)
+    {
+        var stored = Resolve(name);
+        var info = Store.GetInfo(stored);
+        if (!info.Shape.SequenceEqual(shape))
+        {
+            throw new CheckpointFormatException(
+                $"Tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], but the config implies [{string.Join(", ", shape)}]; the weights do not match config.json.");
+        }
+        return Store.GetSingle(stored);
+    }
+
+    public bool Has(string name) => TryResolve(name) != null;
+
+    /// <summary>Adds a tensor to the graph as a constant, under its HF name.</summary>
+    public string Constant(GraphBuilder g, string name, params long[] shape) =>
+        g.Initializer(TensorData.Float(name, shape, Get(name, shape)));
+
+    /// <summary>A <c>torch.nn.Linear</c> as (x @ Wᵀ + b): the weight is stored transposed, [in, out], for MatMul.</summary>
+    public string Linear(GraphBuilder g, string x, string name, long outFeatures, long inFeatures)
+    {
+        var w = Get($"{name}.weight", outFeatures, inFeatures);
+        var transposed = new float[w.Length];
+        for (var o = 0; o < outFeatures; o++)
+        {
+            for (var i = 0; i < inFeatures; i++)
+                transposed[i * outFeatures + o] = w[o * inFeatures + i];
+        }
+        var weight = g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, outFeatures], transposed));
+        var bias = Constant(g, $"{name}.bias", outFeatures);
+        return g.Add(g.MatMul(x, weight), bias);
+    }
+
+    /// <summary>A LayerNorm with its weight and bias.</summary>
+    public string LayerNorm(GraphBuilder g, string x, string name, long size, double epsilon) =>
+        g.LayerNorm(x, Constant(g, $"{name}.weight", size), Constant(g, $"{name}.bias", size), epsilon);
+
+    private string Resolve(string name) =>
+        TryResolve(name) ?? throw new CheckpointFormatException(
+            $"The checkpoint has no tensor '{name}' (nor a variant without the '{basePrefix}' prefix or with gamma/beta names); " +
+            (name.StartsWith("classifier", StringComparison.Ordinal) || name.StartsWith("pre_classifier", StringComparison.Ordinal)
+                ? "it looks like a base model without a classification head: fine-tune it first."
+                : "the file is incomplete or is not this architecture."));
+
+    private string? TryResolve(string name)
+    {
+        foreach (var candidate in Candidates(name))
+        {
+            if (Store.Contains(candidate))
+                return candidate;
+        }
+        return null;
+    }
+
+    private IEnumerable<string> Candidates(string name)
+    {
+        var names = new List<string> { name };
+        if (basePrefix.Length > 0 && name.StartsWith(basePrefix, StringComparison.Ordinal))
+            names.Add(name[basePrefix.Length..]);
+        foreach (var n in names)
+        {
+            yield return n;
+            if (n.EndsWith("LayerNorm.weight", StringComparison.Ordinal))
+                yield return n[..^"weight".Length] + "gamma";
+            if (n.EndsWith("LayerNorm.bias", StringComparison.Ordinal))
+                yield return n[..^"bias".Length] + "beta";
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using Nuansa.Checkpoints;
+using Nuansa.Graphs;
+
+namespace Nuansa.Models;
+
+/// <summary>
+/// <c>RobertaForSequenceClassification</c> and <c>XLMRobertaForSequenceClassification</c> (transformers'
+/// modeling_roberta.py): BERT's encoder with position ids counted from <c>padding_idx + 1</c> over real tokens,
+/// token type 0 throughout, no pooler, and a head of dense → tanh → out_proj on the first token (&lt;s&gt;).
+/// </summary>
+public static class Roberta
+{
+    public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
+    {
+        options ??= new GraphOptions();
+        Transformer.CheckSupported(config);
+        var w = new ModelWeights(store, "roberta.");
+        var g = new GraphBuilder(config.ModelType == "xlm-roberta" ? "xlm_roberta_for_sequence_classification" : "roberta_for_sequence_classification");
+        var inputIds = g.Input("input_ids", ElementType.Int64, "batch", "sequence");
+        var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch", "sequence");
+        long h = config.HiddenSize;
+        var padding = config.PadTokenId ?? 1;
+
+        // position_ids = cumsum(ids != pad) * (ids != pad) + padding_idx, as HF's create_position_ids_from_input_ids.
+        var notPad = g.Cast(g.Op("Not", [g.Op("Equal", [inputIds, g.Initializer(TensorData.Int64("padding_idx", [], [padding]))])]), ElementType.Int64);
+        var positionIds = g.Add(g.Mul(g.Op("CumSum", [notPad, g.Initializer(TensorData.Int64("sequence_axis", [], [1]))]), notPad),
+            g.Initializer(TensorData.Int64("padding_offset", [], [padding])));
+
+        var word = g.Gather(w.Constant(g, "roberta.embeddings.word_embeddings.weight", config.VocabSize, h), inputIds);
+        var positions = g.Gather(w.Constant(g, "roberta.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), positionIds);
+        // Every token has type 0: add row 0 of the token type table.
+        var typeTable = w.Constant(g, "roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
+        var type0 = g.Gather(typeTable, g.Initializer(TensorData.Int64("type_zero", [], [0])));
+        var x = w.LayerNorm(g, g.Add(g.Add(word, type0), positions), "roberta.embeddings.LayerNorm", h, config.LayerNormEps);
+
+        x = Bert.Encoder(g, w, "roberta.encoder", config, x, Transformer.AttentionBias(g, attentionMask), options);
+
+        var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
+        var dense = g.Tanh(w.Linear(g, first, "classifier.dense", h, h));
+        var logits = w.Linear(g, dense, "classifier.out_proj", config.NumLabels, h);
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        return g.Build();
+    }
+}

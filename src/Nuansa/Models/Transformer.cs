@@ -1,0 +1,58 @@
+using Nuansa.Checkpoints;
+using Nuansa.Graphs;
+
+namespace Nuansa.Models;
+
+/// <summary>Graph pieces shared by the BERT family: the additive attention mask, multi-head attention, activations.</summary>
+internal static class Transformer
+{
+    /// <summary>[batch, seq] 0/1 mask → [batch, 1, 1, seq] with 0 for real tokens and float32's minimum for padding, as HF adds it.</summary>
+    public static string AttentionBias(GraphBuilder g, string attentionMask)
+    {
+        var mask = g.Cast(attentionMask, ElementType.Float);
+        var bias = g.Mul(g.Sub(g.Scalar(1f), mask), g.Scalar(float.MinValue));
+        return g.Unsqueeze(bias, 1, 2);
+    }
+
+    /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>
+    public static string Attention(GraphBuilder g, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst)
+    {
+        var scale = g.Scalar(MathF.Sqrt(headSize));
+        if (scaleQueryFirst)
+            q = g.Div(q, scale); // DistilBERT divides the queries; BERT divides the scores
+        var qh = g.Transpose(g.Reshape(q, 0, 0, heads, headSize), 0, 2, 1, 3);
+        var kh = g.Transpose(g.Reshape(k, 0, 0, heads, headSize), 0, 2, 3, 1);
+        var vh = g.Transpose(g.Reshape(v, 0, 0, heads, headSize), 0, 2, 1, 3);
+        var scores = g.MatMul(qh, kh);
+        if (!scaleQueryFirst)
+            scores = g.Div(scores, scale);
+        var probs = g.Softmax(g.Add(scores, bias));
+        var context = g.Transpose(g.MatMul(probs, vh), 0, 2, 1, 3);
+        return g.Reshape(context, 0, 0, heads * headSize);
+    }
+
+    /// <summary>The config's activation (<c>hidden_act</c> / DistilBERT's <c>activation</c>).</summary>
+    public static string Activation(GraphBuilder g, string x, string name) => name switch
+    {
+        // Exact GELU: x · ½ · (1 + erf(x / √2)); ORT fuses this pattern.
+        "gelu" => g.Mul(g.Mul(x, g.Scalar(0.5f)), g.Add(g.Scalar(1f), g.Erf(g.Div(x, g.Scalar(MathF.Sqrt(2f)))))),
+        // Tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+        "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => g.Mul(g.Mul(x, g.Scalar(0.5f)), g.Add(g.Scalar(1f), g.Tanh(
+            g.Mul(g.Scalar(MathF.Sqrt(2f / MathF.PI)), g.Add(x, g.Mul(g.Scalar(0.044715f), g.Mul(x, g.Mul(x, x)))))))),
+        "quick_gelu" => g.Mul(x, g.Sigmoid(g.Mul(x, g.Scalar(1.702f)))),
+        "relu" => g.Relu(x),
+        "silu" or "swish" => g.Mul(x, g.Sigmoid(x)),
+        "tanh" => g.Tanh(x),
+        _ => throw new UnsupportedModelException(
+            $"Activation \"{name}\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu, swish, tanh are)."),
+    };
+
+    /// <summary>Rejects configs that describe something the graphs do not implement.</summary>
+    public static void CheckSupported(ModelConfig config)
+    {
+        if (config.PositionEmbeddingType != "absolute")
+            throw new UnsupportedModelException($"{config.Source}: position_embedding_type \"{config.PositionEmbeddingType}\" is not supported; only \"absolute\" is.");
+        if (config.ModelType == "distilbert" && config.HiddenAct is not ("gelu" or "relu"))
+            throw new UnsupportedModelException($"{config.Source}: DistilBERT activation \"{config.HiddenAct}\" is not supported (gelu, relu).");
+    }
+}

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+
+namespace Nuansa.Tests.Models;
+
+/// <summary>Logits and hidden states of Nuansa's graphs against HF's, for every model fixture.</summary>
+public class ForwardParityTests
+{
+    public static TheoryData<string> Models() => SharedFiles.Models();
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void PaddedBatchMatchesHuggingFace(string model)
+    {
+        var folder = SharedFiles.Model(model);
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var session = new OnnxSession(SequenceClassifier.Build(config, store, new GraphOptions { HiddenStates = true }));
+
+        var shape = expected.GetInfo("input_ids").Shape.ToArray();
+        var mask = expected.ReadInt64("attention_mask");
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = mask };
+        if (SequenceClassifier.UsesTokenTypes(config))
+            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        var names = new List<string> { "logits" };
+        names.AddRange(Enumerable.Range(0, config.NumHiddenLayers + 1).Select(i => $"hidden_states.{i}"));
+        var outputs = session.Run(inputs, shape, names);
+
+        AssertClose(expected.ReadSingle("logits_batch"), outputs[0].Values, 1e-4, $"{model} logits");
+        var hidden = config.HiddenSize;
+        for (var layer = 0; layer <= config.NumHiddenLayers; layer++)
+        {
+            var reference = expected.ReadSingle($"hidden_states.{layer}");
+            var actual = outputs[layer + 1].Values;
+            for (var position = 0; position < mask.Length; position++)
+            {
+                if (mask[position] == 0)
+                    continue; // padded positions are not meaningful
+                for (var k = 0; k < hidden; k++)
+                {
+                    var i = position * hidden + k;
+                    Assert.True(Math.Abs(reference[i] - actual[i]) <= 1e-4, $"{model} hidden_states.{layer} [{position / shape[1]},{position % shape[1]},{k}]: {actual[i]} vs {reference[i]}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void EachInputAloneMatchesHuggingFace(string model)
+    {
+        var folder = SharedFiles.Model(model);
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var session = new OnnxSession(SequenceClassifier.Build(config, store));
+        using var inputsJson = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
+        using var expectedJson = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
+        var single = expectedJson.RootElement.GetProperty("logits_single").EnumerateArray().ToArray();
+        var unpadded = inputsJson.RootElement.GetProperty("unpadded").EnumerateArray().ToArray();
+        for (var i = 0; i < unpadded.Length; i++)
+        {
+            var ids = unpadded[i].GetProperty("input_ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var inputs = new Dictionary<string, long[]>
+            {
+                ["input_ids"] = ids,
+                ["attention_mask"] = unpadded[i].GetProperty("attention_mask").EnumerateArray().Select(e => e.GetInt64()).ToArray(),
+            };
+            if (SequenceClassifier.UsesTokenTypes(config))
+                inputs["token_type_ids"] = unpadded[i].GetProperty("token_type_ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var logits = session.Run(inputs, [1, ids.Length], ["logits"])[0].Values;
+            AssertClose(single[i].EnumerateArray().Select(e => e.GetSingle()).ToArray(), logits, 1e-4, $"{model} input {i}");
+        }
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, double tolerance, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"{what} [{i}]: {actual[i]} vs {expected[i]}");
+    }
+}
