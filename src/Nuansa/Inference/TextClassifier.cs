@@ -1,0 +1,166 @@
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Inference;
+
+/// <summary>Options for loading a classifier.</summary>
+public sealed record TextClassifierOptions
+{
+    /// <summary>ONNX Runtime threads per forward pass; 0 uses every core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Reads a plain checkpoint as multi-task (overrides <c>nuansa_tasks</c> in its config).</summary>
+    public IReadOnlyList<TaskHead>? Tasks { get; init; }
+}
+
+/// <summary>
+/// A Hugging Face sequence classifier (BERT, DistilBERT, RoBERTa, XLM-R) ready to classify texts and
+/// context–text pairs on the CPU. Thread-safe; dispose it to free the ONNX Runtime session.
+/// </summary>
+public sealed class TextClassifier : IDisposable
+{
+    private readonly OnnxSession _session;
+    private readonly bool _tokenTypes;
+
+    private TextClassifier(string path, ModelConfig config, Tokenizer tokenizer, OnnxSession session, IReadOnlyList<TaskHead>? tasks)
+    {
+        Path = path;
+        Config = config;
+        Tokenizer = tokenizer;
+        _session = session;
+        _tokenTypes = SequenceClassifier.UsesTokenTypes(config);
+        Tasks = tasks;
+    }
+
+    public string Path { get; }
+    public ModelConfig Config { get; }
+    public Tokenizer Tokenizer { get; }
+
+    /// <summary>Label names by id.</summary>
+    public IReadOnlyList<string> Labels => Config.Id2Label;
+
+    /// <summary>For a multi-task model, its tasks; null otherwise.</summary>
+    public IReadOnlyList<TaskHead>? Tasks { get; }
+
+    /// <summary>Loads a checkpoint folder: config, weights (safetensors or .bin) and tokenizer.</summary>
+    public static TextClassifier Load(string path, TextClassifierOptions? options = null)
+    {
+        options ??= new TextClassifierOptions();
+        var config = ModelConfig.Load(path);
+        var tasks = options.Tasks != null ? MultiTask.Validate(options.Tasks, config) : MultiTask.FromConfig(config);
+        var tokenizer = Tokenizer.Load(path);
+        OnnxSession session;
+        using (var weights = WeightStore.Open(path))
+            session = new OnnxSession(SequenceClassifier.Build(config, weights), new SessionSettings { IntraOpThreads = options.Threads });
+        return new TextClassifier(path, config, tokenizer, session, tasks);
+    }
+
+    /// <summary>Classifies one text.</summary>
+    public Classification Classify(string text, ClassifyOptions? options = null) => ClassifyBatch([new TextInput(text)], options)[0];
+
+    /// <summary>Classifies a text in a context (<c>[CLS] context [SEP] text [SEP]</c>).</summary>
+    public Classification Classify(string context, string text, ClassifyOptions? options = null) =>
+        ClassifyBatch([TextInput.WithContext(context, text)], options)[0];
+
+    /// <summary>
+    /// Classifies many inputs: they are tokenized, grouped by length into batches padded to their longest member,
+    /// and the results come back in input order. <paramref name="progress"/> receives the number done so far.
+    /// </summary>
+    public IReadOnlyList<Classification> ClassifyBatch(IReadOnlyList<TextInput> inputs, ClassifyOptions? options = null,
+        IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options ??= ClassifyOptions.Default;
+        if (options.BatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
+        var encodeOptions = new EncodeOptions { MaxLength = options.MaxLength, Truncation = options.Truncation };
+        var encodings = Tokenizer.EncodeBatch([.. inputs.Select(i => (i.Text, i.TextPair))], encodeOptions);
+        var order = Enumerable.Range(0, inputs.Count).OrderBy(i => encodings[i].Length).ToArray();
+        var results = new Classification[inputs.Count];
+        var done = 0;
+        for (var start = 0; start < order.Length; start += options.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = order.Skip(start).Take(options.BatchSize).ToArray();
+            var logits = Forward([.. batch.Select(i => encodings[i])]);
+            var labels = Config.NumLabels;
+            for (var b = 0; b < batch.Length; b++)
+                results[batch[b]] = Score(logits.AsSpan(b * labels, labels).ToArray(), options);
+            done += batch.Length;
+            progress?.Report(done);
+        }
+        return results;
+    }
+
+    /// <summary>The logits of already-encoded inputs, [count × num_labels], padded here to the longest.</summary>
+    public float[] Forward(IReadOnlyList<Tokenization.Encoding> batch)
+    {
+        var length = batch.Max(e => e.Length);
+        var ids = new long[batch.Count * length];
+        var mask = new long[ids.Length];
+        var types = new long[ids.Length];
+        Array.Fill(ids, Tokenizer.PadTokenId);
+        for (var b = 0; b < batch.Count; b++)
+        {
+            var e = batch[b];
+            for (var t = 0; t < e.Length; t++)
+            {
+                ids[b * length + t] = e.Ids[t];
+                mask[b * length + t] = e.AttentionMask[t];
+                types[b * length + t] = e.TypeIds[t];
+            }
+        }
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = mask };
+        if (_tokenTypes)
+            inputs["token_type_ids"] = types;
+        return _session.Run(inputs, [batch.Count, length], ["logits"])[0].Values;
+    }
+
+    private Classification Score(float[] logits, ClassifyOptions options)
+    {
+        if (Tasks != null)
+        {
+            var tasks = new Dictionary<string, IReadOnlyList<LabelScore>>(StringComparer.Ordinal);
+            var offset = 0;
+            foreach (var task in Tasks)
+            {
+                var scores = Apply(logits.AsSpan(offset, task.Labels.Count).ToArray(), options.Function == ScoreFunction.Default ? ScoreFunction.Softmax : options.Function);
+                tasks[task.Name] = Rank(task.Labels, scores, options.TopK);
+                offset += task.Labels.Count;
+            }
+            return new Classification([], tasks, logits);
+        }
+        var function = options.Function != ScoreFunction.Default ? options.Function
+            : Config.ProblemType == "multi_label_classification" || Config.NumLabels == 1 ? ScoreFunction.Sigmoid
+            : Config.ProblemType == "regression" ? ScoreFunction.None
+            : ScoreFunction.Softmax;
+        return new Classification(Rank(Labels, Apply(logits, function), options.TopK), null, logits);
+    }
+
+    internal static float[] Apply(float[] logits, ScoreFunction function)
+    {
+        switch (function)
+        {
+            case ScoreFunction.Sigmoid:
+                return [.. logits.Select(x => 1f / (1f + MathF.Exp(-x)))];
+            case ScoreFunction.None:
+                return [.. logits];
+            default:
+            {
+                var max = logits.Max();
+                var exp = logits.Select(x => Math.Exp(x - max)).ToArray();
+                var sum = exp.Sum();
+                return [.. exp.Select(e => (float)(e / sum))];
+            }
+        }
+    }
+
+    private static LabelScore[] Rank(IReadOnlyList<string> labels, float[] scores, int? topK)
+    {
+        var ranked = scores.Select((s, i) => new LabelScore(labels[i], s)).OrderByDescending(l => l.Score);
+        return [.. topK is { } k ? ranked.Take(k) : ranked];
+    }
+
+    public void Dispose() => _session.Dispose();
+}

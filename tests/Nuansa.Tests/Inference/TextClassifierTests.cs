@@ -1,0 +1,142 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Nuansa.Checkpoints;
+using Nuansa.Inference;
+
+namespace Nuansa.Tests.Inference;
+
+public class TextClassifierTests
+{
+    public static TheoryData<string> Models() => SharedFiles.Models();
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void ScoresAndPredictionsMatchHuggingFace(string model)
+    {
+        var folder = SharedFiles.Model(model);
+        using var classifier = TextClassifier.Load(folder);
+        using var inputs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
+        using var expected = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
+        var texts = inputs.RootElement.GetProperty("texts").EnumerateArray()
+            .Select(t => new TextInput(t.GetProperty("text").GetString()!, t.GetProperty("text_pair").ValueKind == JsonValueKind.String ? t.GetProperty("text_pair").GetString() : null))
+            .ToArray();
+        // Batches of 5 grouped by length: results must not depend on padding or order.
+        var results = classifier.ClassifyBatch(texts, new ClassifyOptions { TopK = null, MaxLength = 32, BatchSize = 5 });
+        var probs = expected.RootElement.GetProperty("probs_batch").EnumerateArray().ToArray();
+        var logits = expected.RootElement.GetProperty("logits_single").EnumerateArray().ToArray();
+        var predicted = expected.RootElement.GetProperty("predicted").EnumerateArray().ToArray();
+        var multiLabel = classifier.Config.ProblemType == "multi_label_classification";
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var r = results[i];
+            Assert.Equal(classifier.Labels.Count, r.Labels.Count);
+            for (var label = 0; label < classifier.Labels.Count; label++)
+            {
+                var score = r.Labels.Single(l => l.Label == classifier.Labels[label]).Score;
+                Assert.True(Math.Abs(probs[i][label].GetSingle() - score) <= 1e-5, $"{model} input {i} label {label}: {score}");
+                Assert.True(Math.Abs(logits[i][label].GetSingle() - r.Logits[label]) <= 1e-4, $"{model} input {i} logit {label}");
+            }
+            Assert.True(r.Labels.Zip(r.Labels.Skip(1)).All(p => p.First.Score >= p.Second.Score), "labels are best first");
+            var expectedLabels = predicted[i].ValueKind == JsonValueKind.Array
+                ? predicted[i].EnumerateArray().Select(p => p.GetString()!).ToArray()
+                : [predicted[i].GetString()!];
+            var actualLabels = multiLabel ? r.Labels.Where(l => l.Score > 0.5f).Select(l => l.Label).ToArray() : [r.Top.Label];
+            Assert.Equal(expectedLabels.Order(), actualLabels.Order());
+        }
+    }
+
+    [Fact]
+    public void ClassifiesAContextTextPairLikeTheTokenizerPair()
+    {
+        using var classifier = TextClassifier.Load(SharedFiles.Model("bert-pair-3label"));
+        var pair = classifier.Classify("battery", "the battery lasts all day", new ClassifyOptions { TopK = null });
+        var same = classifier.ClassifyBatch([new TextInput("battery", "the battery lasts all day")], new ClassifyOptions { TopK = null })[0];
+        var reversed = classifier.Classify("the battery lasts all day", "battery", new ClassifyOptions { TopK = null });
+        Assert.Equal(same.Logits, pair.Logits);
+        Assert.NotEqual(reversed.Logits, pair.Logits);
+        Assert.Single(classifier.Classify("battery", "fine").Labels); // top-1 by default, as HF's pipeline
+    }
+
+    [Fact]
+    public void MultiTaskModelsGetASoftmaxPerTask()
+    {
+        // The 4-output fixture read as two tasks of two labels each: each task's scores are the softmax of its own logits.
+        var tasks = MultiTask.Uniform(["cleanliness", "service"], ["negative", "positive"]);
+        using var classifier = TextClassifier.Load(SharedFiles.Model("bert-multilabel-4-bf16"), new TextClassifierOptions { Tasks = tasks });
+        var r = classifier.Classify("the room was clean but the staff were rude", new ClassifyOptions { TopK = null });
+        Assert.Empty(r.Labels);
+        Assert.Equal(["cleanliness", "service"], r.Tasks!.Keys.Order());
+        for (var t = 0; t < 2; t++)
+        {
+            var (a, b) = (r.Logits[2 * t], r.Logits[2 * t + 1]);
+            var positive = 1 / (1 + Math.Exp(a - b));
+            var scores = r.Tasks[t == 0 ? "cleanliness" : "service"];
+            Assert.Equal(1.0, scores.Sum(s => s.Score), 5);
+            Assert.Equal(positive, scores.Single(s => s.Label == "positive").Score, 5);
+        }
+        Assert.Throws<CheckpointFormatException>(() => TextClassifier.Load(SharedFiles.Model("bert-multilabel-4-bf16"),
+            new TextClassifierOptions { Tasks = MultiTask.Uniform(["a", "b", "c"], ["x", "y"]) }));
+    }
+
+    [Fact]
+    public void MultiTaskCanBeDeclaredInTheConfig()
+    {
+        using var dir = CopyOf("bert-multilabel-4-bf16");
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!.AsObject();
+        config["nuansa_tasks"] = JsonNode.Parse("""[{"name": "ac", "labels": ["bad", "good", "n/a"]}, {"name": "wifi", "labels": ["present"]}]""");
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        using var classifier = TextClassifier.Load(dir.Path);
+        var r = classifier.Classify("wifi ok", new ClassifyOptions { TopK = 2 });
+        Assert.Equal(2, r.Tasks!["ac"].Count);
+        Assert.Equal(1f, r.Tasks["wifi"].Single().Score, 6);
+    }
+
+    [Fact]
+    public void AMissingWeightIsNamed()
+    {
+        using var dir = CopyOf("bert-2label");
+        using (var store = WeightStore.Open(SharedFiles.Model("bert-2label")))
+        {
+            SafeTensorsWriter.Write(dir.File("model.safetensors"), store.Tensors
+                .Where(t => t.Name != "bert.encoder.layer.1.output.dense.weight")
+                .Select(t => new TensorToWrite(t.Name, t.DType, t.Shape, store.GetBytes(t.Name).ToArray())));
+        }
+        var e = Assert.Throws<CheckpointFormatException>(() => TextClassifier.Load(dir.Path));
+        Assert.Contains("bert.encoder.layer.1.output.dense.weight", e.Message);
+    }
+
+    [Fact]
+    public void AShapeThatDisagreesWithTheConfigIsNamed()
+    {
+        using var dir = CopyOf("bert-2label");
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!.AsObject();
+        config["intermediate_size"] = 64;
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        var e = Assert.Throws<CheckpointFormatException>(() => TextClassifier.Load(dir.Path));
+        Assert.Contains("bert.encoder.layer.0.intermediate.dense.weight", e.Message);
+        Assert.Contains("[128, 32]", e.Message);
+        Assert.Contains("[64, 32]", e.Message);
+    }
+
+    [Fact]
+    public void AnUnsupportedArchitectureOrActivationIsNamed()
+    {
+        using var dir = CopyOf("bert-2label");
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!.AsObject();
+        config["hidden_act"] = "mish";
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        Assert.Contains("mish", Assert.Throws<UnsupportedModelException>(() => TextClassifier.Load(dir.Path)).Message);
+        config["hidden_act"] = "gelu";
+        config["position_embedding_type"] = "relative_key";
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        Assert.Contains("relative_key", Assert.Throws<UnsupportedModelException>(() => TextClassifier.Load(dir.Path)).Message);
+    }
+
+    private static TempDirectory CopyOf(string model)
+    {
+        var dir = new TempDirectory();
+        foreach (var file in Directory.GetFiles(SharedFiles.Model(model)))
+            File.Copy(file, dir.File(Path.GetFileName(file)));
+        return dir;
+    }
+}
