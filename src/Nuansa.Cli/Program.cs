@@ -19,6 +19,8 @@ public static class Program
         {
             InspectCommand.Create(),
             TokenizeCommand.Create(input ?? TextReader.Null),
+            ClassifyCommand.Create(input ?? TextReader.Null),
+            ExportCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Nuansa.Data;
+using Nuansa.Inference;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa classify --model DIR [TEXT ...] [--context C] [--input F] [--output F] ...</c>.</summary>
+internal static class ClassifyCommand
+{
+    public static Command Create(TextReader standardInput)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder.", Required = true };
+        var texts = new Argument<string[]>("texts") { Description = "Texts to classify (or use --input).", Arity = ArgumentArity.ZeroOrMore };
+        var context = new Option<string?>("--context") { Description = "Context for the positional texts: each is classified as [CLS] context [SEP] text [SEP]." };
+        var input = new Option<string?>("--input", "-i") { Description = "JSON Lines ({\"text\": ..., \"text_pair\": ...}), CSV or TSV file; '-' for JSON Lines on standard input." };
+        var output = new Option<string?>("--output", "-o") { Description = "Write JSON Lines here (default: standard output)." };
+        var textColumn = new Option<string>("--text-column") { Description = "Column with the text (the context, for pairs).", DefaultValueFactory = _ => "text" };
+        var pairColumn = new Option<string>("--pair-column") { Description = "Column with the second text of a pair, if any.", DefaultValueFactory = _ => "text_pair" };
+        var topK = new Option<string>("--top-k") { Description = "Labels per input (per task): a number or 'all'.", DefaultValueFactory = _ => "1" };
+        var function = new Option<string>("--function") { Description = "default (from the model), softmax, sigmoid or none.", DefaultValueFactory = _ => "default" };
+        function.AcceptOnlyFromAmong("default", "softmax", "sigmoid", "none");
+        var maxLength = new Option<int?>("--max-length") { Description = "Token limit including special tokens (default: the model's)." };
+        var truncation = new Option<string>("--truncation") { Description = "longest_first, only_first, only_second or do_not_truncate.", DefaultValueFactory = _ => "longest_first" };
+        truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second", "do_not_truncate");
+        var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
+        var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
+        var taskLabels = new Option<string?>("--task-labels") { Description = "Comma-separated labels shared by every task of --tasks." };
+        var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
+        {
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, batchSize, tasks, taskLabels, threads,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var positional = parse.GetValue(texts) ?? [];
+            var inputPath = parse.GetValue(input);
+            if ((positional.Length > 0) == (inputPath != null))
+                throw new NuansaException("Give texts as arguments or --input, one of the two.");
+            var options = new ClassifyOptions
+            {
+                TopK = ParseTopK(parse.GetValue(topK)!),
+                Function = parse.GetValue(function) switch { "softmax" => ScoreFunction.Softmax, "sigmoid" => ScoreFunction.Sigmoid, "none" => ScoreFunction.None, _ => ScoreFunction.Default },
+                MaxLength = parse.GetValue(maxLength),
+                Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
+                BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
+            };
+            var loadOptions = new TextClassifierOptions { Threads = parse.GetValue(threads), Tasks = ParseTasks(parse.GetValue(tasks), parse.GetValue(taskLabels)) };
+
+            var (items, lines, source) = inputPath == null
+                ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
+                : ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
+
+            using var classifier = TextClassifier.Load(parse.GetValue(model)!, loadOptions);
+            var progress = Progress(parse.InvocationConfiguration.Error, items.Length);
+            IReadOnlyList<Classification> results;
+            try
+            {
+                results = classifier.ClassifyBatch(items, options, progress);
+            }
+            catch (TokenizationException e) when (e.Index is { } index)
+            {
+                var where = lines != null ? $"{source}, line {lines[index]}" : $"text {index + 1}";
+                throw new NuansaException($"{where}: {e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}");
+            }
+            if (inputPath == null && parse.GetValue(output) == null)
+                stdout.Write(Table(items, results));
+            else
+                JsonLines.WriteOutput(parse.GetValue(output), Json(results), stdout);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (TextInput[], int[]?, string) ReadInputs(string path, TextReader standardInput, string textColumn, string pairColumn)
+    {
+        var source = path == "-" ? "standard input" : path;
+        var rows = path == "-" ? TableReader.ReadJsonLines(standardInput, source) : TableReader.Read(path);
+        var items = rows.Select(r => new TextInput(r.Text(textColumn, source), r.OptionalText(pairColumn, source))).ToArray();
+        return (items, rows.Select(r => r.Line).ToArray(), source);
+    }
+
+    private static int? ParseTopK(string value) =>
+        value == "all" ? null
+        : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var k) && k > 0 ? k
+        : throw new NuansaException($"--top-k must be a positive number or 'all', not '{value}'.");
+
+    private static IReadOnlyList<TaskHead>? ParseTasks(string? tasks, string? labels)
+    {
+        if (tasks == null && labels == null)
+            return null;
+        if (tasks == null || labels == null)
+            throw new NuansaException("--tasks and --task-labels go together.");
+        return MultiTask.Uniform(Split(tasks), Split(labels));
+    }
+
+    private static string[] Split(string list) => [.. list.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
+
+    private static IProgress<int>? Progress(TextWriter error, int total)
+    {
+        if (total < 256 || error != Console.Error || Console.IsErrorRedirected)
+            return null;
+        return new Progress<int>(done => error.Write(done == total ? $"\rclassified {done}/{total}\n" : $"\rclassified {done}/{total}"));
+    }
+
+    private static string Table(TextInput[] items, IReadOnlyList<Classification> results)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < items.Length; i++)
+        {
+            var shown = items[i].TextPair == null ? items[i].Text : $"[{items[i].Text}] {items[i].TextPair}";
+            text.AppendLine(shown.Length > 70 ? shown[..67] + "..." : shown);
+            var r = results[i];
+            if (r.Tasks != null)
+            {
+                foreach (var (task, labels) in r.Tasks)
+                    text.AppendLine(CultureInfo.InvariantCulture, $"  {task}: {Scores(labels)}");
+            }
+            else
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {Scores(r.Labels)}");
+            }
+        }
+        return text.ToString();
+    }
+
+    private static string Scores(IEnumerable<LabelScore> labels) =>
+        string.Join("  ", labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")));
+
+    private static string Json(IReadOnlyList<Classification> results)
+    {
+        var text = new StringBuilder();
+        using var buffer = new MemoryStream();
+        var options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        foreach (var r in results)
+        {
+            buffer.SetLength(0);
+            using (var json = new Utf8JsonWriter(buffer, options))
+            {
+                json.WriteStartObject();
+                if (r.Tasks != null)
+                {
+                    json.WriteStartObject("tasks");
+                    foreach (var (task, labels) in r.Tasks)
+                        WriteLabels(json, task, labels);
+                    json.WriteEndObject();
+                }
+                else
+                {
+                    WriteLabels(json, "labels", r.Labels);
+                }
+                json.WriteStartArray("logits");
+                foreach (var l in r.Logits)
+                    json.WriteNumberValue(l);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            text.Append(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    private static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
+    {
+        json.WriteStartArray(name);
+        foreach (var l in labels)
+        {
+            json.WriteStartObject();
+            json.WriteString("label", l.Label);
+            json.WriteNumber("score", l.Score);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+    }
+}

@@ -1,0 +1,50 @@
+using System.CommandLine;
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa export --model DIR --output DIR [--layout optimum|transformers.js]</c>.</summary>
+internal static class ExportCommand
+{
+    private static readonly string[] CopiedFiles =
+    [
+        "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
+    ];
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Folder to write model.onnx, config and tokenizer files to.", Required = true };
+        var layout = new Option<string>("--layout")
+        {
+            Description = "optimum (model.onnx beside config.json, as ORTModelForSequenceClassification loads it) or transformers.js (onnx/model.onnx).",
+            DefaultValueFactory = _ => "optimum",
+        };
+        layout.AcceptOnlyFromAmong("optimum", "transformers.js");
+        var command = new Command("export", "Write the model as ONNX (inputs input_ids, attention_mask[, token_type_ids]; output logits) with its config and tokenizer files.")
+        {
+            model, output, layout,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var source = Path.GetFullPath(parse.GetValue(model)!);
+            var target = Path.GetFullPath(parse.GetValue(output)!);
+            if (source.TrimEnd('/') == target.TrimEnd('/'))
+                throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
+            var config = ModelConfig.Load(source);
+            byte[] onnx;
+            using (var weights = WeightStore.Open(source))
+                onnx = OnnxWriter.Serialize(SequenceClassifier.Build(config, weights));
+            var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", "model.onnx") : Path.Combine(target, "model.onnx");
+            foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
+                AtomicFile.Write(Path.Combine(target, name), s => { using var f = File.OpenRead(Path.Combine(source, name)); f.CopyTo(s); });
+            AtomicFile.Write(onnxPath, s => s.Write(onnx));
+            stdout.WriteLine($"wrote {onnxPath} ({onnx.Length / 1e6:0.0} MB)");
+            return 0;
+        }));
+        return command;
+    }
+}
