@@ -34,8 +34,8 @@ internal static class Transformer
     /// <summary>The config's activation (<c>hidden_act</c> / DistilBERT's <c>activation</c>).</summary>
     public static string Activation(GraphBuilder g, string x, string name) => name switch
     {
-        // Exact GELU: x · ½ · (1 + erf(x / √2)); ORT fuses this pattern.
-        "gelu" => g.Mul(g.Mul(x, g.Scalar(0.5f)), g.Add(g.Scalar(1f), g.Erf(g.Div(x, g.Scalar(MathF.Sqrt(2f)))))),
+        // Exact GELU, (x · (erf(x / √2) + 1)) · ½, in the node order torch exports, which ORT fuses into one Gelu.
+        "gelu" => g.Mul(g.Mul(x, g.Add(g.Erf(g.Div(x, g.Scalar(MathF.Sqrt(2f)))), g.Scalar(1f))), g.Scalar(0.5f)),
         // Tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
         "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => g.Mul(g.Mul(x, g.Scalar(0.5f)), g.Add(g.Scalar(1f), g.Tanh(
             g.Mul(g.Scalar(MathF.Sqrt(2f / MathF.PI)), g.Add(x, g.Mul(g.Scalar(0.044715f), g.Mul(x, g.Mul(x, x)))))))),

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+
+namespace Nuansa.Bench;
+
+/// <summary>
+/// Sequences per second of a BERT-base-sized classifier (bert-base-uncased's config, random weights) at
+/// sequence length 128 and batch sizes 1, 8 and 32, and the process's peak memory.
+/// </summary>
+internal static class ForwardBenchmark
+{
+    private const string BertBaseConfig = """
+        {"model_type": "bert", "architectures": ["BertForSequenceClassification"], "vocab_size": 30522, "hidden_size": 768,
+         "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512,
+         "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "id2label": {"0": "negative", "1": "positive"}}
+        """;
+
+    // Multiply-adds of BERT-base at 128 tokens: 12 layers × (4·768² + 2·768·3072) per token, plus 2 · 128 · 768 per token for attention.
+    private const double FlopsPerSequence = 2.0 * 128 * 12 * (4 * 768 * 768 + 2 * 768 * 3072 + 2 * 128 * 768);
+
+    public static int Run(int threads, int repeats)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "nuansa-bench-bert-base");
+        var config = ModelConfig.Parse(BertBaseConfig);
+        WriteRandomCheckpoint(folder, config);
+        OnnxSession session;
+        var build = Stopwatch.StartNew();
+        using (var weights = WeightStore.Open(folder))
+            session = new OnnxSession(SequenceClassifier.Build(config, weights), new SessionSettings { IntraOpThreads = threads });
+        GC.Collect();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa bert-base graph+session build {build.Elapsed.TotalSeconds:F1} s, threads={threads}"));
+        using (session)
+        {
+            var random = new Random(1);
+            foreach (var batch in new[] { 1, 8, 32 })
+            {
+                const int length = 128;
+                var ids = Enumerable.Range(0, batch * length).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
+                var inputs = new Dictionary<string, long[]>
+                {
+                    ["input_ids"] = ids,
+                    ["attention_mask"] = Enumerable.Repeat(1L, ids.Length).ToArray(),
+                    ["token_type_ids"] = new long[ids.Length],
+                };
+                void Forward() => session.Run(inputs, [batch, length], ["logits"]);
+                Forward(); // warm-up
+                var seconds = Program.Median(repeats, Forward);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"nuansa bert-base seq_len=128 batch={batch} sequences_per_s={batch / seconds:F2} gflops={batch * FlopsPerSequence / seconds / 1e9:F0}"));
+            }
+        }
+        MatMulProbe.Run(threads, 4096);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
+        return 0;
+    }
+
+    // Random weights with HF's initialization (normal(0, 0.02), zero biases, unit LayerNorm), written once and reused.
+    private static void WriteRandomCheckpoint(string folder, ModelConfig config)
+    {
+        if (File.Exists(Path.Combine(folder, "model.safetensors")))
+            return;
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "config.json"), BertBaseConfig);
+        var random = new Random(42);
+        var tensors = new List<TensorToWrite>();
+        void Add(string name, long[] shape, Func<float> value)
+        {
+            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            for (var i = 0; i < values.Length; i++)
+                values[i] = value();
+            tensors.Add(TensorToWrite.FromSingle(name, shape, values));
+        }
+        float Normal() => (float)(0.02 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        void Linear(string name, long o, long i)
+        {
+            Add($"{name}.weight", [o, i], Normal);
+            Add($"{name}.bias", [o], () => 0f);
+        }
+        void Norm(string name)
+        {
+            Add($"{name}.weight", [config.HiddenSize], () => 1f);
+            Add($"{name}.bias", [config.HiddenSize], () => 0f);
+        }
+        long h = config.HiddenSize, ff = config.IntermediateSize;
+        Add("bert.embeddings.word_embeddings.weight", [config.VocabSize, h], Normal);
+        Add("bert.embeddings.position_embeddings.weight", [config.MaxPositionEmbeddings, h], Normal);
+        Add("bert.embeddings.token_type_embeddings.weight", [config.TypeVocabSize, h], Normal);
+        Norm("bert.embeddings.LayerNorm");
+        for (var l = 0; l < config.NumHiddenLayers; l++)
+        {
+            var p = $"bert.encoder.layer.{l}";
+            Linear($"{p}.attention.self.query", h, h);
+            Linear($"{p}.attention.self.key", h, h);
+            Linear($"{p}.attention.self.value", h, h);
+            Linear($"{p}.attention.output.dense", h, h);
+            Norm($"{p}.attention.output.LayerNorm");
+            Linear($"{p}.intermediate.dense", ff, h);
+            Linear($"{p}.output.dense", h, ff);
+            Norm($"{p}.output.LayerNorm");
+        }
+        Linear("bert.pooler.dense", h, h);
+        Linear("classifier", config.NumLabels, h);
+        SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+    }
+}
