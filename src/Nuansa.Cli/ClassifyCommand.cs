@@ -130,38 +130,26 @@ internal static class ClassifyCommand
     private static string Scores(IEnumerable<LabelScore> labels) =>
         string.Join("  ", labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")));
 
-    private static string Json(IReadOnlyList<Classification> results)
+    private static string Json(IReadOnlyList<Classification> results) => JsonLines.Format(results, (json, r) =>
     {
-        var text = new StringBuilder();
-        using var buffer = new MemoryStream();
-        var options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        foreach (var r in results)
+        json.WriteStartObject();
+        if (r.Tasks != null)
         {
-            buffer.SetLength(0);
-            using (var json = new Utf8JsonWriter(buffer, options))
-            {
-                json.WriteStartObject();
-                if (r.Tasks != null)
-                {
-                    json.WriteStartObject("tasks");
-                    foreach (var (task, labels) in r.Tasks)
-                        WriteLabels(json, task, labels);
-                    json.WriteEndObject();
-                }
-                else
-                {
-                    WriteLabels(json, "labels", r.Labels);
-                }
-                json.WriteStartArray("logits");
-                foreach (var l in r.Logits)
-                    json.WriteNumberValue(l);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-            text.Append(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
+            json.WriteStartObject("tasks");
+            foreach (var (task, labels) in r.Tasks)
+                WriteLabels(json, task, labels);
+            json.WriteEndObject();
         }
-        return text.ToString();
-    }
+        else
+        {
+            WriteLabels(json, "labels", r.Labels);
+        }
+        json.WriteStartArray("logits");
+        foreach (var l in r.Logits)
+            json.WriteNumberValue(l);
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
 
     private static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
     {

@@ -1,48 +1,17 @@
+using System.Text;
 using System.Text.Json;
+using Nuansa.Data;
 
 namespace Nuansa.Cli;
 
-/// <summary>Reading the JSON Lines inputs the commands take: one object per line, blank lines skipped.</summary>
+/// <summary>The JSON Lines the commands read and write.</summary>
 internal static class JsonLines
 {
-    /// <summary>Upper bound on one line; a text classifier input is far smaller.</summary>
-    public const int MaxLineChars = 16 << 20;
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Reads <c>{"text": ..., "text_pair": ...}</c> records; a malformed line fails with its number.</summary>
-    public static List<(string Text, string? TextPair, int Line)> ReadTextRecords(TextReader reader, string source)
-    {
-        var records = new List<(string, string?, int)>();
-        var number = 0;
-        while (reader.ReadLine() is { } line)
-        {
-            number++;
-            if (string.IsNullOrWhiteSpace(line))
-                continue;
-            if (line.Length > MaxLineChars)
-                throw new NuansaException($"{source}, line {number}: longer than {MaxLineChars} characters.");
-            try
-            {
-                using var document = JsonDocument.Parse(line);
-                var root = document.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                    throw new NuansaException($"{source}, line {number}: expected a JSON object such as {{\"text\": \"...\"}}.");
-                if (!root.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-                    throw new NuansaException($"{source}, line {number}: \"text\" is missing or not a string.");
-                string? pair = null;
-                if (root.TryGetProperty("text_pair", out var p) && p.ValueKind != JsonValueKind.Null)
-                {
-                    pair = p.ValueKind == JsonValueKind.String ? p.GetString()
-                        : throw new NuansaException($"{source}, line {number}: \"text_pair\" must be a string or null.");
-                }
-                records.Add((text.GetString()!, pair, number));
-            }
-            catch (JsonException e)
-            {
-                throw new NuansaException($"{source}, line {number}: not valid JSON ({e.Message}).");
-            }
-        }
-        return records;
-    }
+    public static List<(string Text, string? TextPair, int Line)> ReadTextRecords(TextReader reader, string source) =>
+        [.. TableReader.ReadJsonLines(reader, source).Select(r => (r.Text("text", source), r.OptionalText("text_pair", source), r.Line))];
 
     /// <summary>Opens --input (or standard input when absent).</summary>
     public static TextReader OpenInput(string? path, TextReader standardInput)
@@ -51,7 +20,30 @@ internal static class JsonLines
             return standardInput;
         if (!File.Exists(path))
             throw new NuansaException($"{path}: input file not found.");
-        return new StreamReader(path, System.Text.Encoding.UTF8);
+        return new StreamReader(path, Encoding.UTF8);
+    }
+
+    /// <summary>One compact JSON object per item, each on its own line.</summary>
+    public static string Format<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write)
+    {
+        var text = new StringBuilder();
+        using var buffer = new MemoryStream();
+        foreach (var item in items)
+        {
+            buffer.SetLength(0);
+            using (var json = new Utf8JsonWriter(buffer, WriterOptions))
+                write(json, item);
+            text.Append(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    public static void WriteNumbers(Utf8JsonWriter json, string name, IEnumerable<int> values)
+    {
+        json.WriteStartArray(name);
+        foreach (var v in values)
+            json.WriteNumberValue(v);
+        json.WriteEndArray();
     }
 
     /// <summary>Writes the whole output at once: to a file atomically, or to standard output.</summary>

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using Nuansa.Tokenization;
 
 namespace Nuansa.Cli;
@@ -63,36 +61,16 @@ internal static class TokenizeCommand
         _ => TruncationStrategy.LongestFirst,
     };
 
-    private static string Format(IReadOnlyList<Nuansa.Tokenization.Encoding> encodings)
+    private static string Format(IReadOnlyList<Nuansa.Tokenization.Encoding> encodings) => JsonLines.Format(encodings, (json, e) =>
     {
-        var text = new StringBuilder();
-        var options = new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        using var buffer = new MemoryStream();
-        foreach (var e in encodings)
-        {
-            buffer.SetLength(0);
-            using (var json = new Utf8JsonWriter(buffer, options))
-            {
-                json.WriteStartObject();
-                WriteInts(json, "input_ids", e.Ids);
-                WriteInts(json, "token_type_ids", e.TypeIds);
-                WriteInts(json, "attention_mask", e.AttentionMask);
-                json.WriteStartArray("tokens");
-                foreach (var t in e.Tokens)
-                    json.WriteStringValue(t);
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-            text.Append(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
-        }
-        return text.ToString();
-    }
-
-    private static void WriteInts(Utf8JsonWriter json, string name, int[] values)
-    {
-        json.WriteStartArray(name);
-        foreach (var v in values)
-            json.WriteNumberValue(v);
+        json.WriteStartObject();
+        JsonLines.WriteNumbers(json, "input_ids", e.Ids);
+        JsonLines.WriteNumbers(json, "token_type_ids", e.TypeIds);
+        JsonLines.WriteNumbers(json, "attention_mask", e.AttentionMask);
+        json.WriteStartArray("tokens");
+        foreach (var t in e.Tokens)
+            json.WriteStringValue(t);
         json.WriteEndArray();
-    }
+        json.WriteEndObject();
+    });
 }
