@@ -35,14 +35,13 @@ internal static class ExportCommand
             if (source.TrimEnd('/') == target.TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
             var config = ModelConfig.Load(source);
-            byte[] onnx;
-            using (var weights = WeightStore.Open(source))
-                onnx = OnnxWriter.Serialize(SequenceClassifier.Build(config, weights));
             var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", "model.onnx") : Path.Combine(target, "model.onnx");
+            IReadOnlyList<string> written;
+            using (var weights = WeightStore.Open(source))
+                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights));
             foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
                 AtomicFile.Write(Path.Combine(target, name), s => { using var f = File.OpenRead(Path.Combine(source, name)); f.CopyTo(s); });
-            AtomicFile.Write(onnxPath, s => s.Write(onnx));
-            stdout.WriteLine($"wrote {onnxPath} ({onnx.Length / 1e6:0.0} MB)");
+            stdout.WriteLine($"wrote {string.Join(" and ", written)}");
             return 0;
         }));
         return command;

@@ -75,6 +75,21 @@ public class ForwardParityTests
         }
     }
 
+    [Fact]
+    public void LargeModelsLoadThroughExternalData()
+    {
+        // Past the inline limit (2 GB models in practice; forced here) weights go through an external-data file.
+        var folder = SharedFiles.Model("roberta-2label");
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0 });
+        var shape = expected.GetInfo("input_ids").Shape.ToArray();
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
+        AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "external data");
+        Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "nuansa-session-*"));
+    }
+
     private static void AssertClose(float[] expected, float[] actual, double tolerance, string what)
     {
         Assert.Equal(expected.Length, actual.Length);

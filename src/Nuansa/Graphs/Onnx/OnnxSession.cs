@@ -10,6 +10,9 @@ public sealed record SessionSettings
 
     /// <summary>ONNX Runtime's graph optimizations (fusions, constant folding); <c>All</c> by default.</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>Weights up to this many bytes go inside the serialized model; more go through an external-data file.</summary>
+    public long InlineWeightLimit { get; init; } = 1L << 30;
 }
 
 /// <summary>One ONNX Runtime session on the CPU; safe to run from several threads at once.</summary>
@@ -17,9 +20,45 @@ public sealed class OnnxSession : IDisposable
 {
     private readonly InferenceSession _session;
 
-    public OnnxSession(Graph graph, SessionSettings? settings = null) : this(OnnxWriter.Serialize(graph), settings) { }
+    /// <summary>
+    /// A session for a graph built in memory. A graph whose weights pass <see cref="SessionSettings.InlineWeightLimit"/>
+    /// (protobuf cannot hold more than 2 GB) is loaded through a temporary model file with external data.
+    /// </summary>
+    public OnnxSession(Graph graph, SessionSettings? settings = null)
+    {
+        settings ??= new SessionSettings();
+        if (graph.Initializers.Sum(OnnxWriter.ByteLength) <= settings.InlineWeightLimit)
+        {
+            _session = Create(OnnxWriter.Serialize(graph), settings, null);
+        }
+        else
+        {
+            var folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "nuansa-session-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                var path = System.IO.Path.Combine(folder, "model.onnx");
+                OnnxWriter.Write(path, graph, inlineLimit: 0);
+                _session = Create(File.ReadAllBytes(path), settings, options =>
+                    options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder));
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+        InputNames = _session.InputMetadata.Keys.ToArray();
+        OutputNames = _session.OutputMetadata.Keys.ToArray();
+    }
 
+    /// <summary>A session for a serialized ONNX model.</summary>
     public OnnxSession(byte[] model, SessionSettings? settings = null)
+    {
+        _session = Create(model, settings, null);
+        InputNames = _session.InputMetadata.Keys.ToArray();
+        OutputNames = _session.OutputMetadata.Keys.ToArray();
+    }
+
+    private static InferenceSession Create(byte[] model, SessionSettings? settings, Action<SessionOptions>? configure)
     {
         settings ??= new SessionSettings();
         using var options = new SessionOptions
@@ -34,16 +73,15 @@ public sealed class OnnxSession : IDisposable
             options.EnableProfiling = true;
             options.ProfileOutputPathPrefix = profile;
         }
+        configure?.Invoke(options);
         try
         {
-            _session = new InferenceSession(model, options);
+            return new InferenceSession(model, options);
         }
         catch (OnnxRuntimeException e)
         {
-            throw new InvalidOperationException($"ONNX Runtime rejected the graph Nuansa built: {e.Message}", e);
+            throw new InvalidOperationException($"ONNX Runtime rejected the graph: {e.Message}", e);
         }
-        InputNames = _session.InputMetadata.Keys.ToArray();
-        OutputNames = _session.OutputMetadata.Keys.ToArray();
     }
 
     public IReadOnlyList<string> InputNames { get; }

@@ -14,28 +14,65 @@ public static class OnnxWriter
     /// <summary>IR version 8 matches opset 17.</summary>
     public const int IrVersion = 8;
 
-    public static byte[] Serialize(Graph graph)
+    /// <summary>
+    /// The model as bytes. Tensors that <paramref name="external"/> places elsewhere (returning a location and an
+    /// offset) are written as ONNX external-data references instead of inline bytes: for models over protobuf's
+    /// 2 GB limit, and for sessions that hand ONNX Runtime the weights directly.
+    /// </summary>
+    public static byte[] Serialize(Graph graph, Func<TensorData, (string Location, long Offset)?>? external = null)
     {
         var model = new ProtoWriter();
         model.Int(1, IrVersion);                       // ir_version
         model.String(2, "nuansa");                     // producer_name
         model.String(3, typeof(OnnxWriter).Assembly.GetName().Version?.ToString() ?? "0"); // producer_version
-        model.Message(7, g => WriteGraph(g, graph));   // graph
+        model.Message(7, g => WriteGraph(g, graph, external));   // graph
         model.Message(8, o => { o.String(1, ""); o.Int(2, Opset); });              // opset_import (default domain)
         if (graph.Nodes.Any(n => n.Domain == "com.microsoft"))
             model.Message(8, o => { o.String(1, "com.microsoft"); o.Int(2, 1); });
         return model.ToArray();
     }
 
-    public static void Write(string path, Graph graph) => AtomicFile.Write(path, s => s.Write(Serialize(graph)));
+    /// <summary>
+    /// Writes <paramref name="path"/>; a model whose weights pass <paramref name="inlineLimit"/> bytes keeps them in
+    /// <c>&lt;name&gt;_data</c> beside it (ONNX external data, as HF Optimum names it). Returns the files written.
+    /// </summary>
+    public static IReadOnlyList<string> Write(string path, Graph graph, long inlineLimit = 1L << 30)
+    {
+        var total = graph.Initializers.Sum(ByteLength);
+        if (total <= inlineLimit)
+        {
+            AtomicFile.Write(path, s => s.Write(Serialize(graph)));
+            return [path];
+        }
+        var dataName = System.IO.Path.GetFileName(path) + "_data";
+        var offsets = new Dictionary<TensorData, long>();
+        long offset = 0;
+        foreach (var tensor in graph.Initializers.Where(t => ByteLength(t) >= 1024))
+        {
+            offsets[tensor] = offset;
+            offset += ByteLength(tensor);
+        }
+        AtomicFile.Write(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, dataName), s =>
+        {
+            foreach (var tensor in offsets.Keys)
+                s.Write(Bytes(tensor));
+        });
+        AtomicFile.Write(path, s => s.Write(Serialize(graph, t => offsets.TryGetValue(t, out var o) ? (dataName, o) : null)));
+        return [path, dataName];
+    }
 
-    private static void WriteGraph(ProtoWriter g, Graph graph)
+    public static long ByteLength(TensorData tensor) => tensor.Floats != null ? tensor.Floats.Length * 4L : tensor.Longs!.Length * 8L;
+
+    private static ReadOnlySpan<byte> Bytes(TensorData tensor) =>
+        tensor.Floats != null ? MemoryMarshal.AsBytes(tensor.Floats.AsSpan()) : MemoryMarshal.AsBytes(tensor.Longs.AsSpan());
+
+    private static void WriteGraph(ProtoWriter g, Graph graph, Func<TensorData, (string Location, long Offset)?>? external)
     {
         foreach (var node in graph.Nodes)
             g.Message(1, n => WriteNode(n, node));
         g.String(2, graph.Name);
         foreach (var tensor in graph.Initializers)
-            g.Message(5, t => WriteTensor(t, tensor));
+            g.Message(5, t => WriteTensor(t, tensor, external?.Invoke(tensor)));
         foreach (var input in graph.Inputs)
             g.Message(11, v => WriteValueInfo(v, input));
         foreach (var output in graph.Outputs)
@@ -64,24 +101,32 @@ public static class OnnxWriter
             case float f: a.Float(2, f); a.Int(20, 1); break;
             case long i: a.Int(3, i); a.Int(20, 2); break;
             case string s: a.String(4, s); a.Int(20, 3); break;
-            case TensorData t: a.Message(5, w => WriteTensor(w, t)); a.Int(20, 4); break;
+            case TensorData t: a.Message(5, w => WriteTensor(w, t, null)); a.Int(20, 4); break;
             case float[] fs: a.PackedFloats(7, fs); a.Int(20, 6); break;
             case long[] ints: a.PackedInts(8, ints); a.Int(20, 7); break;
             default: throw new ArgumentException($"Attribute '{name}' has an unsupported type {attribute.Value.GetType().Name}.");
         }
     }
 
-    private static void WriteTensor(ProtoWriter t, TensorData tensor)
+    private static void WriteTensor(ProtoWriter t, TensorData tensor, (string Location, long Offset)? external)
     {
         t.PackedInts(1, tensor.Dims);
         t.Int(2, (int)tensor.Type);
         t.String(8, tensor.Name);
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("ONNX raw_data is little-endian; big-endian hosts are not supported.");
-        if (tensor.Floats != null)
-            t.Bytes(9, MemoryMarshal.AsBytes(tensor.Floats.AsSpan()));
-        else
-            t.Bytes(9, MemoryMarshal.AsBytes(tensor.Longs.AsSpan()));
+        if (external is { } where)
+        {
+            // external_data entries (location, offset, length) and data_location = EXTERNAL
+            foreach (var (key, value) in new[] { ("location", where.Location), ("offset", where.Offset.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                         ("length", ByteLength(tensor).ToString(System.Globalization.CultureInfo.InvariantCulture)) })
+            {
+                t.Message(13, e => { e.String(1, key); e.String(2, value); });
+            }
+            t.Int(14, 1);
+            return;
+        }
+        t.Bytes(9, Bytes(tensor));
     }
 
     private static void WriteValueInfo(ProtoWriter v, ValueInfo info)
