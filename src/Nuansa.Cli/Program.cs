@@ -21,6 +21,7 @@ public static class Program
             TokenizeCommand.Create(input ?? TextReader.Null),
             ClassifyCommand.Create(input ?? TextReader.Null),
             ExportCommand.Create(),
+            InitCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

@@ -1,4 +1,5 @@
 using Nuansa.Checkpoints;
+using Nuansa.Models;
 
 namespace Nuansa.Tests.Checkpoints;
 
@@ -12,7 +13,7 @@ public class WeightStoreTests
     {
         var config = ModelConfig.Load(SharedFiles.Model(model));
         using var weights = WeightStore.Open(SharedFiles.Model(model));
-        var expected = ExpectedStateDict(config).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+        var expected = ParameterLayout.For(config).Select(p => (p.Name, p.Shape)).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
         var actual = weights.Tensors.Select(t => (t.Name, Shape: t.Shape.ToArray())).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
         Assert.Equal(expected.Select(e => e.Name), actual.Select(a => a.Name));
         for (var i = 0; i < expected.Length; i++)
@@ -90,6 +91,15 @@ public class WeightStoreTests
         var pad = config.PadTokenId!.Value;
         Assert.All(word.AsSpan(pad * hidden, hidden).ToArray(), v => Assert.Equal(0f, v));
         Assert.Contains(word.AsSpan((pad + 1) * hidden, hidden).ToArray(), v => v != 0f);
+    }
+
+    [Fact]
+    public void TheLayoutFollowsTheStateDictOrderOfPyTorch()
+    {
+        // torch.save keeps state_dict order, which is named_parameters() order for a classifier without buffers.
+        using var bin = WeightStore.Open(SharedFiles.Model("bert-2label-legacy-bin"));
+        var config = ModelConfig.Load(SharedFiles.Model("bert-2label-legacy-bin"));
+        Assert.Equal(bin.Tensors.Select(t => t.Name), ParameterLayout.For(config).Select(p => p.Name));
     }
 
     [Fact]
@@ -182,68 +192,5 @@ public class WeightStoreTests
             weightMap[tensor] = shard;
         var index = new System.Text.Json.Nodes.JsonObject { ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["total_size"] = 0 }, ["weight_map"] = weightMap };
         File.WriteAllText(dir.File(name), index.ToJsonString());
-    }
-
-    // The parameter names and shapes of HF's *ForSequenceClassification state dicts (transformers 4.32).
-    private static List<(string Name, long[] Shape)> ExpectedStateDict(ModelConfig c)
-    {
-        long h = c.HiddenSize, ff = c.IntermediateSize, labels = c.NumLabels;
-        var list = new List<(string, long[])>();
-        void Linear(string name, long output, long input)
-        {
-            list.Add(($"{name}.weight", [output, input]));
-            list.Add(($"{name}.bias", [output]));
-        }
-        void Norm(string name)
-        {
-            list.Add(($"{name}.weight", [h]));
-            list.Add(($"{name}.bias", [h]));
-        }
-        if (c.ModelType == "distilbert")
-        {
-            list.Add(("distilbert.embeddings.word_embeddings.weight", [c.VocabSize, h]));
-            list.Add(("distilbert.embeddings.position_embeddings.weight", [c.MaxPositionEmbeddings, h]));
-            Norm("distilbert.embeddings.LayerNorm");
-            for (var i = 0; i < c.NumHiddenLayers; i++)
-            {
-                var l = $"distilbert.transformer.layer.{i}";
-                foreach (var p in new[] { "q_lin", "k_lin", "v_lin", "out_lin" })
-                    Linear($"{l}.attention.{p}", h, h);
-                Norm($"{l}.sa_layer_norm");
-                Linear($"{l}.ffn.lin1", ff, h);
-                Linear($"{l}.ffn.lin2", h, ff);
-                Norm($"{l}.output_layer_norm");
-            }
-            Linear("pre_classifier", h, h);
-            Linear("classifier", labels, h);
-            return list;
-        }
-        var prefix = c.ModelType == "bert" ? "bert" : "roberta";
-        list.Add(($"{prefix}.embeddings.word_embeddings.weight", [c.VocabSize, h]));
-        list.Add(($"{prefix}.embeddings.position_embeddings.weight", [c.MaxPositionEmbeddings, h]));
-        list.Add(($"{prefix}.embeddings.token_type_embeddings.weight", [c.TypeVocabSize, h]));
-        Norm($"{prefix}.embeddings.LayerNorm");
-        for (var i = 0; i < c.NumHiddenLayers; i++)
-        {
-            var l = $"{prefix}.encoder.layer.{i}";
-            foreach (var p in new[] { "query", "key", "value" })
-                Linear($"{l}.attention.self.{p}", h, h);
-            Linear($"{l}.attention.output.dense", h, h);
-            Norm($"{l}.attention.output.LayerNorm");
-            Linear($"{l}.intermediate.dense", ff, h);
-            Linear($"{l}.output.dense", h, ff);
-            Norm($"{l}.output.LayerNorm");
-        }
-        if (c.ModelType == "bert")
-        {
-            Linear("bert.pooler.dense", h, h);
-            Linear("classifier", labels, h);
-        }
-        else
-        {
-            Linear("classifier.dense", h, h);
-            Linear("classifier.out_proj", labels, h);
-        }
-        return list;
     }
 }
