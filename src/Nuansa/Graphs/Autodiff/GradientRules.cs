@@ -1,0 +1,226 @@
+namespace Nuansa.Graphs.Autodiff;
+
+/// <summary>
+/// The gradient of each op Nuansa's models use, written as ONNX ops. Each rule receives the gradients of the
+/// node's outputs (null where an output does not reach the loss) and returns one per input (null where not needed).
+/// Every rule is checked against finite differences in the tests.
+/// </summary>
+internal static class GradientRules
+{
+    private static readonly HashSet<string> Differentiable =
+    [
+        "Add", "Sub", "Mul", "Div", "MatMul", "Gather", "GatherElements", "Reshape", "Transpose", "Unsqueeze", "Identity",
+        "Softmax", "LogSoftmax", "LayerNormalization", "Erf", "Tanh", "Relu", "Sigmoid", "Exp", "Neg", "ReduceSum", "ReduceMean",
+        "Slice", "Dropout",
+    ];
+
+    public static bool IsDifferentiable(string opType) => Differentiable.Contains(opType);
+
+    public static string?[] Backward(GraphBuilder g, Node node, string?[] dy, bool[] needed)
+    {
+        var x = node.Inputs;
+        var y = node.Outputs;
+        var d = dy[0];
+        string? Need(int i, Func<string> grad) => needed[i] ? grad() : null;
+        switch (node.OpType)
+        {
+            case "Identity":
+                return [d];
+            case "Add":
+                return [Need(0, () => ReduceTo(g, d!, x[0])), Need(1, () => ReduceTo(g, d!, x[1]))];
+            case "Sub":
+                return [Need(0, () => ReduceTo(g, d!, x[0])), Need(1, () => ReduceTo(g, g.Op("Neg", [d!]), x[1]))];
+            case "Mul":
+                return [Need(0, () => ReduceTo(g, g.Mul(d!, x[1]), x[0])), Need(1, () => ReduceTo(g, g.Mul(d!, x[0]), x[1]))];
+            case "Div":
+                // d(a/b) = da / b − d·a / b²
+                return [Need(0, () => ReduceTo(g, g.Div(d!, x[1]), x[0])),
+                        Need(1, () => ReduceTo(g, g.Op("Neg", [g.Div(g.Mul(d!, y[0]), x[1])]), x[1]))];
+            case "Neg":
+                return [g.Op("Neg", [d!])];
+            case "Exp":
+                return [g.Mul(d!, y[0])];
+            case "Erf":
+                // d erf(x) = 2/√π · exp(−x²)
+                return [g.Mul(d!, g.Mul(g.Scalar(2f / MathF.Sqrt(MathF.PI)), g.Op("Exp", [g.Op("Neg", [g.Mul(x[0], x[0])])])))];
+            case "Tanh":
+                return [g.Mul(d!, g.Sub(g.Scalar(1f), g.Mul(y[0], y[0])))];
+            case "Sigmoid":
+                return [g.Mul(d!, g.Mul(y[0], g.Sub(g.Scalar(1f), y[0])))];
+            case "Relu":
+                return [g.Mul(d!, g.Cast(g.Op("Greater", [x[0], g.Scalar(0f)]), ElementType.Float))];
+            case "Softmax":
+            {
+                // dx = y · (dy − Σ dy·y) over the softmax axis
+                var axis = Axis(node, -1);
+                var dot = g.ReduceSum(g.Mul(d!, y[0]), [axis], keepDims: true);
+                return [g.Mul(y[0], g.Sub(d!, dot))];
+            }
+            case "LogSoftmax":
+            {
+                // dx = dy − softmax(x) · Σ dy
+                var axis = Axis(node, -1);
+                var sum = g.ReduceSum(d!, [axis], keepDims: true);
+                return [g.Sub(d!, g.Mul(g.Op("Exp", [y[0]]), sum))];
+            }
+            case "MatMul":
+                return MatMul(g, x[0], x[1], d!, needed);
+            case "Reshape":
+            case "Unsqueeze":
+                return [g.Op("Reshape", [d!, g.Op("Shape", [x[0]])]), null];
+            case "Transpose":
+            {
+                var perm = (long[])node.Attributes["perm"].Value;
+                var inverse = new long[perm.Length];
+                for (var i = 0; i < perm.Length; i++)
+                    inverse[perm[i]] = i;
+                return [g.Transpose(d!, inverse)];
+            }
+            case "ReduceSum":
+            case "ReduceMean":
+            {
+                var keep = !node.Attributes.TryGetValue("keepdims", out var k) || (long)k.Value != 0;
+                // Axes are an input of ReduceSum and an attribute of ReduceMean (opset 17); without axes every
+                // element was reduced and the gradient is a scalar that Expand broadcasts.
+                var axes = x.Count > 1 ? x[1] : node.Attributes.TryGetValue("axes", out var a) ? g.Ints((long[])a.Value) : null;
+                var grad = keep || axes == null ? d! : g.Op("Unsqueeze", [d!, axes]);
+                var expanded = g.Op("Expand", [grad, g.Op("Shape", [x[0]])]);
+                if (node.OpType == "ReduceMean")
+                    expanded = g.Div(expanded, g.Cast(g.Div(g.Op("Size", [x[0]]), g.Op("Size", [node.Outputs[0]])), ElementType.Float));
+                return [expanded, .. Enumerable.Repeat<string?>(null, x.Count - 1)];
+            }
+            case "Gather":
+                return [Need(0, () => GatherGrad(g, node, d!)), null];
+            case "GatherElements":
+            {
+                var zeros = ZerosLike(g, x[0]);
+                return [Need(0, () => g.Op("ScatterElements", [zeros, x[1], d!], new() { ["axis"] = Axis(node, 0), ["reduction"] = "add" })), null];
+            }
+            case "Slice":
+                return [SliceGrad(g, node, d!), .. Enumerable.Repeat<string?>(null, x.Count - 1)];
+            case "LayerNormalization":
+                return LayerNormGrad(g, node, d!, needed);
+            case "Dropout":
+            {
+                // y = x · mask / (1 − p); the mask is the node's second output.
+                var ratio = x.Count > 1 ? x[1] : g.Scalar(0.5f);
+                var scale = g.Div(g.Scalar(1f), g.Sub(g.Scalar(1f), ratio));
+                return [g.Mul(g.Mul(d!, g.Cast(y[1], ElementType.Float)), scale), .. Enumerable.Repeat<string?>(null, x.Count - 1)];
+            }
+            default:
+                throw new NotSupportedException($"No gradient rule for {node.OpType}.");
+        }
+    }
+
+    private static long Axis(Node node, long fallback) =>
+        node.Attributes.TryGetValue("axis", out var a) ? (long)a.Value : fallback;
+
+    private static string ZerosLike(GraphBuilder g, string x) =>
+        g.Op("ConstantOfShape", [g.Op("Shape", [x])], new() { ["value"] = TensorData.Float("zero", [1], [0f]) });
+
+    /// <summary>Sums a broadcast gradient back to the shape of <paramref name="x"/> (computed at run time).</summary>
+    internal static string ReduceTo(GraphBuilder g, string grad, string x)
+    {
+        if (g.Rank(grad) is { } rg && g.Rank(x) is { } rx && rx == 0)
+            return rg == 0 ? grad : g.Op("ReduceSum", [grad], new() { ["keepdims"] = 0 });
+        var gradShape = g.Op("Shape", [grad]);
+        var xShape = g.Op("Shape", [x]);
+        // Left-pad x's shape with ones to the gradient's rank, then sum over axes where x has 1 and the gradient does not.
+        var missing = g.Sub(g.Op("Shape", [gradShape]), g.Op("Shape", [xShape]));
+        var ones = g.Op("ConstantOfShape", [missing], new() { ["value"] = TensorData.Int64("one", [1], [1]) });
+        var padded = g.Op("Concat", [ones, xShape], new() { ["axis"] = 0 });
+        var one = g.Ints(1);
+        var broadcast = g.Op("And", [g.Op("Equal", [padded, one]), g.Op("Not", [g.Op("Equal", [gradShape, one])])]);
+        var axes = g.Reshape(g.Op("NonZero", [broadcast]), -1);
+        var summed = g.Op("ReduceSum", [grad, axes], new() { ["keepdims"] = 1, ["noop_with_empty_axes"] = 1 });
+        return g.Op("Reshape", [summed, xShape]);
+    }
+
+    private static string?[] MatMul(GraphBuilder g, string a, string b, string d, bool[] needed)
+    {
+        var ra = g.Rank(a) ?? throw new InvalidOperationException($"MatMul gradient needs the rank of '{a}'.");
+        var rb = g.Rank(b) ?? throw new InvalidOperationException($"MatMul gradient needs the rank of '{b}'.");
+        string SwapLast(string v, int rank) => g.Transpose(v, [.. Enumerable.Range(0, rank - 2).Select(i => (long)i), rank - 1, rank - 2]);
+        string? da = null, db = null;
+        if (needed[0])
+            da = ReduceTo(g, g.MatMul(d, SwapLast(b, rb)), a);
+        if (needed[1])
+        {
+            if (rb == 2 && ra > 2)
+            {
+                // A weight shared over the batch: fold batch and sequence into rows, then Aᵀ·dY in one GEMM.
+                var k = g.Op("Gather", [g.Op("Shape", [a]), g.Ints(-1)]);
+                var n = g.Op("Gather", [g.Op("Shape", [b]), g.Ints(-1)]);
+                var a2 = g.Op("Reshape", [a, g.Op("Concat", [g.Ints(-1), k], new() { ["axis"] = 0 })]);
+                var d2 = g.Op("Reshape", [d, g.Op("Concat", [g.Ints(-1), n], new() { ["axis"] = 0 })]);
+                db = g.Op("Gemm", [a2, d2], new() { ["transA"] = 1 });
+            }
+            else
+            {
+                db = ReduceTo(g, g.MatMul(SwapLast(a, ra), d), b);
+            }
+        }
+        return [da, db];
+    }
+
+    private static string GatherGrad(GraphBuilder g, Node node, string d)
+    {
+        var data = node.Inputs[0];
+        var indices = node.Inputs[1];
+        var axis = Axis(node, 0);
+        if (axis == 0)
+        {
+            // Embedding lookup: add each row's gradient into a zero table (repeated ids accumulate).
+            return g.Op("ScatterND", [ZerosLike(g, data), g.Unsqueeze(indices, -1), d], new() { ["reduction"] = "add" });
+        }
+        // One position along another axis (the [CLS] pick): the gradient goes to that position, zeros elsewhere.
+        var length = g.Op("Gather", [g.Op("Shape", [data]), g.ScalarInt(axis)]);
+        var positions = g.Op("Range", [g.ScalarInt(0), length, g.ScalarInt(1)]);
+        var hit = g.Cast(g.Op("Equal", [positions, indices]), ElementType.Float);
+        var rank = g.Rank(data) ?? throw new InvalidOperationException("Gather gradient needs the data's rank.");
+        var maskShape = Enumerable.Repeat(1L, rank).ToArray();
+        maskShape[axis] = -1;
+        return g.Mul(g.Unsqueeze(d, axis), g.Reshape(hit, maskShape));
+    }
+
+    private static string SliceGrad(GraphBuilder g, Node node, string d)
+    {
+        // Only slices that start at 0 (a prefix, e.g. the first L rows of the position table): pad zeros after.
+        var starts = g.IntValues(node.Inputs[1]);
+        var axes = node.Inputs.Count > 3 ? g.IntValues(node.Inputs[3]) : null;
+        if (starts is not [0] || axes is not [0])
+            throw new NotSupportedException("Slice gradients are implemented for prefixes along axis 0.");
+        var rank = g.Rank(node.Inputs[0]) ?? throw new InvalidOperationException("Slice gradient needs the data's rank.");
+        var first = g.Ints(0);
+        var rows = g.Sub(g.Op("Gather", [g.Op("Shape", [node.Inputs[0]]), first]), g.Op("Gather", [g.Op("Shape", [d]), first]));
+        var before = g.Ints(new long[rank]);
+        var after = g.Op("Concat", [rows, g.Ints(new long[rank - 1])], new() { ["axis"] = 0 });
+        return g.Op("Pad", [d, g.Op("Concat", [before, after], new() { ["axis"] = 0 })]);
+    }
+
+    private static string?[] LayerNormGrad(GraphBuilder g, Node node, string d, bool[] needed)
+    {
+        // Recompute x̂ = (x − μ)·σ⁻¹ over the last axis; dx = σ⁻¹ · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)) with ĝ = dy · γ.
+        var x = node.Inputs[0];
+        var gamma = node.Inputs[1];
+        var epsilon = (float)node.Attributes["epsilon"].Value;
+        var mean = g.ReduceMean(x, [-1], keepDims: true);
+        var centered = g.Sub(x, mean);
+        var variance = g.ReduceMean(g.Mul(centered, centered), [-1], keepDims: true);
+        var invStd = g.Div(g.Scalar(1f), g.Op("Sqrt", [g.Add(variance, g.Scalar(epsilon))]));
+        var normalized = g.Mul(centered, invStd);
+        string? dx = null, dGamma = null, dBeta = null;
+        if (needed[0])
+        {
+            var gHat = g.Mul(d, gamma);
+            var meanG = g.ReduceMean(gHat, [-1], keepDims: true);
+            var meanGx = g.ReduceMean(g.Mul(gHat, normalized), [-1], keepDims: true);
+            dx = g.Mul(invStd, g.Sub(g.Sub(gHat, meanG), g.Mul(normalized, meanGx)));
+        }
+        if (needed[1])
+            dGamma = ReduceTo(g, g.Mul(d, normalized), gamma);
+        if (needed.Length > 2 && needed[2])
+            dBeta = ReduceTo(g, d, node.Inputs[2]);
+        return [dx, dGamma, dBeta];
+    }
+}
