@@ -12,10 +12,16 @@ public static class Bert
 {
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
-        options ??= new GraphOptions();
-        Transformer.CheckSupported(config);
-        var w = new ModelWeights(store, "bert.");
         var g = new GraphBuilder("bert_for_sequence_classification");
+        var logits = Forward(g, new ModelWeights(store, "bert."), config, options ?? new GraphOptions());
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        return g.Build();
+    }
+
+    /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
+    public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)
+    {
+        Transformer.CheckSupported(config);
         var inputIds = g.Input("input_ids", ElementType.Int64, "batch", "sequence");
         var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch", "sequence");
         var tokenTypeIds = g.Input("token_type_ids", ElementType.Int64, "batch", "sequence");
@@ -32,9 +38,7 @@ public static class Bert
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var pooled = g.Tanh(w.Linear(g, first, "bert.pooler.dense", h, h));
-        var logits = w.Linear(g, pooled, "classifier", config.NumLabels, h);
-        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
-        return g.Build();
+        return w.Linear(g, pooled, "classifier", config.NumLabels, h);
     }
 
     /// <summary>The BERT encoder stack (also RoBERTa's and XLM-R's, which share its weight names under their own prefix).</summary>

@@ -12,10 +12,16 @@ public static class DistilBert
 {
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
-        options ??= new GraphOptions();
-        Transformer.CheckSupported(config);
-        var w = new ModelWeights(store, "distilbert.");
         var g = new GraphBuilder("distilbert_for_sequence_classification");
+        var logits = Forward(g, new ModelWeights(store, "distilbert."), config, options ?? new GraphOptions());
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        return g.Build();
+    }
+
+    /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
+    public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)
+    {
+        Transformer.CheckSupported(config);
         var inputIds = g.Input("input_ids", ElementType.Int64, "batch", "sequence");
         var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch", "sequence");
         long h = config.HiddenSize, ff = config.IntermediateSize;
@@ -49,8 +55,6 @@ public static class DistilBert
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var pooled = g.Relu(w.Linear(g, first, "pre_classifier", h, h));
-        var logits = w.Linear(g, pooled, "classifier", config.NumLabels, h);
-        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
-        return g.Build();
+        return w.Linear(g, pooled, "classifier", config.NumLabels, h);
     }
 }

@@ -8,9 +8,20 @@ namespace Nuansa.Models;
 /// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
 /// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
 /// </summary>
-public sealed class ModelWeights(WeightStore store, string basePrefix)
+public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false)
 {
+    private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
+
     public WeightStore Store { get; } = store;
+
+    /// <summary>
+    /// True for training graphs: every weight becomes a graph input (named as in HF, in HF's layout) whose values
+    /// the trainer feeds and updates, instead of a constant baked into the graph.
+    /// </summary>
+    public bool Trainable { get; } = trainable;
+
+    /// <summary>In a trainable graph, the initial values of each weight input, by name.</summary>
+    public IReadOnlyDictionary<string, float[]> Inputs => _inputs;
 
     /// <summary>The tensor's values (widened to float32), after checking its shape.</summary>
     public float[] Get(string name, params long[] shape)
@@ -28,12 +39,26 @@ public sealed class ModelWeights(WeightStore store, string basePrefix)
     public bool Has(string name) => TryResolve(name) != null;
 
     /// <summary>Adds a tensor to the graph as a constant, under its HF name.</summary>
-    public string Constant(GraphBuilder g, string name, params long[] shape) =>
-        g.Initializer(TensorData.Float(name, shape, Get(name, shape)));
+    public string Constant(GraphBuilder g, string name, params long[] shape)
+    {
+        if (!Trainable)
+            return g.Initializer(TensorData.Float(name, shape, Get(name, shape)));
+        if (!_inputs.ContainsKey(name))
+        {
+            _inputs[name] = Get(name, shape);
+            g.Input(name, ElementType.Float, [.. shape.Select(d => (Dim)d)]);
+        }
+        return name;
+    }
 
     /// <summary>A <c>torch.nn.Linear</c> as (x @ Wᵀ + b): the weight is stored transposed, [in, out], for MatMul.</summary>
     public string Linear(GraphBuilder g, string x, string name, long outFeatures, long inFeatures)
     {
+        if (Trainable)
+        {
+            var input = Constant(g, $"{name}.weight", outFeatures, inFeatures);
+            return g.Add(g.MatMul(x, g.Transpose(input, 1, 0)), Constant(g, $"{name}.bias", outFeatures));
+        }
         var w = Get($"{name}.weight", outFeatures, inFeatures);
         var transposed = new float[w.Length];
         for (var o = 0; o < outFeatures; o++)

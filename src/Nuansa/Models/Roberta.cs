@@ -12,10 +12,16 @@ public static class Roberta
 {
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
-        options ??= new GraphOptions();
-        Transformer.CheckSupported(config);
-        var w = new ModelWeights(store, "roberta.");
         var g = new GraphBuilder(config.ModelType == "xlm-roberta" ? "xlm_roberta_for_sequence_classification" : "roberta_for_sequence_classification");
+        var logits = Forward(g, new ModelWeights(store, "roberta."), config, options ?? new GraphOptions());
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        return g.Build();
+    }
+
+    /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
+    public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)
+    {
+        Transformer.CheckSupported(config);
         var inputIds = g.Input("input_ids", ElementType.Int64, "batch", "sequence");
         var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch", "sequence");
         long h = config.HiddenSize;
@@ -37,8 +43,6 @@ public static class Roberta
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var dense = g.Tanh(w.Linear(g, first, "classifier.dense", h, h));
-        var logits = w.Linear(g, dense, "classifier.out_proj", config.NumLabels, h);
-        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
-        return g.Build();
+        return w.Linear(g, dense, "classifier.out_proj", config.NumLabels, h);
     }
 }

@@ -14,6 +14,23 @@ public static class SequenceClassifier
         _ => throw new UnsupportedModelException($"{config.Source}: model_type \"{config.ModelType}\" has no sequence-classification graph."),
     };
 
+    /// <summary>The forward pass of the config's architecture added to <paramref name="g"/>; returns the logits.</summary>
+    public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions? options = null) => config.ModelType switch
+    {
+        "bert" => Bert.Forward(g, w, config, options ?? new GraphOptions()),
+        "distilbert" => DistilBert.Forward(g, w, config, options ?? new GraphOptions()),
+        "roberta" or "xlm-roberta" => Roberta.Forward(g, w, config, options ?? new GraphOptions()),
+        _ => throw new UnsupportedModelException($"{config.Source}: model_type \"{config.ModelType}\" has no sequence-classification graph."),
+    };
+
+    /// <summary>The prefix of the base model's weights (<c>bert.</c>, <c>roberta.</c>, <c>distilbert.</c>).</summary>
+    public static string BasePrefix(ModelConfig config) => config.ModelType switch
+    {
+        "distilbert" => "distilbert.",
+        "roberta" or "xlm-roberta" => "roberta.",
+        _ => "bert.",
+    };
+
     /// <summary>The graph's inputs besides input_ids and attention_mask: BERT also takes token_type_ids.</summary>
     public static bool UsesTokenTypes(ModelConfig config) => config.ModelType == "bert";
 }
