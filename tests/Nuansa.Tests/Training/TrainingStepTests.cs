@@ -1,61 +1,65 @@
 using System.Text.Json;
-using Microsoft.ML.OnnxRuntime;
 using Nuansa.Checkpoints;
-using Nuansa.Graphs.Onnx;
 using Nuansa.Training;
 
 namespace Nuansa.Tests.Training;
 
-/// <summary>The step-1 loss, logits and every parameter gradient of the HF/PyTorch training record.</summary>
+/// <summary>The HF/PyTorch training record: step-1 loss, logits and gradients; parameters after 3 AdamW steps.</summary>
 public class TrainingStepTests
 {
     private static string Record => Path.Combine(SharedFiles.Fixtures, "training", "bert-2label-adamw");
 
+    private sealed class Fixture : IDisposable
+    {
+        public Fixture()
+        {
+            Json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Record, "training.json")));
+            var batch = Json.RootElement.GetProperty("batch");
+            long[] Flat(string name) => [.. batch.GetProperty(name).EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => v.GetInt64()))];
+            var ids = Flat("input_ids");
+            var rows = batch.GetProperty("input_ids").GetArrayLength();
+            Batch = new TrainingBatch(ids, Flat("attention_mask"), Flat("token_type_ids"),
+                [.. batch.GetProperty("labels").EnumerateArray().Select(v => v.GetInt64())], rows, ids.Length / rows);
+            ClassWeights = [.. Json.RootElement.GetProperty("loss").GetProperty("weight").EnumerateArray().Select(v => v.GetSingle())];
+            var folder = SharedFiles.Model("bert-2label");
+            using var store = WeightStore.Open(folder);
+            Graph = TrainingGraph.ForCrossEntropy(ModelConfig.Load(folder), store);
+            Session = new TrainingSession(Graph);
+            Parameters = Graph.Parameters.ToDictionary(p => p.Name, p => Graph.InitialValues[p.Name].ToArray());
+        }
+
+        public JsonDocument Json { get; }
+        public TrainingBatch Batch { get; }
+        public float[] ClassWeights { get; }
+        public TrainingGraph Graph { get; }
+        public TrainingSession Session { get; }
+        public Dictionary<string, float[]> Parameters { get; }
+        public JsonElement Root => Json.RootElement;
+        public HashSet<string?> KeyBiases => [.. Root.GetProperty("tolerance").GetProperty("exceptions").GetProperty("params").EnumerateArray().Select(e => e.GetString())];
+
+        public void Dispose()
+        {
+            Session.Dispose();
+            Json.Dispose();
+        }
+    }
+
     [Fact]
     public void LossLogitsAndGradientsMatchPyTorch()
     {
-        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Record, "training.json")));
-        var root = json.RootElement;
-        var batch = root.GetProperty("batch");
-        var folder = SharedFiles.Model("bert-2label");
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        var training = TrainingGraph.ForCrossEntropy(config, store);
-        using var session = new InferenceSession(OnnxWriter.Serialize(training.Graph));
-
-        long[] Flat(string name) => [.. batch.GetProperty(name).EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => v.GetInt64()))];
-        var ids = Flat("input_ids");
-        var rows = batch.GetProperty("input_ids").GetArrayLength();
-        long[] shape = [rows, ids.Length / rows];
-        var feeds = new Dictionary<string, OrtValue>
-        {
-            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(ids, shape),
-            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(Flat("attention_mask"), shape),
-            ["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(Flat("token_type_ids"), shape),
-            ["labels"] = OrtValue.CreateTensorValueFromMemory(batch.GetProperty("labels").EnumerateArray().Select(v => v.GetInt64()).ToArray(), [rows]),
-            ["class_weights"] = OrtValue.CreateTensorValueFromMemory(root.GetProperty("loss").GetProperty("weight").EnumerateArray().Select(v => v.GetSingle()).ToArray(), [2]),
-        };
-        foreach (var p in training.Parameters)
-            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(training.InitialValues[p.Name], p.Shape);
-        var outputs = new List<string> { "loss", "logits" };
-        outputs.AddRange(training.Parameters.Select(p => TrainingGraph.GradientName(p.Name)));
-        using var results = session.Run(new RunOptions(), [.. feeds.Keys], [.. feeds.Values], outputs);
-
-        var step1 = root.GetProperty("steps")[0];
-        Assert.Equal(step1.GetProperty("loss").GetSingle(), results[0].GetTensorDataAsSpan<float>()[0], 5);
-        var logits = results[1].GetTensorDataAsSpan<float>().ToArray();
+        using var f = new Fixture();
+        var result = f.Session.Run(f.Batch, f.Parameters, f.ClassWeights);
+        var step1 = f.Root.GetProperty("steps")[0];
+        Assert.Equal(step1.GetProperty("loss").GetSingle(), result.Loss, 5);
         var expectedLogits = step1.GetProperty("logits").EnumerateArray().SelectMany(r => r.EnumerateArray().Select(v => v.GetSingle())).ToArray();
-        for (var i = 0; i < logits.Length; i++)
-            Assert.True(Math.Abs(expectedLogits[i] - logits[i]) <= 1e-5, $"logit {i}");
+        for (var i = 0; i < expectedLogits.Length; i++)
+            Assert.True(Math.Abs(expectedLogits[i] - result.Logits[i]) <= 1e-5, $"logit {i}");
 
         using var grads = SafeTensorsFile.Open(Path.Combine(Record, "grads_step1.safetensors"));
-        var keyBiases = root.GetProperty("tolerance").GetProperty("exceptions").GetProperty("params").EnumerateArray().Select(e => e.GetString()).ToHashSet();
-        double squaredNorm = 0;
-        for (var k = 0; k < training.Parameters.Count; k++)
+        for (var k = 0; k < f.Graph.Parameters.Count; k++)
         {
-            var p = training.Parameters[k];
-            var actual = results[k + 2].GetTensorDataAsSpan<float>().ToArray();
-            squaredNorm += actual.Sum(v => (double)v * v);
+            var p = f.Graph.Parameters[k];
+            var actual = result.Gradients[k];
             float[] expected;
             if (p.Name == "bert.embeddings.word_embeddings.weight")
             {
@@ -72,14 +76,78 @@ public class TrainingStepTests
             }
             for (var i = 0; i < actual.Length; i++)
             {
-                if (keyBiases.Contains(p.Name))
+                if (f.KeyBiases.Contains(p.Name))
                     Assert.True(Math.Abs(actual[i]) <= 1e-6, $"{p.Name}[{i}] should be ~0: {actual[i]}");
                 else
                     Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5, $"{p.Name}[{i}]: {actual[i]} vs {expected[i]}");
             }
         }
-        Assert.Equal(step1.GetProperty("grad_total_norm_before_clip").GetDouble(), Math.Sqrt(squaredNorm), 4);
-        foreach (var v in feeds.Values)
-            v.Dispose();
+        var norm = GradientClipping.ClipByGlobalNorm([.. result.Gradients], 1.0);
+        Assert.Equal(step1.GetProperty("grad_total_norm_before_clip").GetDouble(), norm, 4);
+    }
+
+    [Fact]
+    public void ThreeAdamWStepsMatchPyTorch()
+    {
+        using var f = new Fixture();
+        var optimizer = f.Root.GetProperty("optimizer");
+        var adam = new AdamW(new AdamWOptions
+        {
+            Beta1 = optimizer.GetProperty("betas")[0].GetDouble(),
+            Beta2 = optimizer.GetProperty("betas")[1].GetDouble(),
+            Epsilon = optimizer.GetProperty("eps").GetDouble(),
+            WeightDecay = 0.01,
+        });
+        var schedule = new LearningRateSchedule(ScheduleType.Linear, warmupSteps: 1, totalSteps: 3);
+        var baseRate = optimizer.GetProperty("lr").GetDouble();
+        var steps = f.Root.GetProperty("steps").EnumerateArray().ToArray();
+        for (var step = 1; step <= 3; step++)
+        {
+            var result = f.Session.Run(f.Batch, f.Parameters, f.ClassWeights);
+            Assert.Equal(steps[step - 1].GetProperty("loss").GetSingle(), result.Loss, 5);
+            var lr = schedule.LearningRate(baseRate, step);
+            Assert.Equal(steps[step - 1].GetProperty("lr").GetDouble(), lr, 12);
+            GradientClipping.ClipByGlobalNorm([.. result.Gradients], 1.0);
+            adam.Update(f.Graph.Parameters.Select((p, i) => (p.Name, f.Parameters[p.Name], result.Gradients[i], p.Decays)), lr);
+        }
+
+        using var expected = SafeTensorsFile.Open(Path.Combine(Record, "params_after_step3.safetensors"));
+        foreach (var p in f.Graph.Parameters)
+        {
+            var reference = expected.ReadSingle(p.Name);
+            var tolerance = f.KeyBiases.Contains(p.Name) ? 2e-3 : 2e-5;
+            var actual = f.Parameters[p.Name];
+            for (var i = 0; i < actual.Length; i++)
+                Assert.True(Math.Abs(reference[i] - actual[i]) <= tolerance, $"{p.Name}[{i}]: {actual[i]} vs {reference[i]}");
+        }
+        var after = f.Session.Run(f.Batch, f.Parameters, f.ClassWeights);
+        Assert.Equal(f.Root.GetProperty("loss_after_step3").GetSingle(), after.Loss, 5);
+    }
+
+    [Theory]
+    [InlineData(ScheduleType.Linear, 2, 10, new[] { 0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125 })]
+    [InlineData(ScheduleType.Constant, 2, 4, new[] { 1.0, 1.0, 1.0, 1.0 })]
+    [InlineData(ScheduleType.ConstantWithWarmup, 2, 4, new[] { 0.0, 0.5, 1.0, 1.0 })]
+    [InlineData(ScheduleType.Cosine, 0, 4, new[] { 1.0, 0.8535533905932737, 0.5, 0.14644660940672624 })]
+    public void SchedulesFollowHuggingFace(ScheduleType type, int warmup, int total, double[] expected)
+    {
+        // Hand-computed from HF's lr_lambda for scheduler steps 0..total-1 (the multipliers of optimizer steps 1..total).
+        var schedule = new LearningRateSchedule(type, warmup, total);
+        for (var s = 0; s < total; s++)
+            Assert.Equal(expected[s], schedule.Multiplier(s), 12);
+        Assert.Equal(3, LearningRateSchedule.WarmupFromRatio(0.1, 21));
+    }
+
+    [Fact]
+    public void ClippingScalesOnlyWhenTheNormExceedsTheLimit()
+    {
+        float[] a = [3f, 0f];
+        float[] b = [0f, 4f];
+        Assert.Equal(5.0, GradientClipping.ClipByGlobalNorm([a, b], 1.0), 6);
+        Assert.Equal(3f / (5f + 1e-6f), a[0], 6);
+        Assert.Equal(4f / (5f + 1e-6f), b[1], 6);
+        float[] small = [0.3f, 0.4f];
+        Assert.Equal(0.5, GradientClipping.ClipByGlobalNorm([small], 1.0), 6);
+        Assert.Equal([0.3f, 0.4f], small);
     }
 }

@@ -1,0 +1,69 @@
+using Microsoft.ML.OnnxRuntime;
+using Nuansa.Graphs.Onnx;
+
+namespace Nuansa.Training;
+
+/// <summary>One padded batch of encoded inputs with their labels.</summary>
+public sealed record TrainingBatch(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, long[] Labels, int Rows, int Length);
+
+/// <summary>The result of one forward and backward pass.</summary>
+public sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<float[]> Gradients);
+
+/// <summary>
+/// Runs a <see cref="TrainingGraph"/> on ONNX Runtime: feeds the current parameter values and a batch, returns
+/// the loss, logits and one gradient per parameter (in <see cref="TrainingGraph.Parameters"/> order).
+/// </summary>
+public sealed class TrainingSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly string[] _outputs;
+
+    public TrainingSession(TrainingGraph graph, int threads = 0)
+    {
+        Graph = graph;
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = threads,
+            InterOpNumThreads = 1,
+        };
+        _session = new InferenceSession(OnnxWriter.Serialize(graph.Graph), options);
+        _outputs = ["loss", "logits", .. graph.Parameters.Select(p => TrainingGraph.GradientName(p.Name))];
+        UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
+    }
+
+    public TrainingGraph Graph { get; }
+    public bool UsesTokenTypes { get; }
+
+    public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] classWeights)
+    {
+        long[] shape = [batch.Rows, batch.Length];
+        var feeds = new Dictionary<string, OrtValue>
+        {
+            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
+            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
+            ["labels"] = OrtValue.CreateTensorValueFromMemory(batch.Labels, [batch.Rows]),
+            ["class_weights"] = OrtValue.CreateTensorValueFromMemory(classWeights, [classWeights.Length]),
+        };
+        if (UsesTokenTypes)
+            feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
+        foreach (var p in Graph.Parameters)
+            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(parameters[p.Name], p.Shape);
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, [.. feeds.Keys], [.. feeds.Values], _outputs);
+            var gradients = new float[Graph.Parameters.Count][];
+            for (var i = 0; i < gradients.Length; i++)
+                gradients[i] = results[i + 2].GetTensorDataAsSpan<float>().ToArray();
+            return new StepResult(results[0].GetTensorDataAsSpan<float>()[0], results[1].GetTensorDataAsSpan<float>().ToArray(), gradients);
+        }
+        finally
+        {
+            foreach (var v in feeds.Values)
+                v.Dispose();
+        }
+    }
+
+    public void Dispose() => _session.Dispose();
+}
