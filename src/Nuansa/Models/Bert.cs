@@ -33,11 +33,13 @@ public static class Bert
         var positions = g.Op("Slice", [w.Constant(g, "bert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), g.Ints(0), length, g.Ints(0)]);
         var types = g.Gather(w.Constant(g, "bert.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h), tokenTypeIds);
         var x = w.LayerNorm(g, g.Add(g.Add(word, types), positions), "bert.embeddings.LayerNorm", h, config.LayerNormEps);
+        x = Transformer.Dropout(g, x, config.HiddenDropoutProb, options);
 
         x = Encoder(g, w, "bert.encoder", config, x, Transformer.AttentionBias(g, attentionMask), options);
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var pooled = g.Tanh(w.Linear(g, first, "bert.pooler.dense", h, h));
+        pooled = Transformer.Dropout(g, pooled, config.ClassifierDropout ?? config.HiddenDropoutProb, options);
         return w.Linear(g, pooled, "classifier", config.NumLabels, h);
     }
 
@@ -54,12 +56,12 @@ public static class Bert
             var q = w.Linear(g, x, $"{layer}.attention.self.query", h, h);
             var k = w.Linear(g, x, $"{layer}.attention.self.key", h, h);
             var v = w.Linear(g, x, $"{layer}.attention.self.value", h, h);
-            var context = Transformer.Attention(g, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: false);
-            var attention = w.Linear(g, context, $"{layer}.attention.output.dense", h, h);
+            var context = Transformer.Attention(g, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
+            var attention = Transformer.Dropout(g, w.Linear(g, context, $"{layer}.attention.output.dense", h, h), config.HiddenDropoutProb, options);
             x = w.LayerNorm(g, g.Add(attention, x), $"{layer}.attention.output.LayerNorm", h, config.LayerNormEps);
 
             var intermediate = Transformer.Activation(g, w.Linear(g, x, $"{layer}.intermediate.dense", ff, h), config.HiddenAct);
-            var output = w.Linear(g, intermediate, $"{layer}.output.dense", h, ff);
+            var output = Transformer.Dropout(g, w.Linear(g, intermediate, $"{layer}.output.dense", h, ff), config.HiddenDropoutProb, options);
             x = w.LayerNorm(g, g.Add(output, x), $"{layer}.output.LayerNorm", h, config.LayerNormEps);
             if (options.HiddenStates)
                 g.Output(x, $"hidden_states.{i + 1}", ElementType.Float, "batch", "sequence", h);

@@ -31,7 +31,7 @@ public static class DistilBert
         var word = g.Gather(w.Constant(g, "distilbert.embeddings.word_embeddings.weight", config.VocabSize, h), inputIds);
         var length = g.Op("Shape", [inputIds], new() { ["start"] = 1, ["end"] = 2 });
         var positions = g.Op("Slice", [w.Constant(g, "distilbert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), g.Ints(0), length, g.Ints(0)]);
-        var x = w.LayerNorm(g, g.Add(word, positions), "distilbert.embeddings.LayerNorm", h, eps);
+        var x = Transformer.Dropout(g, w.LayerNorm(g, g.Add(word, positions), "distilbert.embeddings.LayerNorm", h, eps), config.HiddenDropoutProb, options);
         if (options.HiddenStates)
             g.Output(x, "hidden_states.0", ElementType.Float, "batch", "sequence", h);
 
@@ -42,19 +42,19 @@ public static class DistilBert
             var q = w.Linear(g, x, $"{layer}.attention.q_lin", h, h);
             var k = w.Linear(g, x, $"{layer}.attention.k_lin", h, h);
             var v = w.Linear(g, x, $"{layer}.attention.v_lin", h, h);
-            var context = Transformer.Attention(g, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: true);
+            var context = Transformer.Attention(g, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
             var attention = w.Linear(g, context, $"{layer}.attention.out_lin", h, h);
             x = w.LayerNorm(g, g.Add(attention, x), $"{layer}.sa_layer_norm", h, eps);
 
             var hidden = Transformer.Activation(g, w.Linear(g, x, $"{layer}.ffn.lin1", ff, h), config.HiddenAct);
-            var output = w.Linear(g, hidden, $"{layer}.ffn.lin2", h, ff);
+            var output = Transformer.Dropout(g, w.Linear(g, hidden, $"{layer}.ffn.lin2", h, ff), config.HiddenDropoutProb, options);
             x = w.LayerNorm(g, g.Add(output, x), $"{layer}.output_layer_norm", h, eps);
             if (options.HiddenStates)
                 g.Output(x, $"hidden_states.{i + 1}", ElementType.Float, "batch", "sequence", h);
         }
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
-        var pooled = g.Relu(w.Linear(g, first, "pre_classifier", h, h));
+        var pooled = Transformer.Dropout(g, g.Relu(w.Linear(g, first, "pre_classifier", h, h)), config.SeqClassifDropout, options);
         return w.Linear(g, pooled, "classifier", config.NumLabels, h);
     }
 }

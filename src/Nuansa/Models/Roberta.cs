@@ -38,11 +38,13 @@ public static class Roberta
         var typeTable = w.Constant(g, "roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);
         var type0 = g.Gather(typeTable, g.Initializer(TensorData.Int64("type_zero", [], [0])));
         var x = w.LayerNorm(g, g.Add(g.Add(word, type0), positions), "roberta.embeddings.LayerNorm", h, config.LayerNormEps);
+        x = Transformer.Dropout(g, x, config.HiddenDropoutProb, options);
 
         x = Bert.Encoder(g, w, "roberta.encoder", config, x, Transformer.AttentionBias(g, attentionMask), options);
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
-        var dense = g.Tanh(w.Linear(g, first, "classifier.dense", h, h));
-        return w.Linear(g, dense, "classifier.out_proj", config.NumLabels, h);
+        var classifierDropout = config.ClassifierDropout ?? config.HiddenDropoutProb;
+        var dense = g.Tanh(w.Linear(g, Transformer.Dropout(g, first, classifierDropout, options), "classifier.dense", h, h));
+        return w.Linear(g, Transformer.Dropout(g, dense, classifierDropout, options), "classifier.out_proj", config.NumLabels, h);
     }
 }

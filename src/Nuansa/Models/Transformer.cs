@@ -14,8 +14,24 @@ internal static class Transformer
         return g.Unsqueeze(bias, 1, 2);
     }
 
+    /// <summary>
+    /// <c>nn.Dropout</c>: identity at inference; in a training graph an ONNX Dropout in training mode whose seed
+    /// is the options' seed plus the number of dropout layers before it.
+    /// </summary>
+    public static string Dropout(GraphBuilder g, string x, double probability, GraphOptions options)
+    {
+        if (!options.Training || probability <= 0)
+            return x;
+        var seed = options.DropoutSeed + g.Nodes.Count(n => n.OpType == "Dropout");
+        var output = $"dropout_{seed}";
+        g.OpTo("Dropout", [x, g.Scalar((float)probability), g.Cast(g.ScalarInt(1), ElementType.Bool)], [output, $"{output}_mask"],
+            new() { ["seed"] = (long)seed });
+        return output;
+    }
+
     /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>
-    public static string Attention(GraphBuilder g, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst)
+    public static string Attention(GraphBuilder g, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst,
+        double attentionDropout = 0, GraphOptions? options = null)
     {
         var scale = g.Scalar(MathF.Sqrt(headSize));
         if (scaleQueryFirst)
@@ -27,6 +43,8 @@ internal static class Transformer
         if (!scaleQueryFirst)
             scores = g.Div(scores, scale);
         var probs = g.Softmax(g.Add(scores, bias));
+        if (options != null)
+            probs = Dropout(g, probs, attentionDropout, options);
         var context = g.Transpose(g.MatMul(probs, vh), 0, 2, 1, 3);
         return g.Reshape(context, 0, 0, heads * headSize);
     }

@@ -31,11 +31,14 @@ public sealed class TrainingGraph
     public static string GradientName(string parameter) => $"grad.{parameter}";
 
     /// <summary>Single-label classification with (optionally class-weighted) cross-entropy, as <c>torch.nn.CrossEntropyLoss(weight=...)</c>.</summary>
-    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store)
+    /// <param name="config">The model's config; its dropout probabilities are used in training mode.</param>
+    /// <param name="store">The starting weights.</param>
+    /// <param name="seed">Seed of the dropout masks.</param>
+    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store, int seed = 42)
     {
         var g = new GraphBuilder("training");
         var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
-        var logits = SequenceClassifier.Forward(g, weights, config);
+        var logits = SequenceClassifier.Forward(g, weights, config, new GraphOptions { Training = true, DropoutSeed = seed });
         var labels = g.Input("labels", ElementType.Int64, "batch");
         var classWeights = g.Input("class_weights", ElementType.Float, config.NumLabels);
 

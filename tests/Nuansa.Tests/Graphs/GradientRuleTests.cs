@@ -43,6 +43,31 @@ public class GradientRuleTests
 
     public static TheoryData<string> Names() => [.. Cases.Keys];
 
+    [Fact]
+    public void DropoutGradientIsTheMaskScaled()
+    {
+        // A fresh mask every run rules out finite differences; within one run y = x·m/(1−p) and ∂Σy/∂x = m/(1−p).
+        var g = new GraphBuilder("dropout");
+        var x = g.Input("x", ElementType.Float, 4, 50);
+        g.OpTo("Dropout", [x, g.Scalar(0.3f), g.Cast(g.ScalarInt(1), ElementType.Bool)], ["y", "mask"], new() { ["seed"] = 5L });
+        var loss = g.Op("ReduceSum", ["y"], new() { ["keepdims"] = 0 });
+        var grads = Autodiff.AddGradients(g, loss, [x]);
+        g.Output("y", "out", ElementType.Float, 4, 50);
+        g.Output(g.Cast("mask", ElementType.Float), "kept", ElementType.Float, 4, 50);
+        g.Output(grads[x], "grad", ElementType.Float, 4, 50);
+        using var session = new InferenceSession(OnnxWriter.Serialize(g.Build()));
+        var values = Enumerable.Range(1, 200).Select(i => i / 10f).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(values, [4, 50]);
+        using var results = session.Run(new RunOptions(), ["x"], [input], ["out", "kept", "grad"]);
+        var (y, kept, grad) = (results[0].GetTensorDataAsSpan<float>().ToArray(), results[1].GetTensorDataAsSpan<float>().ToArray(), results[2].GetTensorDataAsSpan<float>().ToArray());
+        Assert.InRange(kept.Count(k => k == 0f), 20, 110); // about 30% dropped
+        for (var i = 0; i < values.Length; i++)
+        {
+            Assert.Equal(kept[i] / 0.7f, grad[i], 5);
+            Assert.Equal(values[i] * kept[i] / 0.7f, y[i], 4);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Names))]
     public void MatchesFiniteDifferences(string name)

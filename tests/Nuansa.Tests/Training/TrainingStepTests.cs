@@ -124,6 +124,29 @@ public class TrainingStepTests
         Assert.Equal(f.Root.GetProperty("loss_after_step3").GetSingle(), after.Loss, 5);
     }
 
+    [Fact]
+    public void DropoutFollowsTheConfigAndTheSeed()
+    {
+        // bert-pair-3label keeps HF's 0.1 dropout: each run draws new masks; a new session with the same seed repeats them.
+        using var f = new Fixture();
+        var folder = SharedFiles.Model("bert-pair-3label");
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        float[] Losses(int seed)
+        {
+            var graph = TrainingGraph.ForCrossEntropy(config, store, seed);
+            Assert.Equal(config.NumHiddenLayers * 3 + 2, graph.Graph.Nodes.Count(n => n.OpType == "Dropout"));
+            using var session = new TrainingSession(graph);
+            var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name]);
+            var batch = f.Batch with { Labels = [.. f.Batch.Labels.Select(l => l % 3)] };
+            return [.. Enumerable.Range(0, 2).Select(_ => session.Run(batch, parameters, [1f, 1f, 1f]).Loss)];
+        }
+        var first = Losses(7);
+        Assert.NotEqual(first[0], first[1]);
+        Assert.Equal(first, Losses(7));
+        Assert.NotEqual(first, Losses(8));
+    }
+
     [Theory]
     [InlineData(ScheduleType.Linear, 2, 10, new[] { 0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125 })]
     [InlineData(ScheduleType.Constant, 2, 4, new[] { 1.0, 1.0, 1.0, 1.0 })]
