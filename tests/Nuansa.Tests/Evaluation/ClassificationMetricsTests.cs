@@ -1,0 +1,52 @@
+using Nuansa.Evaluation;
+
+namespace Nuansa.Tests.Evaluation;
+
+public class ClassificationMetricsTests
+{
+    [Fact]
+    public void MatchesAHandWorkedExample()
+    {
+        // gold 0 0 1 1 2 2 2, predicted 0 1 1 1 2 0 2.
+        // class 0: TP 1 of 2 predicted, 2 gold → P ½, R ½, F1 ½; class 1: TP 2 of 3 predicted, 2 gold → P ⅔, R 1, F1 0.8;
+        // class 2: TP 2 of 2 predicted, 3 gold → P 1, R ⅔, F1 0.8. Accuracy 5/7.
+        // MCC: t = (2,2,3), p = (2,3,2): (5·7 − 16) / √((49 − 17)(49 − 17)) = 19/32.
+        var m = ClassificationMetrics.Compute([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 2, 0, 2], 3);
+        Assert.Equal(5.0 / 7, m.Accuracy, 12);
+        Assert.Equal(0.5, m.PerClass[0].F1, 12);
+        Assert.Equal(2.0 / 3, m.PerClass[1].Precision, 12);
+        Assert.Equal(1.0, m.PerClass[1].Recall, 12);
+        Assert.Equal(0.8, m.PerClass[1].F1, 12);
+        Assert.Equal(2.0 / 3, m.PerClass[2].Recall, 12);
+        Assert.Equal(3, m.PerClass[2].Support);
+        Assert.Equal((0.5 + 2.0 / 3 + 1) / 3, m.PrecisionMacro, 12);
+        Assert.Equal((0.5 + 1 + 2.0 / 3) / 3, m.RecallMacro, 12);
+        Assert.Equal(0.7, m.F1Macro, 12);
+        Assert.Equal((2 * 0.5 + 2 * 0.8 + 3 * 0.8) / 7, m.F1Weighted, 12);
+        Assert.Equal(5.0 / 7, m.F1Micro, 12);
+        Assert.Equal(19.0 / 32, m.Mcc, 12);
+        Assert.Equal(1, m.Confusion[2, 0]);
+        Assert.Equal(m.F1Macro, m["f1_macro"]);
+    }
+
+    [Fact]
+    public void LabelsThatNeverOccurAreLeftOutOfAveragesAndUndefinedScoresAreZero()
+    {
+        // Four labels, label 3 never gold nor predicted; label 2 predicted but never gold (precision 0, recall undefined → 0).
+        var m = ClassificationMetrics.Compute([0, 0, 1, 1], [0, 2, 1, 1], 4);
+        Assert.Equal([0, 1, 2], m.PresentLabels);
+        Assert.Equal(0.0, m.PerClass[2].F1);
+        // F1: class 0 = 2·1·½/(1½) = ⅔, class 1 = 1, class 2 = 0 → macro 5/9.
+        Assert.Equal(5.0 / 9, m.F1Macro, 12);
+        Assert.Equal((2 * (2.0 / 3) + 2 * 1.0) / 4, m.F1Weighted, 12);
+    }
+
+    [Fact]
+    public void ConstantPredictionsHaveZeroMcc()
+    {
+        var m = ClassificationMetrics.Compute([0, 1, 1, 0], [1, 1, 1, 1], 2);
+        Assert.Equal(0.0, m.Mcc);
+        Assert.Equal(0.5, m.Accuracy);
+        Assert.Throws<NuansaException>(() => m["auc"]);
+    }
+}
