@@ -22,6 +22,7 @@ public static class Program
             ClassifyCommand.Create(input ?? TextReader.Null),
             ExportCommand.Create(),
             InitCommand.Create(),
+            TrainCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

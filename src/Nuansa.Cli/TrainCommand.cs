@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Globalization;
+using Nuansa.Training;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa train --model DIR --train F [--validation F] --output DIR ...</c> with HF TrainingArguments' option names.</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var d = new TrainingOptions();
+        var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder to start from (e.g. made by nuansa init).", Required = true };
+        var train = new Option<string>("--train") { Description = "Training data: CSV, TSV or JSON Lines.", Required = true };
+        var validation = new Option<string?>("--validation") { Description = "Validation data; without it a stratified share of --train is held out." };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for the fine-tuned checkpoint (must not exist or be empty).", Required = true };
+        var lr = new Option<double>("--learning-rate") { DefaultValueFactory = _ => d.LearningRate };
+        var epochs = new Option<double>("--num-train-epochs") { DefaultValueFactory = _ => d.NumTrainEpochs };
+        var batch = new Option<int>("--per-device-train-batch-size") { DefaultValueFactory = _ => d.PerDeviceTrainBatchSize };
+        var evalBatch = new Option<int>("--per-device-eval-batch-size") { DefaultValueFactory = _ => d.PerDeviceEvalBatchSize };
+        var accumulation = new Option<int>("--gradient-accumulation-steps") { DefaultValueFactory = _ => d.GradientAccumulationSteps };
+        var warmupRatio = new Option<double>("--warmup-ratio") { DefaultValueFactory = _ => d.WarmupRatio };
+        var warmupSteps = new Option<int>("--warmup-steps") { DefaultValueFactory = _ => d.WarmupSteps };
+        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => d.WeightDecay };
+        var maxGradNorm = new Option<double>("--max-grad-norm") { DefaultValueFactory = _ => d.MaxGradNorm };
+        var scheduler = new Option<string>("--lr-scheduler-type") { Description = "linear, cosine, constant or constant_with_warmup.", DefaultValueFactory = _ => "linear" };
+        scheduler.AcceptOnlyFromAmong("linear", "cosine", "constant", "constant_with_warmup");
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => d.Seed };
+        var metric = new Option<string>("--metric-for-best-model") { Description = "loss, accuracy, f1_macro, f1_weighted, f1_micro, precision_macro, recall_macro or mcc.", DefaultValueFactory = _ => d.MetricForBestModel };
+        var patience = new Option<int?>("--early-stopping-patience") { Description = "Evaluations without improvement before stopping." };
+        var evalSteps = new Option<int?>("--eval-steps") { Description = "Evaluate every N optimizer steps (default: each epoch)." };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after N optimizer steps (overrides epochs)." };
+        var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data's order: batches are consecutive rows." };
+        var classWeights = new Option<string?>("--class-weights") { Description = "Comma-separated weights in label-id order, or 'balanced'." };
+        var maxLength = new Option<int?>("--max-length") { Description = "Token limit including special tokens (default: the model's)." };
+        var validationSplit = new Option<double>("--validation-split") { DefaultValueFactory = _ => d.ValidationSplit };
+        var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => d.TextColumn };
+        var pairColumn = new Option<string>("--pair-column") { Description = "Second text of a pair (the text column is then the context).", DefaultValueFactory = _ => d.PairColumn };
+        var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => d.LabelColumn };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
+
+        var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
+        {
+            model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
+            scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var weights = parse.GetValue(classWeights);
+            var options = new TrainingOptions
+            {
+                LearningRate = parse.GetValue(lr),
+                NumTrainEpochs = parse.GetValue(epochs),
+                PerDeviceTrainBatchSize = parse.GetValue(batch),
+                PerDeviceEvalBatchSize = parse.GetValue(evalBatch),
+                GradientAccumulationSteps = parse.GetValue(accumulation),
+                WarmupRatio = parse.GetValue(warmupRatio),
+                WarmupSteps = parse.GetValue(warmupSteps),
+                WeightDecay = parse.GetValue(weightDecay),
+                MaxGradNorm = parse.GetValue(maxGradNorm),
+                LrSchedulerType = parse.GetValue(scheduler) switch
+                {
+                    "cosine" => ScheduleType.Cosine, "constant" => ScheduleType.Constant, "constant_with_warmup" => ScheduleType.ConstantWithWarmup, _ => ScheduleType.Linear,
+                },
+                Seed = parse.GetValue(seed),
+                MetricForBestModel = parse.GetValue(metric)!,
+                EarlyStoppingPatience = parse.GetValue(patience),
+                EvalSteps = parse.GetValue(evalSteps),
+                MaxSteps = parse.GetValue(maxSteps),
+                Shuffle = !parse.GetValue(noShuffle),
+                BalancedClassWeights = weights == "balanced",
+                ClassWeights = weights is null or "balanced" ? null : ParseWeights(weights),
+                MaxLength = parse.GetValue(maxLength),
+                ValidationSplit = parse.GetValue(validationSplit),
+                TextColumn = parse.GetValue(textColumn)!,
+                PairColumn = parse.GetValue(pairColumn)!,
+                LabelColumn = parse.GetValue(labelColumn)!,
+                Threads = parse.GetValue(threads),
+            };
+            var error = parse.InvocationConfiguration.Error;
+            var interactive = error == Console.Error && !Console.IsErrorRedirected;
+            var progress = new SynchronousProgress(p =>
+            {
+                if (interactive || p.Step == p.TotalSteps || p.Step % 50 == 0)
+                {
+                    error.Write(string.Create(CultureInfo.InvariantCulture,
+                        $"{(interactive ? "\r" : "")}step {p.Step}/{p.TotalSteps}  epoch {p.Epoch:0.00}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.##e+0}  {p.TokensPerSecond:0} tokens/s{(interactive ? "   " : "\n")}"));
+                }
+            });
+            var result = Trainer.Train(parse.GetValue(model)!, parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
+            if (interactive)
+                error.WriteLine();
+            foreach (var e in result.Evaluations)
+                stdout.WriteLine(FormattableString.Invariant($"eval step {e.Step} epoch {e.Epoch:0.00}: ") + string.Join("  ", e.Metrics.Select(m => FormattableString.Invariant($"{m.Key} {m.Value:0.0000}"))));
+            var bestText = result.Best is { } best ? FormattableString.Invariant($" (best {options.MetricForBestModel} {best.Metrics[options.MetricForBestModel]:0.0000} at step {best.Step})") : "";
+            stdout.WriteLine(FormattableString.Invariant(
+                $"trained {result.Steps} steps in {result.Duration.TotalSeconds:0.0} s{(result.StoppedEarly ? " (stopped early)" : "")}; wrote {parse.GetValue(output)}{bestText}"));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static float[] ParseWeights(string text)
+    {
+        try
+        {
+            return [.. text.Split(',').Select(w => float.Parse(w, NumberStyles.Float, CultureInfo.InvariantCulture))];
+        }
+        catch (FormatException)
+        {
+            throw new NuansaException($"--class-weights must be numbers separated by commas, or 'balanced', not '{text}'.");
+        }
+    }
+
+    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
+    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

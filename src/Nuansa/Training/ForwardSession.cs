@@ -1,0 +1,55 @@
+using Microsoft.ML.OnnxRuntime;
+using Nuansa.Checkpoints;
+using Nuansa.Graphs;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+
+namespace Nuansa.Training;
+
+/// <summary>Logits of a model whose weights are graph inputs: for evaluating the current weights during training.</summary>
+public sealed class ForwardSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly IReadOnlyList<Parameter> _parameters;
+
+    public ForwardSession(ModelConfig config, WeightStore store, int threads = 0)
+    {
+        var g = new GraphBuilder("evaluation");
+        var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
+        var logits = SequenceClassifier.Forward(g, weights, config);
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        _parameters = ParameterLayout.For(config);
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+        _session = new InferenceSession(OnnxWriter.Serialize(g.Build()), options);
+        UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
+    }
+
+    public bool UsesTokenTypes { get; }
+
+    public float[] Logits(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters)
+    {
+        long[] shape = [batch.Rows, batch.Length];
+        var feeds = new Dictionary<string, OrtValue>
+        {
+            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
+            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
+        };
+        if (UsesTokenTypes)
+            feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
+        foreach (var p in _parameters)
+            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(parameters[p.Name], p.Shape);
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, [.. feeds.Keys], [.. feeds.Values], ["logits"]);
+            return results[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        finally
+        {
+            foreach (var v in feeds.Values)
+                v.Dispose();
+        }
+    }
+
+    public void Dispose() => _session.Dispose();
+}

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Nuansa.Checkpoints;
+using Nuansa.Data;
+using Nuansa.Evaluation;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Training;
+
+/// <summary>
+/// Fine-tunes a single-label sequence classifier as HF's <c>Trainer</c> does: AdamW with HF's parameter groups,
+/// a warm-up schedule, gradient accumulation and clipping, evaluation with early stopping, the best checkpoint
+/// restored at the end, and an HF checkpoint folder as output (with a JSON Lines training log).
+/// </summary>
+public static class Trainer
+{
+    public const string LogFileName = "trainer_log.jsonl";
+
+    public static TrainingResult Train(string modelDirectory, string trainFile, string? validationFile, string outputDirectory,
+        TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Validate(options);
+        var config = ModelConfig.Load(modelDirectory);
+        if (config.ProblemType is "multi_label_classification" or "regression")
+            throw new NuansaException($"{config.Source}: problem_type \"{config.ProblemType}\" is not supported by the trainer yet; single-label classification is.");
+        var tokenizer = Tokenizer.Load(modelDirectory);
+        var train = ReadExamples(trainFile, config, options, tokenizer);
+        List<Example> validation;
+        if (validationFile != null)
+        {
+            validation = ReadExamples(validationFile, config, options, tokenizer);
+        }
+        else
+        {
+            (train, validation) = StratifiedSplit(train, options.ValidationSplit, options.Seed);
+        }
+        if (train.Count == 0)
+            throw new NuansaException($"{trainFile}: no training examples.");
+        var classWeights = ClassWeights(options, train, config.NumLabels);
+
+        var clock = Stopwatch.StartNew();
+        using var store = WeightStore.Open(modelDirectory);
+        var graph = TrainingGraph.ForCrossEntropy(config, store, options.Seed);
+        using var session = new TrainingSession(graph, options.Threads);
+        using var evaluator = new ForwardSession(config, store, options.Threads);
+        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
+        var optimizer = new AdamW(new AdamWOptions { Beta1 = options.AdamBeta1, Beta2 = options.AdamBeta2, Epsilon = options.AdamEpsilon, WeightDecay = options.WeightDecay });
+
+        var microBatchesPerEpoch = (train.Count + options.PerDeviceTrainBatchSize - 1) / options.PerDeviceTrainBatchSize;
+        var stepsPerEpoch = Math.Max(1, microBatchesPerEpoch / options.GradientAccumulationSteps);
+        var totalSteps = options.MaxSteps ?? (int)Math.Ceiling(options.NumTrainEpochs * stepsPerEpoch);
+        var warmup = options.WarmupSteps > 0 ? options.WarmupSteps : LearningRateSchedule.WarmupFromRatio(options.WarmupRatio, totalSteps);
+        var schedule = new LearningRateSchedule(options.LrSchedulerType, warmup, totalSteps);
+        var higherIsBetter = options.MetricForBestModel != "loss";
+
+        var log = new List<string>();
+        var evaluations = new List<EvaluationRecord>();
+        EvaluationRecord? best = null;
+        Dictionary<string, float[]>? bestParameters = null;
+        var sinceImprovement = 0;
+        var stoppedEarly = false;
+        var step = 0;
+        var random = new Random(options.Seed);
+        var tokens = 0L;
+        var epochIndex = 0;
+
+        while (step < totalSteps && !stoppedEarly)
+        {
+            var batches = MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
+            if (batches.Count < options.GradientAccumulationSteps)
+                throw new NuansaException($"{train.Count} training examples make {batches.Count} batches, fewer than the {options.GradientAccumulationSteps} gradient accumulation steps.");
+            var lossSum = 0.0;
+            var lossCount = 0;
+            for (var b = 0; b + options.GradientAccumulationSteps <= batches.Count && step < totalSteps; b += options.GradientAccumulationSteps)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                // HF divides each micro-batch loss by the accumulation steps: the gradients are averaged.
+                float[][]? sum = null;
+                var stepLoss = 0.0;
+                for (var a = 0; a < options.GradientAccumulationSteps; a++)
+                {
+                    var batch = batches[b + a];
+                    var result = session.Run(batch, parameters, classWeights);
+                    tokens += batch.AttentionMask.Sum();
+                    stepLoss += result.Loss / options.GradientAccumulationSteps;
+                    if (sum == null)
+                    {
+                        sum = [.. result.Gradients];
+                    }
+                    else
+                    {
+                        for (var k = 0; k < sum.Length; k++)
+                            System.Numerics.Tensors.TensorPrimitives.Add(sum[k], result.Gradients[k], sum[k]);
+                    }
+                }
+                if (options.GradientAccumulationSteps > 1)
+                {
+                    foreach (var g in sum!)
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(g, 1f / options.GradientAccumulationSteps, g);
+                }
+                step++;
+                var norm = options.MaxGradNorm > 0 ? GradientClipping.ClipByGlobalNorm(sum!, options.MaxGradNorm) : double.NaN;
+                var lr = schedule.LearningRate(options.LearningRate, step);
+                optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], sum![i], p.Decays)), lr);
+                lossSum += stepLoss;
+                lossCount++;
+                var epoch = epochIndex + (double)(b + options.GradientAccumulationSteps) / batches.Count;
+                log.Add(Json(new() { ["step"] = step, ["epoch"] = Math.Round(epoch, 4), ["loss"] = stepLoss, ["learning_rate"] = lr, ["grad_norm"] = norm }));
+                progress?.Report(new TrainingProgress(step, totalSteps, epoch, lossSum / lossCount, lr, tokens / clock.Elapsed.TotalSeconds));
+
+                var endOfEpoch = b + 2 * options.GradientAccumulationSteps > batches.Count;
+                var evaluate = validation.Count > 0 && (options.EvalSteps is { } every ? step % every == 0 : endOfEpoch);
+                if (!evaluate)
+                    continue;
+                var record = Evaluate(evaluator, validation, parameters, classWeights, config, options, tokenizer.PadTokenId, step, epoch);
+                evaluations.Add(record);
+                log.Add(Json(new(record.Metrics.Select(m => KeyValuePair.Create("eval_" + m.Key, (object?)m.Value))) { ["step"] = step, ["epoch"] = Math.Round(epoch, 4) }));
+                var value = record.Metrics.TryGetValue(options.MetricForBestModel, out var v) ? v
+                    : throw new NuansaException($"Unknown metric_for_best_model \"{options.MetricForBestModel}\"; use loss or one of {string.Join(", ", ClassificationMetrics.Names)}.");
+                var bestValue = best?.Metrics[options.MetricForBestModel];
+                if (best == null || (higherIsBetter ? value > bestValue : value < bestValue))
+                {
+                    best = record;
+                    bestParameters = parameters.ToDictionary(p => p.Key, p => p.Value.ToArray());
+                    sinceImprovement = 0;
+                }
+                else if (options.EarlyStoppingPatience is { } patience && ++sinceImprovement >= patience)
+                {
+                    stoppedEarly = true;
+                    break;
+                }
+            }
+            epochIndex++;
+        }
+
+        var final = bestParameters ?? parameters;
+        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log);
+        return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed);
+    }
+
+    internal sealed record Example(Tokenization.Encoding Encoding, int Label, int Line);
+
+    private static void Validate(TrainingOptions o)
+    {
+        if (o.PerDeviceTrainBatchSize < 1 || o.PerDeviceEvalBatchSize < 1 || o.GradientAccumulationSteps < 1)
+            throw new NuansaException("Batch sizes and gradient accumulation steps must be at least 1.");
+        if (o.LearningRate <= 0 || o.NumTrainEpochs <= 0 && o.MaxSteps == null)
+            throw new NuansaException("The learning rate and the number of epochs must be positive.");
+        if (o.ValidationSplit is < 0 or >= 1)
+            throw new NuansaException("The validation split must be in [0, 1).");
+    }
+
+    internal static List<Example> ReadExamples(string path, ModelConfig config, TrainingOptions options, Tokenizer tokenizer)
+    {
+        var rows = TableReader.Read(path);
+        var inputs = rows.Select(r => (r.Text(options.TextColumn, path), r.Fields.ContainsKey(options.PairColumn) ? r.OptionalText(options.PairColumn, path) : null)).ToArray();
+        var labels = rows.Select(r => LabelId(r, options.LabelColumn, config, path)).ToArray();
+        var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
+        return [.. rows.Select((r, i) => new Example(encodings[i], labels[i], r.Line))];
+    }
+
+    // A label is a name from id2label, or else an id; anything else names the line and the model's labels.
+    private static int LabelId(DataRow row, string column, ModelConfig config, string path)
+    {
+        if (!row.Fields.TryGetValue(column, out var value))
+            throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
+        var text = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
+        var index = config.Id2Label.ToList().IndexOf(text);
+        if (index >= 0)
+            return index;
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 && id < config.NumLabels)
+            return id;
+        throw new NuansaException($"{path}, line {row.Line}: label \"{text}\" is not one of the model's labels ({string.Join(", ", config.Id2Label)}) nor an id from 0 to {config.NumLabels - 1}.");
+    }
+
+    internal static (List<Example> Train, List<Example> Validation) StratifiedSplit(List<Example> all, double share, int seed)
+    {
+        var random = new Random(seed);
+        var train = new List<Example>();
+        var validation = new List<Example>();
+        foreach (var group in all.GroupBy(e => e.Label).OrderBy(g => g.Key))
+        {
+            var items = group.ToArray();
+            random.Shuffle(items);
+            var held = (int)Math.Round(items.Length * share);
+            validation.AddRange(items.Take(held));
+            train.AddRange(items.Skip(held));
+        }
+        train.Sort((a, b) => a.Line.CompareTo(b.Line));
+        validation.Sort((a, b) => a.Line.CompareTo(b.Line));
+        return (train, validation);
+    }
+
+    private static float[] ClassWeights(TrainingOptions options, List<Example> train, int labels)
+    {
+        if (options.ClassWeights is { } given)
+        {
+            if (given.Count != labels || given.Any(w => !(w >= 0)))
+                throw new NuansaException($"--class-weights needs {labels} non-negative numbers in label-id order.");
+            return [.. given];
+        }
+        if (!options.BalancedClassWeights)
+            return [.. Enumerable.Repeat(1f, labels)];
+        // scikit-learn's balanced weights: n_samples / (n_classes · count(c)), over the classes present.
+        var counts = new int[labels];
+        foreach (var e in train)
+            counts[e.Label]++;
+        var present = counts.Count(c => c > 0);
+        return [.. counts.Select(c => c == 0 ? 0f : (float)((double)train.Count / (present * c)))];
+    }
+
+    // Batches of examples of similar length (within shuffled windows of 50 batches), or in file order without shuffling.
+    internal static List<TrainingBatch> MakeBatches(IReadOnlyList<Example> examples, int size, Random? random, int padId)
+    {
+        var order = Enumerable.Range(0, examples.Count).ToArray();
+        var groups = new List<int[]>();
+        if (random == null)
+        {
+            groups.AddRange(order.Chunk(size));
+        }
+        else
+        {
+            random.Shuffle(order);
+            foreach (var window in order.Chunk(size * 50))
+                groups.AddRange(window.OrderBy(i => examples[i].Encoding.Length).Chunk(size));
+            var shuffled = groups.ToArray();
+            random.Shuffle(shuffled);
+            groups = [.. shuffled];
+        }
+        return [.. groups.Select(g => Pad([.. g.Select(i => examples[i])], padId))];
+    }
+
+    internal static TrainingBatch Pad(IReadOnlyList<Example> examples, int padId)
+    {
+        var length = examples.Max(e => e.Encoding.Length);
+        var ids = new long[examples.Count * length];
+        var mask = new long[ids.Length];
+        var types = new long[ids.Length];
+        Array.Fill(ids, padId);
+        for (var b = 0; b < examples.Count; b++)
+        {
+            var e = examples[b].Encoding;
+            for (var t = 0; t < e.Length; t++)
+            {
+                ids[b * length + t] = e.Ids[t];
+                mask[b * length + t] = e.AttentionMask[t];
+                types[b * length + t] = e.TypeIds[t];
+            }
+        }
+        return new TrainingBatch(ids, mask, types, [.. examples.Select(e => (long)e.Label)], examples.Count, length);
+    }
+
+    private static EvaluationRecord Evaluate(ForwardSession evaluator, List<Example> validation, Dictionary<string, float[]> parameters, float[] classWeights,
+        ModelConfig config, TrainingOptions options, int padId, int step, double epoch)
+    {
+        var predicted = new List<int>();
+        var gold = new List<int>();
+        double weightedLoss = 0, weightSum = 0;
+        var labels = config.NumLabels;
+        foreach (var chunk in validation.OrderBy(e => e.Encoding.Length).Chunk(options.PerDeviceEvalBatchSize))
+        {
+            var logits = evaluator.Logits(Pad(chunk, padId), parameters);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var row = logits.AsSpan(i * labels, labels);
+                var max = row[0];
+                var arg = 0;
+                for (var c = 1; c < labels; c++)
+                {
+                    if (row[c] > max)
+                    {
+                        max = row[c];
+                        arg = c;
+                    }
+                }
+                double sum = 0;
+                foreach (var x in row)
+                    sum += Math.Exp(x - max);
+                var w = classWeights[chunk[i].Label];
+                weightedLoss += w * -(row[chunk[i].Label] - max - Math.Log(sum));
+                weightSum += w;
+                predicted.Add(arg);
+                gold.Add(chunk[i].Label);
+            }
+        }
+        var metrics = ClassificationMetrics.Compute(gold, predicted, labels);
+        var values = ClassificationMetrics.Names.ToDictionary(n => n, n => metrics[n]);
+        values["loss"] = weightSum == 0 ? 0 : weightedLoss / weightSum;
+        return new EvaluationRecord(step, epoch, values);
+    }
+
+    private static void SaveCheckpoint(string modelDirectory, string outputDirectory, ModelConfig config, TrainingGraph graph,
+        Dictionary<string, float[]> parameters, List<string> log)
+    {
+        var staging = Path.Combine(Path.GetTempPath(), "nuansa-train-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var configJson = JsonNode.Parse(config.ToJson())!.AsObject();
+            configJson["architectures"] = new JsonArray(config.ModelType switch
+            {
+                "distilbert" => "DistilBertForSequenceClassification",
+                "roberta" => "RobertaForSequenceClassification",
+                "xlm-roberta" => "XLMRobertaForSequenceClassification",
+                _ => "BertForSequenceClassification",
+            });
+            configJson["torch_dtype"] = "float32";
+            File.WriteAllText(Path.Combine(staging, "config.json"), configJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            SafeTensorsWriter.Write(Path.Combine(staging, WeightStore.SafetensorsName),
+                graph.Parameters.Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, parameters[p.Name])),
+                new Dictionary<string, string> { ["format"] = "pt" });
+            foreach (var name in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model" })
+            {
+                var source = Path.Combine(modelDirectory, name);
+                if (File.Exists(source))
+                    File.Copy(source, Path.Combine(staging, name));
+            }
+            File.WriteAllLines(Path.Combine(staging, LogFileName), log);
+            ModelInitializer.PublishFolder(staging, outputDirectory);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+                Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    private static string Json(Dictionary<string, object?> values) =>
+        JsonSerializer.Serialize(values.ToDictionary(p => p.Key, p => p.Value is double d && !double.IsFinite(d) ? null : p.Value));
+}

@@ -1,0 +1,67 @@
+namespace Nuansa.Training;
+
+/// <summary>
+/// Fine-tuning options, named and defaulted as HF's <c>TrainingArguments</c> where it has the option.
+/// </summary>
+public sealed record TrainingOptions
+{
+    public double LearningRate { get; init; } = 5e-5;
+    public double NumTrainEpochs { get; init; } = 3;
+    public int PerDeviceTrainBatchSize { get; init; } = 8;
+    public int PerDeviceEvalBatchSize { get; init; } = 8;
+    public int GradientAccumulationSteps { get; init; } = 1;
+    public double WarmupRatio { get; init; }
+
+    /// <summary>Overrides <see cref="WarmupRatio"/> when above 0.</summary>
+    public int WarmupSteps { get; init; }
+    public double WeightDecay { get; init; }
+    public double AdamBeta1 { get; init; } = 0.9;
+    public double AdamBeta2 { get; init; } = 0.999;
+    public double AdamEpsilon { get; init; } = 1e-8;
+    public double MaxGradNorm { get; init; } = 1.0;
+    public ScheduleType LrSchedulerType { get; init; } = ScheduleType.Linear;
+    public int Seed { get; init; } = 42;
+
+    /// <summary>Stop after this many optimizer steps (overrides epochs when set).</summary>
+    public int? MaxSteps { get; init; }
+
+    /// <summary>Metric that picks the best checkpoint: <c>loss</c> (lower is better) or a metric name such as <c>f1_macro</c>.</summary>
+    public string MetricForBestModel { get; init; } = "loss";
+
+    /// <summary>Evaluations without improvement before training stops; null never stops early.</summary>
+    public int? EarlyStoppingPatience { get; init; }
+
+    /// <summary>Evaluate every this many optimizer steps instead of at each epoch's end.</summary>
+    public int? EvalSteps { get; init; }
+
+    /// <summary>False keeps the data's order (batches as in the file), to reproduce another run step for step.</summary>
+    public bool Shuffle { get; init; } = true;
+
+    /// <summary>Token limit including special tokens; null means the model's limit.</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary>Cross-entropy class weights in label-id order; null for none.</summary>
+    public IReadOnlyList<float>? ClassWeights { get; init; }
+
+    /// <summary>Weights inversely proportional to class frequency, as scikit-learn's <c>class_weight="balanced"</c>.</summary>
+    public bool BalancedClassWeights { get; init; }
+
+    /// <summary>Share of the training data held out, stratified by label, when no validation data is given.</summary>
+    public double ValidationSplit { get; init; } = 0.1;
+
+    public string TextColumn { get; init; } = "text";
+    public string PairColumn { get; init; } = "text_pair";
+    public string LabelColumn { get; init; } = "label";
+
+    /// <summary>ONNX Runtime threads; 0 uses every core.</summary>
+    public int Threads { get; init; }
+}
+
+/// <summary>One progress report: where training is and how it goes.</summary>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, double Loss, double LearningRate, double TokensPerSecond);
+
+/// <summary>One evaluation: its step, epoch and metrics (by name, including <c>loss</c>).</summary>
+public sealed record EvaluationRecord(int Step, double Epoch, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>What a training run did.</summary>
+public sealed record TrainingResult(int Steps, double Epochs, IReadOnlyList<EvaluationRecord> Evaluations, EvaluationRecord? Best, bool StoppedEarly, TimeSpan Duration);

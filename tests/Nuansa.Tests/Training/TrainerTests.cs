@@ -1,0 +1,100 @@
+using System.Text.Json;
+using Nuansa.Checkpoints;
+using Nuansa.Inference;
+using Nuansa.Tests.Cli;
+
+namespace Nuansa.Tests.Training;
+
+public class TrainerTests
+{
+    private static string Record => Path.Combine(SharedFiles.Fixtures, "training", "bert-2label-adamw");
+
+    [Fact]
+    public void NuansaTrainReproducesThePyTorchRecordStepForStep()
+    {
+        // The record's 8 sentences as a data file; 3 optimizer steps on that one batch, in file order.
+        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Record, "training.json")));
+        var batch = json.RootElement.GetProperty("batch");
+        using var dir = new TempDirectory();
+        File.WriteAllLines(dir.File("train.jsonl"), batch.GetProperty("texts").EnumerateArray().Zip(batch.GetProperty("labels").EnumerateArray())
+            .Select(p => JsonSerializer.Serialize(new { text = p.First.GetString(), label = p.Second.GetInt32() })));
+        var (code, output, error) = CliRunner.Run("train", "--model", SharedFiles.Model("bert-2label"), "--train", dir.File("train.jsonl"),
+            "--output", dir.File("out"), "--max-steps", "3", "--no-shuffle", "--per-device-train-batch-size", "8", "--learning-rate", "1e-3",
+            "--warmup-steps", "1", "--weight-decay", "0.01", "--class-weights", "0.678,1.904", "--validation-split", "0", "--max-length", "32");
+        Assert.True(code == 0, error);
+        Assert.Contains("trained 3 steps", output);
+
+        var keyBiases = json.RootElement.GetProperty("tolerance").GetProperty("exceptions").GetProperty("params").EnumerateArray().Select(e => e.GetString()).ToHashSet();
+        using var expected = SafeTensorsFile.Open(Path.Combine(Record, "params_after_step3.safetensors"));
+        using var trained = WeightStore.Open(dir.File("out"));
+        Assert.Equal(expected.Tensors.Count, trained.Tensors.Count);
+        foreach (var t in expected.Tensors)
+        {
+            var reference = expected.ReadSingle(t.Name);
+            var actual = trained.GetSingle(t.Name);
+            var tolerance = keyBiases.Contains(t.Name) ? 2e-3 : 2e-5;
+            for (var i = 0; i < actual.Length; i++)
+                Assert.True(Math.Abs(reference[i] - actual[i]) <= tolerance, $"{t.Name}[{i}]: {actual[i]} vs {reference[i]}");
+        }
+        var steps = json.RootElement.GetProperty("steps").EnumerateArray().ToArray();
+        var log = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        for (var s = 0; s < 3; s++)
+        {
+            Assert.Equal(steps[s].GetProperty("loss").GetDouble(), log[s].GetProperty("loss").GetDouble(), 5);
+            Assert.Equal(steps[s].GetProperty("grad_total_norm_before_clip").GetDouble(), log[s].GetProperty("grad_norm").GetDouble(), 4);
+        }
+        Assert.Equal(ModelConfig.Load(SharedFiles.Model("bert-2label")).Id2Label, ModelConfig.Load(dir.File("out")).Id2Label);
+        Assert.True(File.Exists(Path.Combine(dir.File("out"), "tokenizer.json")));
+    }
+
+    [Fact]
+    public void LearnsAnEasyTaskAndKeepsTheBestCheckpoint()
+    {
+        using var dir = new TempDirectory();
+        var vocab = Path.Combine(SharedFiles.Root, "data", "vocab", "bert-base-uncased.txt");
+        var (code, _, error) = CliRunner.Run("init", "--model-type", "bert", "--vocab", vocab, "--labels", "negative,positive", "--output", dir.File("init"),
+            "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "64");
+        Assert.True(code == 0, error);
+        // Sentences whose label is decided by one of a few words among neutral filler.
+        string[] good = ["good", "great", "lovely", "wonderful", "excellent"], bad = ["bad", "awful", "terrible", "boring", "poor"];
+        string[] filler = ["the", "movie", "was", "really", "quite", "plot", "acting", "and", "a", "film"];
+        var random = new Random(3);
+        var rows = Enumerable.Range(0, 600).Select(i =>
+        {
+            var positive = i % 2 == 0;
+            var words = Enumerable.Range(0, 6).Select(_ => filler[random.Next(filler.Length)]).ToList();
+            words.Insert(random.Next(words.Count), (positive ? good : bad)[random.Next(5)]);
+            return $"{string.Join(' ', words)}\t{(positive ? "positive" : "negative")}";
+        });
+        File.WriteAllLines(dir.File("train.tsv"), ["sentence\tsentiment", .. rows]);
+        (code, var output, error) = CliRunner.Run("train", "--model", dir.File("init"), "--train", dir.File("train.tsv"), "--output", dir.File("out"),
+            "--text-column", "sentence", "--label-column", "sentiment", "--num-train-epochs", "6", "--per-device-train-batch-size", "16",
+            "--learning-rate", "3e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "2", "--seed", "5");
+        Assert.True(code == 0, error);
+        var evaluations = output.Split('\n').Where(l => l.StartsWith("eval", StringComparison.Ordinal)).ToArray();
+        Assert.NotEmpty(evaluations);
+        Assert.Contains("best accuracy", output);
+
+        using var classifier = TextClassifier.Load(dir.File("out"));
+        Assert.Equal("positive", classifier.Classify("the acting was wonderful").Top.Label);
+        Assert.Equal("negative", classifier.Classify("the plot was terrible").Top.Label);
+        var held = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("eval_accuracy", out _)).Max(e => e.GetProperty("eval_accuracy").GetDouble());
+        Assert.True(held >= 0.95, $"best held-out accuracy {held}");
+    }
+
+    [Theory]
+    [InlineData("text\tlabel\nfine\tpositive\nodd\tmaybe\n", "line 3", "\"maybe\"")]
+    [InlineData("review\tlabel\nfine\tpositive\n", "line 2", "no column \"text\"")]
+    [InlineData("text\tlabel\nfine\t7\n", "line 2", "\"7\"")]
+    public void BadLabelsAndColumnsNameTheLine(string data, string line, string what)
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("train.tsv"), data);
+        var (code, _, error) = CliRunner.Run("train", "--model", SharedFiles.Model("bert-2label"), "--train", dir.File("train.tsv"), "--output", dir.File("out"));
+        Assert.Equal(1, code);
+        Assert.Contains(line, error);
+        Assert.Contains(what, error);
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+}
