@@ -14,12 +14,14 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]");
             return 2;
         }
         return args[0] switch
         {
             "tokenize" => Tokenize(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 7),
+            "train" => TrainingBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
+                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 6),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5),
             _ => Usage(args[0]),

@@ -68,11 +68,6 @@ public sealed class OnnxSession : IDisposable
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
-        if (Environment.GetEnvironmentVariable("NUANSA_ORT_PROFILE") is { Length: > 0 } profile)
-        {
-            options.EnableProfiling = true;
-            options.ProfileOutputPathPrefix = profile;
-        }
         configure?.Invoke(options);
         try
         {
