@@ -34,21 +34,73 @@ public sealed class TrainingGraph
     /// <param name="config">The model's config; its dropout probabilities are used in training mode.</param>
     /// <param name="store">The starting weights.</param>
     /// <param name="seed">Seed of the dropout masks.</param>
-    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store, int seed = 42)
+    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store, int seed = 42) =>
+        Build(config, store, new LossOptions(), seed);
+
+    /// <summary>A training graph with the given loss (see <see cref="LossOptions"/> for the inputs each loss takes).</summary>
+    public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss, int seed = 42)
     {
         var g = new GraphBuilder("training");
         var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
         var logits = SequenceClassifier.Forward(g, weights, config, new GraphOptions { Training = true, DropoutSeed = seed });
-        var labels = g.Input("labels", ElementType.Int64, "batch");
-        var classWeights = g.Input("class_weights", ElementType.Float, config.NumLabels);
+        var lossValue = loss.Kind switch
+        {
+            LossKind.CrossEntropy or LossKind.Focal => SingleLabelLoss(g, logits, config.NumLabels, loss),
+            LossKind.BinaryCrossEntropy => MultiLabelLoss(g, logits, config.NumLabels),
+            LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskCount),
+            _ => throw new ArgumentOutOfRangeException(nameof(loss)),
+        };
+        return Finish(g, weights, config, logits, lossValue);
+    }
 
-        // loss = Σᵢ w[yᵢ] · (−log_softmax(logitsᵢ)[yᵢ]) / Σᵢ w[yᵢ]
+    // Σᵢ w[yᵢ]·ℓᵢ / Σᵢ w[yᵢ] with ℓ the (smoothed) negative log-likelihood or the focal term, as torch computes them.
+    private static string SingleLabelLoss(GraphBuilder g, string logits, int labels, LossOptions loss)
+    {
+        var target = g.Input("labels", ElementType.Int64, "batch");
+        var classWeights = g.Input("class_weights", ElementType.Float, labels);
         var logProbs = g.Op("LogSoftmax", [logits], new() { ["axis"] = -1 });
-        var picked = g.Reshape(g.Op("GatherElements", [logProbs, g.Unsqueeze(labels, 1)], new() { ["axis"] = 1 }), -1);
-        var sampleWeights = g.Gather(classWeights, labels);
-        var total = g.ReduceSum(g.Mul(picked, sampleWeights), [0], keepDims: false);
-        var loss = g.Div(g.Op("Neg", [total]), g.ReduceSum(sampleWeights, [0], keepDims: false));
+        var picked = g.Reshape(g.Op("GatherElements", [logProbs, g.Unsqueeze(target, 1)], new() { ["axis"] = 1 }), -1);
+        var sampleWeights = g.Gather(classWeights, target);
+        var normalizer = g.ReduceSum(sampleWeights, [0], keepDims: false);
+        var perSample = g.Op("Neg", [picked]);
+        if (loss.Kind == LossKind.Focal)
+        {
+            // (1 − p_y)^γ · (−log p_y)
+            var oneMinus = g.Sub(g.Scalar(1f), g.Op("Exp", [picked]));
+            perSample = g.Mul(g.Op("Pow", [oneMinus, g.Scalar((float)loss.FocalGamma)]), perSample);
+        }
+        var nll = g.Div(g.ReduceSum(g.Mul(perSample, sampleWeights), [0], keepDims: false), normalizer);
+        if (loss.LabelSmoothing <= 0)
+            return nll;
+        // torch: (1 − ε)·nll + ε/C · Σᵢ Σ_c w_c·(−log p_ic) / Σᵢ w[yᵢ]
+        var smooth = g.Op("Neg", [g.ReduceSum(g.Mul(logProbs, classWeights), [0, 1], keepDims: false)]);
+        var epsilon = (float)loss.LabelSmoothing;
+        return g.Add(g.Mul(g.Scalar(1f - epsilon), nll), g.Mul(g.Scalar(epsilon / labels), g.Div(smooth, normalizer)));
+    }
 
+    // torch.nn.BCEWithLogitsLoss(pos_weight): mean over all elements of pw·y·softplus(−x) + (1 − y)·softplus(x).
+    private static string MultiLabelLoss(GraphBuilder g, string logits, int labels)
+    {
+        var targets = g.Input("targets", ElementType.Float, "batch", labels);
+        var positiveWeight = g.Input("pos_weight", ElementType.Float, labels);
+        var positive = g.Mul(g.Mul(positiveWeight, targets), g.Op("Softplus", [g.Op("Neg", [logits])]));
+        var negative = g.Mul(g.Sub(g.Scalar(1f), targets), g.Op("Softplus", [logits]));
+        return g.ReduceMean(g.Add(positive, negative), [0, 1], keepDims: false);
+    }
+
+    // The politics card's loss: the mean over tasks of each task's cross-entropy (tasks of equal size, logits task after task).
+    private static string MultiTaskLoss(GraphBuilder g, string logits, int labels, int tasks)
+    {
+        if (tasks < 1 || labels % tasks != 0)
+            throw new NuansaException($"{labels} outputs cannot be split into {tasks} tasks of equal size.");
+        var target = g.Input("labels", ElementType.Int64, "batch", tasks);
+        var logProbs = g.Op("LogSoftmax", [g.Reshape(logits, 0, tasks, labels / tasks)], new() { ["axis"] = -1 });
+        var picked = g.Op("GatherElements", [logProbs, g.Unsqueeze(target, 2)], new() { ["axis"] = 2 });
+        return g.Op("Neg", [g.ReduceMean(picked, [0, 1, 2], keepDims: false)]);
+    }
+
+    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss)
+    {
         var parameters = ParameterLayout.For(config);
         var missing = parameters.FirstOrDefault(p => !weights.Inputs.ContainsKey(p.Name));
         if (missing != null)

@@ -57,6 +57,35 @@ public sealed record TrainingOptions
     public int Threads { get; init; }
 }
 
+/// <summary>The training losses.</summary>
+public enum LossKind
+{
+    /// <summary>Cross-entropy with optional class weights and label smoothing (single-label).</summary>
+    CrossEntropy,
+
+    /// <summary>Focal loss (1 − p)^γ · CE, class-weighted (single-label, for imbalanced data).</summary>
+    Focal,
+
+    /// <summary>Binary cross-entropy with logits and <c>pos_weight</c> (multi-label).</summary>
+    BinaryCrossEntropy,
+
+    /// <summary>Mean of the tasks' cross-entropies (multi-task, tasks of equal size).</summary>
+    MultiTaskCrossEntropy,
+}
+
+/// <summary>
+/// A loss and its settings. Graph inputs: <c>labels</c> [batch] and <c>class_weights</c> [labels] for
+/// cross-entropy and focal; <c>targets</c> [batch, labels] (0/1) and <c>pos_weight</c> [labels] for binary
+/// cross-entropy; <c>labels</c> [batch, tasks] for multi-task.
+/// </summary>
+public sealed record LossOptions
+{
+    public LossKind Kind { get; init; } = LossKind.CrossEntropy;
+    public double LabelSmoothing { get; init; }
+    public double FocalGamma { get; init; } = 2.0;
+    public int TaskCount { get; init; } = 1;
+}
+
 /// <summary>One progress report: where training is and how it goes.</summary>
 public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, double Loss, double LearningRate, double TokensPerSecond);
 

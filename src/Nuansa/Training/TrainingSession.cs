@@ -3,8 +3,11 @@ using Nuansa.Graphs.Onnx;
 
 namespace Nuansa.Training;
 
-/// <summary>One padded batch of encoded inputs with their labels.</summary>
-public sealed record TrainingBatch(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, long[] Labels, int Rows, int Length);
+/// <summary>
+/// One padded batch of encoded inputs with their labels: label ids ([rows], or [rows × tasks] for multi-task), or
+/// for multi-label 0/1 <paramref name="Targets"/> ([rows × labels]).
+/// </summary>
+public sealed record TrainingBatch(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, long[] Labels, int Rows, int Length, float[]? Targets = null);
 
 /// <summary>The result of one forward and backward pass.</summary>
 public sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<float[]> Gradients);
@@ -35,16 +38,31 @@ public sealed class TrainingSession : IDisposable
     public TrainingGraph Graph { get; }
     public bool UsesTokenTypes { get; }
 
-    public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] classWeights)
+    /// <param name="batch">The inputs and labels.</param>
+    /// <param name="parameters">Current values of every parameter.</param>
+    /// <param name="lossWeights">Class weights (cross-entropy, focal) or positive weights (binary cross-entropy), one per label.</param>
+    public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights)
     {
         long[] shape = [batch.Rows, batch.Length];
         var feeds = new Dictionary<string, OrtValue>
         {
             ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
             ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
-            ["labels"] = OrtValue.CreateTensorValueFromMemory(batch.Labels, [batch.Rows]),
-            ["class_weights"] = OrtValue.CreateTensorValueFromMemory(classWeights, [classWeights.Length]),
         };
+        var inputs = _session.InputMetadata;
+        if (inputs.ContainsKey("labels"))
+        {
+            long[] labelShape = inputs["labels"].Dimensions.Length == 2 ? [batch.Rows, batch.Labels.Length / batch.Rows] : [batch.Rows];
+            feeds["labels"] = OrtValue.CreateTensorValueFromMemory(batch.Labels, labelShape);
+        }
+        if (inputs.ContainsKey("targets"))
+        {
+            var targets = batch.Targets ?? throw new ArgumentException("A multi-label batch needs targets.");
+            feeds["targets"] = OrtValue.CreateTensorValueFromMemory(targets, [batch.Rows, targets.Length / batch.Rows]);
+        }
+        var weightsName = inputs.ContainsKey("pos_weight") ? "pos_weight" : "class_weights";
+        if (inputs.ContainsKey(weightsName))
+            feeds[weightsName] = OrtValue.CreateTensorValueFromMemory(lossWeights, [lossWeights.Length]);
         if (UsesTokenTypes)
             feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
         foreach (var p in Graph.Parameters)

@@ -38,6 +38,9 @@ public class GradientRuleTests
         ["first-token gather"] = ([[2, 4, 3]], (g, x) => g.Gather(x[0], g.ScalarInt(0), axis: 1), false),
         ["prefix slice"] = ([[6, 3]], (g, x) => g.Op("Slice", [x[0], g.Ints(0), g.Ints(4), g.Ints(0)]), false),
         ["gather elements"] = ([[3, 4]], (g, x) => g.Op("GatherElements", [x[0], g.Initializer(TensorData.Int64("picks", [3, 1], [2, 0, 3]))], new() { ["axis"] = 1 }), false),
+        ["log"] = ([[2, 3]], (g, x) => g.Op("Log", [x[0]]), true),
+        ["pow constant exponent"] = ([[2, 3]], (g, x) => g.Op("Pow", [x[0], g.Scalar(1.7f)]), true),
+        ["softplus"] = ([[2, 3]], (g, x) => g.Op("Softplus", [x[0]]), false),
         ["gelu chain"] = ([[2, 3]], (g, x) => g.Mul(g.Mul(x[0], g.Add(g.Erf(g.Div(x[0], g.Scalar(MathF.Sqrt(2f)))), g.Scalar(1f))), g.Scalar(0.5f)), false),
     };
 

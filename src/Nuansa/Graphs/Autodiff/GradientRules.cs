@@ -11,7 +11,7 @@ internal static class GradientRules
     [
         "Add", "Sub", "Mul", "Div", "MatMul", "Gather", "GatherElements", "Reshape", "Transpose", "Unsqueeze", "Identity",
         "Softmax", "LogSoftmax", "LayerNormalization", "Erf", "Tanh", "Relu", "Sigmoid", "Exp", "Neg", "ReduceSum", "ReduceMean",
-        "Slice", "Dropout",
+        "Slice", "Dropout", "Log", "Pow", "Softplus",
     ];
 
     public static bool IsDifferentiable(string opType) => Differentiable.Contains(opType);
@@ -40,6 +40,18 @@ internal static class GradientRules
                 return [g.Op("Neg", [d!])];
             case "Exp":
                 return [g.Mul(d!, y[0])];
+            case "Log":
+                return [g.Div(d!, x[0])];
+            case "Softplus":
+                return [g.Mul(d!, g.Sigmoid(x[0]))];
+            case "Pow":
+            {
+                // Only constant exponents: d xᵖ = p · xᵖ⁻¹.
+                if (needed.Length > 1 && needed[1])
+                    throw new NotSupportedException("Pow gradients are implemented for constant exponents.");
+                var p = x[1];
+                return [ReduceTo(g, g.Mul(d!, g.Mul(p, g.Op("Pow", [x[0], g.Sub(p, g.Scalar(1f))]))), x[0]), null];
+            }
             case "Erf":
                 // d erf(x) = 2/√π · exp(−x²)
                 return [g.Mul(d!, g.Mul(g.Scalar(2f / MathF.Sqrt(MathF.PI)), g.Op("Exp", [g.Op("Neg", [g.Mul(x[0], x[0])])])))];
