@@ -38,11 +38,20 @@ internal static class TrainCommand
         var pairColumn = new Option<string>("--pair-column") { Description = "Second text of a pair (the text column is then the context).", DefaultValueFactory = _ => d.PairColumn };
         var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => d.LabelColumn };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
+        var loss = new Option<string>("--loss") { Description = "Single-label loss: cross_entropy or focal.", DefaultValueFactory = _ => "cross_entropy" };
+        loss.AcceptOnlyFromAmong("cross_entropy", "focal");
+        var focalGamma = new Option<double>("--focal-gamma") { DefaultValueFactory = _ => d.FocalGamma };
+        var labelSmoothing = new Option<double>("--label-smoothing-factor") { Description = "Label smoothing of the cross-entropy (HF's name).", DefaultValueFactory = _ => 0 };
+        var posWeight = new Option<string?>("--pos-weight") { Description = "Multi-label: comma-separated positive weights in label-id order." };
+        var tasks = new Option<string?>("--tasks") { Description = "Multi-task: comma-separated task names (one label column each), with --task-labels." };
+        var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: comma-separated labels shared by every task." };
+        var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
 
         var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
+            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -69,13 +78,19 @@ internal static class TrainCommand
                 MaxSteps = parse.GetValue(maxSteps),
                 Shuffle = !parse.GetValue(noShuffle),
                 BalancedClassWeights = weights == "balanced",
-                ClassWeights = weights is null or "balanced" ? null : ParseWeights(weights),
+                ClassWeights = weights is null or "balanced" ? null : ParseWeights(weights, "--class-weights"),
                 MaxLength = parse.GetValue(maxLength),
                 ValidationSplit = parse.GetValue(validationSplit),
                 TextColumn = parse.GetValue(textColumn)!,
                 PairColumn = parse.GetValue(pairColumn)!,
                 LabelColumn = parse.GetValue(labelColumn)!,
                 Threads = parse.GetValue(threads),
+                Loss = parse.GetValue(loss) == "focal" ? LossKind.Focal : LossKind.CrossEntropy,
+                FocalGamma = parse.GetValue(focalGamma),
+                LabelSmoothing = parse.GetValue(labelSmoothing),
+                PosWeight = parse.GetValue(posWeight) is { } pw ? ParseWeights(pw, "--pos-weight") : null,
+                Tasks = ParseTasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
+                AbsentLabel = parse.GetValue(absentLabel),
             };
             var error = parse.InvocationConfiguration.Error;
             var interactive = error == Console.Error && !Console.IsErrorRedirected;
@@ -100,7 +115,7 @@ internal static class TrainCommand
         return command;
     }
 
-    private static float[] ParseWeights(string text)
+    private static float[] ParseWeights(string text, string option)
     {
         try
         {
@@ -108,8 +123,18 @@ internal static class TrainCommand
         }
         catch (FormatException)
         {
-            throw new NuansaException($"--class-weights must be numbers separated by commas, or 'balanced', not '{text}'.");
+            throw new NuansaException($"{option} must be numbers separated by commas, not '{text}'.");
         }
+    }
+
+    private static IReadOnlyList<Nuansa.Inference.TaskHead>? ParseTasks(string? tasks, string? labels)
+    {
+        if (tasks == null && labels == null)
+            return null;
+        if (tasks == null || labels == null)
+            throw new NuansaException("--tasks and --task-labels go together.");
+        static string[] Split(string list) => [.. list.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
+        return Nuansa.Inference.MultiTask.Uniform(Split(tasks), Split(labels));
     }
 
     /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>

@@ -23,14 +23,16 @@ public static class Trainer
     {
         Validate(options);
         var config = ModelConfig.Load(modelDirectory);
-        if (config.ProblemType is "multi_label_classification" or "regression")
-            throw new NuansaException($"{config.Source}: problem_type \"{config.ProblemType}\" is not supported by the trainer yet; single-label classification is.");
+        if (config.ProblemType == "regression")
+            throw new NuansaException($"{config.Source}: problem_type \"regression\" is not supported by the trainer.");
+        var tasks = options.Tasks != null ? Inference.MultiTask.Validate(options.Tasks, config) : Inference.MultiTask.FromConfig(config);
+        var task = new TaskSpec(config, tasks, options);
         var tokenizer = Tokenizer.Load(modelDirectory);
-        var train = ReadExamples(trainFile, config, options, tokenizer);
+        var train = ReadExamples(trainFile, task, options, tokenizer);
         List<Example> validation;
         if (validationFile != null)
         {
-            validation = ReadExamples(validationFile, config, options, tokenizer);
+            validation = ReadExamples(validationFile, task, options, tokenizer);
         }
         else
         {
@@ -38,11 +40,16 @@ public static class Trainer
         }
         if (train.Count == 0)
             throw new NuansaException($"{trainFile}: no training examples.");
-        var classWeights = ClassWeights(options, train, config.NumLabels);
+        var classWeights = task.Mode switch
+        {
+            TaskMode.MultiLabel => PositiveWeights(options, config.NumLabels),
+            TaskMode.MultiTask => [1f],
+            _ => ClassWeights(options, train, config.NumLabels),
+        };
 
         var clock = Stopwatch.StartNew();
         using var store = WeightStore.Open(modelDirectory);
-        var graph = TrainingGraph.ForCrossEntropy(config, store, options.Seed);
+        var graph = TrainingGraph.Build(config, store, task.Loss, options.Seed);
         using var session = new TrainingSession(graph, options.Threads);
         using var evaluator = new ForwardSession(config, store, options.Threads);
         var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
@@ -53,7 +60,7 @@ public static class Trainer
         var totalSteps = options.MaxSteps ?? (int)Math.Ceiling(options.NumTrainEpochs * stepsPerEpoch);
         var warmup = options.WarmupSteps > 0 ? options.WarmupSteps : LearningRateSchedule.WarmupFromRatio(options.WarmupRatio, totalSteps);
         var schedule = new LearningRateSchedule(options.LrSchedulerType, warmup, totalSteps);
-        var higherIsBetter = options.MetricForBestModel != "loss";
+        var higherIsBetter = options.MetricForBestModel is not ("loss" or "hamming_loss");
 
         var log = new List<string>();
         var evaluations = new List<EvaluationRecord>();
@@ -114,11 +121,11 @@ public static class Trainer
                 var evaluate = validation.Count > 0 && (options.EvalSteps is { } every ? step % every == 0 : endOfEpoch);
                 if (!evaluate)
                     continue;
-                var record = Evaluate(evaluator, validation, parameters, classWeights, config, options, tokenizer.PadTokenId, step, epoch);
+                var record = Evaluate(evaluator, validation, parameters, classWeights, task, options, tokenizer.PadTokenId, step, epoch);
                 evaluations.Add(record);
                 log.Add(Json(new(record.Metrics.Select(m => KeyValuePair.Create("eval_" + m.Key, (object?)m.Value))) { ["step"] = step, ["epoch"] = Math.Round(epoch, 4) }));
                 var value = record.Metrics.TryGetValue(options.MetricForBestModel, out var v) ? v
-                    : throw new NuansaException($"Unknown metric_for_best_model \"{options.MetricForBestModel}\"; use loss or one of {string.Join(", ", ClassificationMetrics.Names)}.");
+                    : throw new NuansaException($"Unknown metric_for_best_model \"{options.MetricForBestModel}\"; use one of {string.Join(", ", record.Metrics.Keys.Where(k => !k.Contains('/')))}.");
                 var bestValue = best?.Metrics[options.MetricForBestModel];
                 if (best == null || (higherIsBetter ? value > bestValue : value < bestValue))
                 {
@@ -136,11 +143,46 @@ public static class Trainer
         }
 
         var final = bestParameters ?? parameters;
-        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log);
+        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks);
         return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed);
     }
 
-    internal sealed record Example(Tokenization.Encoding Encoding, int Label, int Line);
+    /// <summary>An encoded input with its labels: label ids (one, or one per task), or 0/1 targets for multi-label.</summary>
+    internal sealed record Example(Tokenization.Encoding Encoding, long[] Labels, float[]? Targets, int Line)
+    {
+        public int Stratum => Labels.Length > 0 ? (int)Labels[0] : Array.IndexOf(Targets!, 1f);
+    }
+
+    internal enum TaskMode
+    {
+        SingleLabel,
+        MultiLabel,
+        MultiTask,
+    }
+
+    /// <summary>What is being trained: the mode, its loss and, for multi-task models, the tasks.</summary>
+    internal sealed class TaskSpec
+    {
+        public TaskSpec(ModelConfig config, IReadOnlyList<Inference.TaskHead>? tasks, TrainingOptions options)
+        {
+            Config = config;
+            Tasks = tasks;
+            Mode = tasks != null ? TaskMode.MultiTask : config.ProblemType == "multi_label_classification" ? TaskMode.MultiLabel : TaskMode.SingleLabel;
+            if (tasks != null && tasks.Any(t => t.Labels.Count != tasks[0].Labels.Count))
+                throw new NuansaException("Multi-task training needs tasks with the same number of labels.");
+            Loss = Mode switch
+            {
+                TaskMode.MultiLabel => new LossOptions { Kind = LossKind.BinaryCrossEntropy },
+                TaskMode.MultiTask => new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskCount = tasks!.Count },
+                _ => new LossOptions { Kind = options.Loss, FocalGamma = options.FocalGamma, LabelSmoothing = options.LabelSmoothing },
+            };
+        }
+
+        public ModelConfig Config { get; }
+        public IReadOnlyList<Inference.TaskHead>? Tasks { get; }
+        public TaskMode Mode { get; }
+        public LossOptions Loss { get; }
+    }
 
     private static void Validate(TrainingOptions o)
     {
@@ -150,29 +192,59 @@ public static class Trainer
             throw new NuansaException("The learning rate and the number of epochs must be positive.");
         if (o.ValidationSplit is < 0 or >= 1)
             throw new NuansaException("The validation split must be in [0, 1).");
+        if (o.LabelSmoothing is < 0 or >= 1)
+            throw new NuansaException("Label smoothing must be in [0, 1).");
     }
 
-    internal static List<Example> ReadExamples(string path, ModelConfig config, TrainingOptions options, Tokenizer tokenizer)
+    internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
     {
         var rows = TableReader.Read(path);
         var inputs = rows.Select(r => (r.Text(options.TextColumn, path), r.Fields.ContainsKey(options.PairColumn) ? r.OptionalText(options.PairColumn, path) : null)).ToArray();
-        var labels = rows.Select(r => LabelId(r, options.LabelColumn, config, path)).ToArray();
+        var config = task.Config;
+        var examples = rows.Select(r => task.Mode switch
+        {
+            TaskMode.MultiLabel => (Labels: Array.Empty<long>(), Targets: (float[]?)Targets(r, options.LabelColumn, config, path)),
+            TaskMode.MultiTask => (Labels: task.Tasks!.Select(t => (long)LabelId(Cell(r, t.Name, path), t.Labels, r.Line, path, t.Name, options.AbsentLabel ?? t.Labels[0])).ToArray(), Targets: null),
+            _ => (Labels: new long[] { LabelId(Cell(r, options.LabelColumn, path), config.Id2Label, r.Line, path, options.LabelColumn, null) }, Targets: null),
+        }).ToArray();
         var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
-        return [.. rows.Select((r, i) => new Example(encodings[i], labels[i], r.Line))];
+        return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line))];
     }
 
-    // A label is a name from id2label, or else an id; anything else names the line and the model's labels.
-    private static int LabelId(DataRow row, string column, ModelConfig config, string path)
+    private static (JsonElement Value, DataRow Row) Cell(DataRow row, string column, string path) =>
+        row.Fields.TryGetValue(column, out var value) ? (value, row)
+        : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
+
+    // A label is a name from the label list, or else an id; an empty cell is the absent label when there is one.
+    private static int LabelId((JsonElement Value, DataRow Row) cell, IReadOnlyList<string> labels, int line, string path, string column, string? absent)
     {
-        if (!row.Fields.TryGetValue(column, out var value))
-            throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
-        var text = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
-        var index = config.Id2Label.ToList().IndexOf(text);
+        var text = cell.Value.ValueKind switch
+        {
+            JsonValueKind.String => cell.Value.GetString()!,
+            JsonValueKind.Null => "",
+            _ => cell.Value.GetRawText(),
+        };
+        if (text.Length == 0 && absent != null)
+            text = absent;
+        var index = labels.ToList().IndexOf(text);
         if (index >= 0)
             return index;
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 && id < config.NumLabels)
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 && id < labels.Count)
             return id;
-        throw new NuansaException($"{path}, line {row.Line}: label \"{text}\" is not one of the model's labels ({string.Join(", ", config.Id2Label)}) nor an id from 0 to {config.NumLabels - 1}.");
+        throw new NuansaException($"{path}, line {line}: label \"{text}\" in column \"{column}\" is not one of the labels ({string.Join(", ", labels)}) nor an id from 0 to {labels.Count - 1}.");
+    }
+
+    // Multi-label targets: a JSON list of labels, or a text of labels separated by commas, semicolons or bars.
+    private static float[] Targets(DataRow row, string column, ModelConfig config, string path)
+    {
+        var (value, _) = Cell(row, column, path);
+        var names = value.ValueKind == JsonValueKind.Array
+            ? value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText())
+            : (value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText()).Split([',', ';', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var targets = new float[config.NumLabels];
+        foreach (var name in names)
+            targets[LabelId((JsonSerializer.SerializeToElement(name), row), config.Id2Label, row.Line, path, column, null)] = 1f;
+        return targets;
     }
 
     internal static (List<Example> Train, List<Example> Validation) StratifiedSplit(List<Example> all, double share, int seed)
@@ -180,7 +252,7 @@ public static class Trainer
         var random = new Random(seed);
         var train = new List<Example>();
         var validation = new List<Example>();
-        foreach (var group in all.GroupBy(e => e.Label).OrderBy(g => g.Key))
+        foreach (var group in all.GroupBy(e => e.Stratum).OrderBy(g => g.Key))
         {
             var items = group.ToArray();
             random.Shuffle(items);
@@ -206,9 +278,18 @@ public static class Trainer
         // scikit-learn's balanced weights: n_samples / (n_classes · count(c)), over the classes present.
         var counts = new int[labels];
         foreach (var e in train)
-            counts[e.Label]++;
+            counts[e.Labels[0]]++;
         var present = counts.Count(c => c > 0);
         return [.. counts.Select(c => c == 0 ? 0f : (float)((double)train.Count / (present * c)))];
+    }
+
+    private static float[] PositiveWeights(TrainingOptions options, int labels)
+    {
+        if (options.PosWeight is not { } given)
+            return [.. Enumerable.Repeat(1f, labels)];
+        if (given.Count != labels || given.Any(w => !(w >= 0)))
+            throw new NuansaException($"--pos-weight needs {labels} non-negative numbers in label-id order.");
+        return [.. given];
     }
 
     // Batches of examples of similar length (within shuffled windows of 50 batches), or in file order without shuffling.
@@ -249,50 +330,104 @@ public static class Trainer
                 types[b * length + t] = e.TypeIds[t];
             }
         }
-        return new TrainingBatch(ids, mask, types, [.. examples.Select(e => (long)e.Label)], examples.Count, length);
+        var targets = examples[0].Targets != null ? examples.SelectMany(e => e.Targets!).ToArray() : null;
+        return new TrainingBatch(ids, mask, types, [.. examples.SelectMany(e => e.Labels)], examples.Count, length, targets);
     }
 
-    private static EvaluationRecord Evaluate(ForwardSession evaluator, List<Example> validation, Dictionary<string, float[]> parameters, float[] classWeights,
-        ModelConfig config, TrainingOptions options, int padId, int step, double epoch)
+    private static EvaluationRecord Evaluate(ForwardSession evaluator, List<Example> validation, Dictionary<string, float[]> parameters, float[] lossWeights,
+        TaskSpec task, TrainingOptions options, int padId, int step, double epoch)
     {
-        var predicted = new List<int>();
-        var gold = new List<int>();
-        double weightedLoss = 0, weightSum = 0;
-        var labels = config.NumLabels;
+        var labels = task.Config.NumLabels;
+        var rows = new List<(Example Example, float[] Logits)>();
         foreach (var chunk in validation.OrderBy(e => e.Encoding.Length).Chunk(options.PerDeviceEvalBatchSize))
         {
             var logits = evaluator.Logits(Pad(chunk, padId), parameters);
             for (var i = 0; i < chunk.Length; i++)
+                rows.Add((chunk[i], logits[(i * labels)..((i + 1) * labels)]));
+        }
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        switch (task.Mode)
+        {
+            case TaskMode.MultiLabel:
             {
-                var row = logits.AsSpan(i * labels, labels);
-                var max = row[0];
-                var arg = 0;
-                for (var c = 1; c < labels; c++)
+                double loss = 0;
+                foreach (var (e, z) in rows)
                 {
-                    if (row[c] > max)
-                    {
-                        max = row[c];
-                        arg = c;
-                    }
+                    for (var c = 0; c < labels; c++)
+                        loss += lossWeights[c] * e.Targets![c] * Softplus(-z[c]) + (1 - e.Targets[c]) * Softplus(z[c]);
                 }
-                double sum = 0;
-                foreach (var x in row)
-                    sum += Math.Exp(x - max);
-                var w = classWeights[chunk[i].Label];
-                weightedLoss += w * -(row[chunk[i].Label] - max - Math.Log(sum));
-                weightSum += w;
-                predicted.Add(arg);
-                gold.Add(chunk[i].Label);
+                var metrics = MultiLabelMetrics.Compute([.. rows.Select(r => r.Example.Targets!.Select(t => t > 0.5f).ToArray())],
+                    [.. rows.Select(r => r.Logits.Select(z => z > 0).ToArray())]); // sigmoid(z) > 0.5
+                foreach (var (name, value) in metrics.ByName)
+                    values[name] = value;
+                values["loss"] = loss / (rows.Count * labels);
+                break;
+            }
+            case TaskMode.MultiTask:
+            {
+                var tasks = task.Tasks!;
+                var width = tasks[0].Labels.Count;
+                double loss = 0;
+                var perTask = new List<ClassificationMetrics>();
+                for (var t = 0; t < tasks.Count; t++)
+                {
+                    var gold = rows.Select(r => (int)r.Example.Labels[t]).ToList();
+                    var predicted = rows.Select(r => ArgMax(r.Logits.AsSpan(t * width, width))).ToList();
+                    loss += rows.Sum(r => -LogSoftmaxAt(r.Logits.AsSpan(t * width, width), (int)r.Example.Labels[t]));
+                    var m = ClassificationMetrics.Compute(gold, predicted, width);
+                    perTask.Add(m);
+                    foreach (var name in ClassificationMetrics.Names)
+                        values[$"{tasks[t].Name}/{name}"] = m[name];
+                }
+                // The overall figures are the tasks' means, as the multi-task card reports them.
+                foreach (var name in ClassificationMetrics.Names)
+                    values[name] = perTask.Average(m => m[name]);
+                values["loss"] = loss / (rows.Count * tasks.Count);
+                break;
+            }
+            default:
+            {
+                double weightedLoss = 0, weightSum = 0;
+                foreach (var (e, z) in rows)
+                {
+                    var w = lossWeights[e.Labels[0]];
+                    weightedLoss += w * -LogSoftmaxAt(z, (int)e.Labels[0]);
+                    weightSum += w;
+                }
+                var metrics = ClassificationMetrics.Compute([.. rows.Select(r => (int)r.Example.Labels[0])], [.. rows.Select(r => ArgMax(r.Logits))], labels);
+                foreach (var name in ClassificationMetrics.Names)
+                    values[name] = metrics[name];
+                values["loss"] = weightSum == 0 ? 0 : weightedLoss / weightSum;
+                break;
             }
         }
-        var metrics = ClassificationMetrics.Compute(gold, predicted, labels);
-        var values = ClassificationMetrics.Names.ToDictionary(n => n, n => metrics[n]);
-        values["loss"] = weightSum == 0 ? 0 : weightedLoss / weightSum;
         return new EvaluationRecord(step, epoch, values);
     }
 
+    private static int ArgMax(ReadOnlySpan<float> row)
+    {
+        var best = 0;
+        for (var c = 1; c < row.Length; c++)
+        {
+            if (row[c] > row[best])
+                best = c;
+        }
+        return best;
+    }
+
+    private static double LogSoftmaxAt(ReadOnlySpan<float> row, int index)
+    {
+        double max = row[ArgMax(row)];
+        double sum = 0;
+        foreach (var x in row)
+            sum += Math.Exp(x - max);
+        return row[index] - max - Math.Log(sum);
+    }
+
+    private static double Softplus(double x) => x > 0 ? x + Math.Log(1 + Math.Exp(-x)) : Math.Log(1 + Math.Exp(x));
+
     private static void SaveCheckpoint(string modelDirectory, string outputDirectory, ModelConfig config, TrainingGraph graph,
-        Dictionary<string, float[]> parameters, List<string> log)
+        Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks)
     {
         var staging = Path.Combine(Path.GetTempPath(), "nuansa-train-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(staging);
@@ -307,6 +442,12 @@ public static class Trainer
                 _ => "BertForSequenceClassification",
             });
             configJson["torch_dtype"] = "float32";
+            if (tasks != null)
+            {
+                // Saved so the model classifies as multi-task without being told again.
+                configJson[Inference.MultiTask.ConfigField] = new JsonArray([.. tasks.Select(t =>
+                    (JsonNode)new JsonObject { ["name"] = t.Name, ["labels"] = new JsonArray([.. t.Labels.Select(l => (JsonNode)l)]) })]);
+            }
             File.WriteAllText(Path.Combine(staging, "config.json"), configJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             SafeTensorsWriter.Write(Path.Combine(staging, WeightStore.SafetensorsName),
                 graph.Parameters.Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, parameters[p.Name])),

@@ -55,6 +55,20 @@ public sealed record TrainingOptions
 
     /// <summary>ONNX Runtime threads; 0 uses every core.</summary>
     public int Threads { get; init; }
+
+    /// <summary>The loss for single-label models: cross-entropy (default) or focal. Multi-label and multi-task models have their own.</summary>
+    public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+    public double FocalGamma { get; init; } = 2.0;
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>Multi-label: <c>pos_weight</c> per label (label-id order); null for ones.</summary>
+    public IReadOnlyList<float>? PosWeight { get; init; }
+
+    /// <summary>Multi-task: the tasks (overrides <c>nuansa_tasks</c> in the config); each task's labels come from the column named after it.</summary>
+    public IReadOnlyList<Inference.TaskHead>? Tasks { get; init; }
+
+    /// <summary>Multi-task: the label an empty task cell means (default: the task's first label, e.g. "Unknown").</summary>
+    public string? AbsentLabel { get; init; }
 }
 
 /// <summary>The training losses.</summary>

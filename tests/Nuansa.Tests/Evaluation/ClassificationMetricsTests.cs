@@ -50,3 +50,22 @@ public class ClassificationMetricsTests
         Assert.Throws<NuansaException>(() => m["auc"]);
     }
 }
+
+public class MultiLabelMetricsTests
+{
+    [Fact]
+    public void MatchesAHandWorkedExample()
+    {
+        // Three rows, three labels. Gold: {0,1} {2} {} ; predicted: {0} {2} {1}.
+        // Exact rows: the second only → subset accuracy 1/3. Wrong decisions: row 1 label 1, row 3 label 1 → 2 of 9.
+        // Label 0: TP 1; label 1: FP 1, FN 1; label 2: TP 1 → micro F1 = 2·2 / (2·2 + 1 + 1) = 2/3; macro F1 = (1 + 0 + 1) / 3.
+        var gold = new[] { new[] { true, true, false }, [false, false, true], [false, false, false] };
+        var predicted = new[] { new[] { true, false, false }, [false, false, true], [false, true, false] };
+        var m = Nuansa.Evaluation.MultiLabelMetrics.Compute(gold, predicted);
+        Assert.Equal(1.0 / 3, m.SubsetAccuracy, 12);
+        Assert.Equal(2.0 / 9, m.HammingLoss, 12);
+        Assert.Equal(2.0 / 3, m.F1Micro, 12);
+        Assert.Equal(2.0 / 3, m.F1Macro, 12);
+        Assert.Equal(0.0, m.PerLabel[1].F1);
+    }
+}

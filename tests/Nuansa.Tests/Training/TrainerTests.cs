@@ -83,6 +83,78 @@ public class TrainerTests
         Assert.True(held >= 0.95, $"best held-out accuracy {held}");
     }
 
+    private static string InitSmallBert(TempDirectory dir, string labels, params string[] extra)
+    {
+        var vocab = Path.Combine(SharedFiles.Root, "data", "vocab", "bert-base-uncased.txt");
+        var (code, _, error) = CliRunner.Run(["init", "--model-type", "bert", "--vocab", vocab, "--labels", labels, "--output", dir.File("init"),
+            "--hidden-size", "64", "--num-hidden-layers", "2", "--num-attention-heads", "2", "--intermediate-size", "128", "--max-position-embeddings", "64", .. extra], "");
+        Assert.True(code == 0, error);
+        return dir.File("init");
+    }
+
+    [Fact]
+    public void TrainsAMultiTaskModelOneColumnPerTask()
+    {
+        // Two topics, each Unknown / Negative / Positive: a topic word decides whether the topic is mentioned, a sentiment word its polarity.
+        using var dir = new TempDirectory();
+        var init = InitSmallBert(dir, "a,b,c,d,e,f");
+        var random = new Random(4);
+        var rows = new List<string> { "text\teconomy\trace" };
+        for (var i = 0; i < 600; i++)
+        {
+            var words = new List<string> { "people", "said", "today" };
+            string Cell(string topic, string negative, string positive)
+            {
+                var mention = random.Next(3);
+                if (mention == 0)
+                    return "";
+                words.Add(topic);
+                words.Add(mention == 1 ? negative : positive);
+                return mention == 1 ? "Negative" : "Positive";
+            }
+            var economy = Cell("prices", "expensive", "cheap");
+            var race = Cell("ethnic", "divided", "united");
+            rows.Add($"{string.Join(' ', words)}\t{economy}\t{race}");
+        }
+        File.WriteAllLines(dir.File("train.tsv"), rows);
+        var (code, output, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.tsv"), "--output", dir.File("out"),
+            "--tasks", "economy,race", "--task-labels", "Unknown,Negative,Positive", "--num-train-epochs", "10", "--per-device-train-batch-size", "16",
+            "--learning-rate", "1e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "f1_macro", "--seed", "2");
+        Assert.True(code == 0, error);
+        Assert.True(output.Contains("economy/accuracy"), output);
+        using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
+        Assert.NotNull(classifier.Tasks); // the tasks were saved in config.json
+        var r = classifier.Classify("people said today prices cheap");
+        Assert.Equal("Positive", r.Tasks!["economy"][0].Label);
+        Assert.True(r.Tasks["race"][0].Label == "Unknown", output);
+        var best = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+            .Where(e => e.TryGetProperty("eval_f1_macro", out _)).Max(e => e.GetProperty("eval_f1_macro").GetDouble());
+        Assert.True(best >= 0.9, $"best mean macro F1 {best}");
+    }
+
+    [Fact]
+    public void TrainsAMultiLabelModel()
+    {
+        using var dir = new TempDirectory();
+        var init = InitSmallBert(dir, "ac,wifi,staff", "--problem-type", "multi_label_classification");
+        var random = new Random(6);
+        var lines = Enumerable.Range(0, 600).Select(_ =>
+        {
+            var labels = new[] { "ac", "wifi", "staff" }.Where(_ => random.Next(2) == 0).ToArray();
+            var words = new List<string> { "the", "hotel", "room" };
+            words.AddRange(labels.Select(l => l switch { "ac" => "cold", "wifi" => "internet", _ => "receptionist" }));
+            return JsonSerializer.Serialize(new { text = string.Join(' ', words.OrderBy(_ => random.Next())), label = labels });
+        });
+        File.WriteAllLines(dir.File("train.jsonl"), lines);
+        var (code, output, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.jsonl"), "--output", dir.File("out"),
+            "--num-train-epochs", "8", "--per-device-train-batch-size", "16", "--learning-rate", "3e-3", "--metric-for-best-model", "f1_micro", "--pos-weight", "1,1,1");
+        Assert.True(code == 0, error);
+        Assert.Contains("subset_accuracy", output);
+        using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
+        var r = classifier.Classify("the room internet cold", new Nuansa.Inference.ClassifyOptions { TopK = null });
+        Assert.Equal(["ac", "wifi"], r.Labels.Where(l => l.Score > 0.5f).Select(l => l.Label).Order());
+    }
+
     [Theory]
     [InlineData("text\tlabel\nfine\tpositive\nodd\tmaybe\n", "line 3", "\"maybe\"")]
     [InlineData("review\tlabel\nfine\tpositive\n", "line 2", "no column \"text\"")]
