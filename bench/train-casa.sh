@@ -38,5 +38,5 @@ grep -o '"eval_accuracy":[0-9.]*,"eval_f1_macro":[0-9.]*' "$work/mt/trainer_log.
 nuansa init --model-type bert --vocab "$vocab" --labels negative,neutral,positive --output "$work/pair-init" "${sizes[@]}"
 start=$(date +%s)
 nuansa train --model "$work/pair-init" --train "$work/train-pairs.tsv" --validation "$work/heldout-pairs.tsv" --output "$work/pair" \
-  --text-column aspect --pair-column sentence --metric-for-best-model f1_macro "${common[@]}" 2>/dev/null | tail -1
+  --text-column aspect --pair-column sentence --metric-for-best-model f1_macro --class-weights balanced "${common[@]}" 2>/dev/null | tail -1
 echo "pair wall time: $(( $(date +%s) - start )) s"

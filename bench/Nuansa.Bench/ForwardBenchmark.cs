@@ -57,52 +57,13 @@ internal static class ForwardBenchmark
         return 0;
     }
 
-    // Random weights with HF's initialization (normal(0, 0.02), zero biases, unit LayerNorm), written once and reused.
+    // Random weights with HF's initialization, written once and reused.
     private static void WriteRandomCheckpoint(string folder, ModelConfig config)
     {
         if (File.Exists(Path.Combine(folder, "model.safetensors")))
             return;
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "config.json"), BertBaseConfig);
-        var random = new Random(42);
-        var tensors = new List<TensorToWrite>();
-        void Add(string name, long[] shape, Func<float> value)
-        {
-            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            for (var i = 0; i < values.Length; i++)
-                values[i] = value();
-            tensors.Add(TensorToWrite.FromSingle(name, shape, values));
-        }
-        float Normal() => (float)(0.02 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
-        void Linear(string name, long o, long i)
-        {
-            Add($"{name}.weight", [o, i], Normal);
-            Add($"{name}.bias", [o], () => 0f);
-        }
-        void Norm(string name)
-        {
-            Add($"{name}.weight", [config.HiddenSize], () => 1f);
-            Add($"{name}.bias", [config.HiddenSize], () => 0f);
-        }
-        long h = config.HiddenSize, ff = config.IntermediateSize;
-        Add("bert.embeddings.word_embeddings.weight", [config.VocabSize, h], Normal);
-        Add("bert.embeddings.position_embeddings.weight", [config.MaxPositionEmbeddings, h], Normal);
-        Add("bert.embeddings.token_type_embeddings.weight", [config.TypeVocabSize, h], Normal);
-        Norm("bert.embeddings.LayerNorm");
-        for (var l = 0; l < config.NumHiddenLayers; l++)
-        {
-            var p = $"bert.encoder.layer.{l}";
-            Linear($"{p}.attention.self.query", h, h);
-            Linear($"{p}.attention.self.key", h, h);
-            Linear($"{p}.attention.self.value", h, h);
-            Linear($"{p}.attention.output.dense", h, h);
-            Norm($"{p}.attention.output.LayerNorm");
-            Linear($"{p}.intermediate.dense", ff, h);
-            Linear($"{p}.output.dense", h, ff);
-            Norm($"{p}.output.LayerNorm");
-        }
-        Linear("bert.pooler.dense", h, h);
-        Linear("classifier", config.NumLabels, h);
-        SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), Training.ModelInitializer.CreateWeights(config, 42));
     }
 }

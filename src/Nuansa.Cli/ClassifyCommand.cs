@@ -48,7 +48,7 @@ internal static class ClassifyCommand
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
             };
-            var loadOptions = new TextClassifierOptions { Threads = parse.GetValue(threads), Tasks = ParseTasks(parse.GetValue(tasks), parse.GetValue(taskLabels)) };
+            var loadOptions = new TextClassifierOptions { Threads = parse.GetValue(threads), Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)) };
 
             var (items, lines, source) = inputPath == null
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
@@ -87,17 +87,6 @@ internal static class ClassifyCommand
         value == "all" ? null
         : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var k) && k > 0 ? k
         : throw new NuansaException($"--top-k must be a positive number or 'all', not '{value}'.");
-
-    private static IReadOnlyList<TaskHead>? ParseTasks(string? tasks, string? labels)
-    {
-        if (tasks == null && labels == null)
-            return null;
-        if (tasks == null || labels == null)
-            throw new NuansaException("--tasks and --task-labels go together.");
-        return MultiTask.Uniform(Split(tasks), Split(labels));
-    }
-
-    private static string[] Split(string list) => [.. list.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
 
     private static IProgress<int>? Progress(TextWriter error, int total)
     {

@@ -89,7 +89,7 @@ internal static class TrainCommand
                 FocalGamma = parse.GetValue(focalGamma),
                 LabelSmoothing = parse.GetValue(labelSmoothing),
                 PosWeight = parse.GetValue(posWeight) is { } pw ? ParseWeights(pw, "--pos-weight") : null,
-                Tasks = ParseTasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
+                Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
                 AbsentLabel = parse.GetValue(absentLabel),
             };
             var error = parse.InvocationConfiguration.Error;
@@ -125,16 +125,6 @@ internal static class TrainCommand
         {
             throw new NuansaException($"{option} must be numbers separated by commas, not '{text}'.");
         }
-    }
-
-    private static IReadOnlyList<Nuansa.Inference.TaskHead>? ParseTasks(string? tasks, string? labels)
-    {
-        if (tasks == null && labels == null)
-            return null;
-        if (tasks == null || labels == null)
-            throw new NuansaException("--tasks and --task-labels go together.");
-        static string[] Split(string list) => [.. list.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
-        return Nuansa.Inference.MultiTask.Uniform(Split(tasks), Split(labels));
     }
 
     /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>

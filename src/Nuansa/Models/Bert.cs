@@ -10,14 +10,6 @@ namespace Nuansa.Models;
 /// </summary>
 public static class Bert
 {
-    public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
-    {
-        var g = new GraphBuilder("bert_for_sequence_classification");
-        var logits = Forward(g, new ModelWeights(store, "bert."), config, options ?? new GraphOptions());
-        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
-        return g.Build();
-    }
-
     /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
     public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)
     {

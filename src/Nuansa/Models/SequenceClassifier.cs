@@ -6,13 +6,14 @@ namespace Nuansa.Models;
 /// <summary>Picks the architecture for a config, as HF's <c>AutoModelForSequenceClassification</c> does.</summary>
 public static class SequenceClassifier
 {
-    public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null) => config.ModelType switch
+    /// <summary>The inference graph: token ids and mask in, <c>logits</c> out, weights baked in as constants.</summary>
+    public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
-        "bert" => Bert.Build(config, store, options),
-        "distilbert" => DistilBert.Build(config, store, options),
-        "roberta" or "xlm-roberta" => Roberta.Build(config, store, options),
-        _ => throw new UnsupportedModelException($"{config.Source}: model_type \"{config.ModelType}\" has no sequence-classification graph."),
-    };
+        var g = new GraphBuilder($"{config.ModelType.Replace('-', '_')}_for_sequence_classification");
+        var logits = Forward(g, new ModelWeights(store, BasePrefix(config)), config, options);
+        g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        return g.Build();
+    }
 
     /// <summary>The forward pass of the config's architecture added to <paramref name="g"/>; returns the logits.</summary>
     public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions? options = null) => config.ModelType switch
