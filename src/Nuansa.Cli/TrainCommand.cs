@@ -45,13 +45,14 @@ internal static class TrainCommand
         var posWeight = new Option<string?>("--pos-weight") { Description = "Multi-label: comma-separated positive weights in label-id order." };
         var tasks = new Option<string?>("--tasks") { Description = "Multi-task: comma-separated task names (one label column each), with --task-labels." };
         var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: comma-separated labels shared by every task." };
+        var oversample = new Option<bool>("--oversample") { Description = "Single-label: repeat examples of smaller classes up to the largest class's size." };
         var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
 
         var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
-            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel,
+            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -91,6 +92,7 @@ internal static class TrainCommand
                 PosWeight = parse.GetValue(posWeight) is { } pw ? ParseWeights(pw, "--pos-weight") : null,
                 Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
                 AbsentLabel = parse.GetValue(absentLabel),
+                Oversample = parse.GetValue(oversample),
             };
             var error = parse.InvocationConfiguration.Error;
             var interactive = error == Console.Error && !Console.IsErrorRedirected;

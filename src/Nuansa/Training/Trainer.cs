@@ -40,6 +40,12 @@ public static class Trainer
         }
         if (train.Count == 0)
             throw new NuansaException($"{trainFile}: no training examples.");
+        if (options.Oversample)
+        {
+            if (task.Mode != TaskMode.SingleLabel)
+                throw new NuansaException("Oversampling is for single-label training.");
+            train = Oversample(train, options.Seed);
+        }
         var classWeights = task.Mode switch
         {
             TaskMode.MultiLabel => PositiveWeights(options, config.NumLabels),
@@ -281,6 +287,22 @@ public static class Trainer
             counts[e.Labels[0]]++;
         var present = counts.Count(c => c > 0);
         return [.. counts.Select(c => c == 0 ? 0f : (float)((double)train.Count / (present * c)))];
+    }
+
+    /// <summary>Random oversampling: each class is topped up with seeded draws (with replacement) to the largest class's size.</summary>
+    internal static List<Example> Oversample(List<Example> examples, int seed)
+    {
+        var random = new Random(seed);
+        var groups = examples.GroupBy(e => e.Labels[0]).ToArray();
+        var target = groups.Max(g => g.Count());
+        var result = new List<Example>(examples);
+        foreach (var group in groups.OrderBy(g => g.Key))
+        {
+            var members = group.ToArray();
+            for (var i = members.Length; i < target; i++)
+                result.Add(members[random.Next(members.Length)]);
+        }
+        return result;
     }
 
     private static float[] PositiveWeights(TrainingOptions options, int labels)

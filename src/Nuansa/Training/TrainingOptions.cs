@@ -46,6 +46,9 @@ public sealed record TrainingOptions
     /// <summary>Weights inversely proportional to class frequency, as scikit-learn's <c>class_weight="balanced"</c>.</summary>
     public bool BalancedClassWeights { get; init; }
 
+    /// <summary>Single-label: repeat randomly drawn examples of smaller classes until every class is as large as the largest.</summary>
+    public bool Oversample { get; init; }
+
     /// <summary>Share of the training data held out, stratified by label, when no validation data is given.</summary>
     public double ValidationSplit { get; init; } = 0.1;
 

@@ -174,3 +174,18 @@ public class TrainerTests
         Assert.False(Directory.Exists(dir.File("out")));
     }
 }
+
+public class OversamplingTests
+{
+    [Fact]
+    public void EveryClassReachesTheLargestClassSize()
+    {
+        var encoding = new Nuansa.Tokenization.Encoding([1], [0], ["x"], [(0, 1)], [false], [1]);
+        var examples = new[] { 0, 0, 0, 0, 0, 1, 1, 2 }.Select((label, i) => new Nuansa.Training.Trainer.Example(encoding, [label], null, i + 2)).ToList();
+        var result = Nuansa.Training.Trainer.Oversample(examples, 1);
+        Assert.Equal(15, result.Count);
+        Assert.All(result.GroupBy(e => e.Labels[0]), g => Assert.Equal(5, g.Count()));
+        Assert.Equal(examples, result.Take(8)); // the originals stay, in order
+        Assert.Equal(result.Select(e => e.Line), Nuansa.Training.Trainer.Oversample(examples, 1).Select(e => e.Line)); // seeded
+    }
+}
