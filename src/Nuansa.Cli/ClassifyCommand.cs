@@ -140,7 +140,7 @@ internal static class ClassifyCommand
         json.WriteEndObject();
     });
 
-    private static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
+    internal static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
     {
         json.WriteStartArray(name);
         foreach (var l in labels)

@@ -23,6 +23,7 @@ public static class Program
             ExportCommand.Create(),
             InitCommand.Create(),
             TrainCommand.Create(),
+            EvalCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

@@ -1,0 +1,209 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Nuansa.Data;
+using Nuansa.Evaluation;
+using Nuansa.Inference;
+
+namespace Nuansa.Cli;
+
+/// <summary>
+/// <c>nuansa eval --model DIR --data F --output DIR</c>, or <c>nuansa eval --predictions F --output DIR</c>:
+/// metrics.json, predictions.jsonl and report.md for single-label and multi-task classifiers.
+/// </summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "Checkpoint folder to evaluate on --data." };
+        var data = new Option<string?>("--data") { Description = "Labelled data: CSV, TSV or JSON Lines." };
+        var predictions = new Option<string?>("--predictions") { Description = "Score an existing predictions file (nuansa classify output plus the gold \"label\")." };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for metrics.json, predictions.jsonl and report.md (must not exist or be empty).", Required = true };
+        var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
+        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => "label" };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95% intervals (0: none).", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
+        var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
+        var maxLength = new Option<int?>("--max-length");
+        var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
+        {
+            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var options = new EvaluationOptions { BootstrapResamples = parse.GetValue(bootstrap), Seed = parse.GetValue(seed) };
+            List<(string? Task, EvaluationReport Report)> reports;
+            string predictionLines;
+            string title;
+            if (parse.GetValue(predictions) is { } file)
+            {
+                if (parse.GetValue(model) != null || parse.GetValue(data) != null)
+                    throw new NuansaException("Give either --predictions, or --model with --data.");
+                (reports, predictionLines) = ScorePredictions(file, options);
+                title = $"Evaluation of {Path.GetFileName(file)}";
+            }
+            else
+            {
+                var modelPath = parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions.");
+                var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
+                (reports, predictionLines) = EvaluateModel(modelPath, dataPath, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!, parse.GetValue(labelColumn)!,
+                    new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }, options);
+                title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
+            }
+            Write(parse.GetValue(output)!, reports, predictionLines, title);
+            var main = reports.Count == 1 ? reports[0].Report.Metrics : null;
+            stdout.WriteLine(main != null
+                ? FormattableString.Invariant($"accuracy {main.Accuracy:0.0000}  f1_macro {main.F1Macro:0.0000}  f1_weighted {main.F1Weighted:0.0000}  mcc {main.Mcc:0.0000}  ({main.Count} examples)")
+                : FormattableString.Invariant($"{reports.Count} tasks: mean accuracy {reports.Average(r => r.Report.Metrics.Accuracy):0.0000}  mean f1_macro {reports.Average(r => r.Report.Metrics.F1Macro):0.0000}"));
+            stdout.WriteLine($"wrote {parse.GetValue(output)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (List<(string?, EvaluationReport)>, string) EvaluateModel(string modelPath, string dataPath, string textColumn, string pairColumn, string labelColumn,
+        ClassifyOptions classify, EvaluationOptions options)
+    {
+        using var classifier = TextClassifier.Load(modelPath);
+        if (classifier.Config.ProblemType == "multi_label_classification")
+            throw new NuansaException("Evaluating multi-label models is not supported yet; single-label and multi-task models are.");
+        var rows = TableReader.Read(dataPath);
+        var inputs = rows.Select(r => new TextInput(r.Text(textColumn, dataPath), r.Fields.ContainsKey(pairColumn) ? r.OptionalText(pairColumn, dataPath) : null)).ToArray();
+        var results = classifier.ClassifyBatch(inputs, classify);
+        var heads = classifier.Tasks ?? [new TaskHead(labelColumn, classifier.Labels)];
+        var gold = heads.Select(h => rows.Select(r => LabelIndex(r, classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
+        var reports = new List<(string?, EvaluationReport)>();
+        for (var t = 0; t < heads.Count; t++)
+        {
+            var ranked = results.Select(r => classifier.Tasks != null ? r.Tasks![heads[t].Name] : r.Labels).ToArray();
+            var predicted = ranked.Select(l => heads[t].Labels.ToList().IndexOf(l[0].Label)).ToArray();
+            reports.Add((classifier.Tasks != null ? heads[t].Name : null,
+                EvaluationReport.Compute(heads[t].Labels, gold[t], predicted, [.. ranked.Select(l => (double)l[0].Score)], options)));
+        }
+        var lines = JsonLines.Format(Enumerable.Range(0, rows.Count), (json, i) =>
+        {
+            json.WriteStartObject();
+            json.WriteNumber("line", rows[i].Line);
+            if (classifier.Tasks != null)
+            {
+                json.WriteStartObject("tasks");
+                foreach (var (task, labels) in results[i].Tasks!)
+                    ClassifyCommand.WriteLabels(json, task, labels);
+                json.WriteEndObject();
+                json.WriteStartObject("label");
+                for (var t = 0; t < heads.Count; t++)
+                    json.WriteString(heads[t].Name, heads[t].Labels[gold[t][i]]);
+                json.WriteEndObject();
+            }
+            else
+            {
+                ClassifyCommand.WriteLabels(json, "labels", results[i].Labels);
+                json.WriteString("label", heads[0].Labels[gold[0][i]]);
+            }
+            json.WriteEndObject();
+        });
+        return (reports, lines);
+    }
+
+    private static int LabelIndex(DataRow row, string column, IReadOnlyList<string> labels, string path)
+    {
+        var text = row.Fields.TryGetValue(column, out var v)
+            ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()
+            : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
+        var index = labels.ToList().IndexOf(text);
+        if (index < 0 && int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var id) && id >= 0 && id < labels.Count)
+            index = id;
+        return index >= 0 ? index
+            : throw new NuansaException($"{path}, line {row.Line}: label \"{text}\" is not one of the model's labels ({string.Join(", ", labels)}).");
+    }
+
+    // A predictions file: {"labels": [{"label", "score"}, ...], "label": gold} per line (or "tasks" and a "label" object).
+    private static (List<(string?, EvaluationReport)>, string) ScorePredictions(string file, EvaluationOptions options)
+    {
+        var rows = TableReader.Read(file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? file
+            : throw new NuansaException($"{file}: a predictions file is JSON Lines (.jsonl)."));
+        if (rows.Count == 0)
+            throw new NuansaException($"{file}: no predictions.");
+        var multiTask = rows[0].Fields.ContainsKey("tasks");
+        var taskNames = multiTask ? rows[0].Fields["tasks"].EnumerateObject().Select(p => p.Name).ToArray() : [(string)null!];
+        var reports = new List<(string?, EvaluationReport)>();
+        foreach (var task in taskNames)
+        {
+            var labels = new List<string>();
+            int Id(string name)
+            {
+                var i = labels.IndexOf(name);
+                if (i >= 0)
+                    return i;
+                labels.Add(name);
+                return labels.Count - 1;
+            }
+            var gold = new List<int>();
+            var predicted = new List<int>();
+            var confidence = new List<double>();
+            foreach (var row in rows)
+            {
+                var ranked = multiTask ? Get(row, "tasks", file).GetProperty(task) : Get(row, "labels", file);
+                var goldValue = multiTask ? Get(row, "label", file).GetProperty(task) : Get(row, "label", file);
+                if (ranked.ValueKind != JsonValueKind.Array || ranked.GetArrayLength() == 0 || goldValue.ValueKind != JsonValueKind.String)
+                    throw new NuansaException($"{file}, line {row.Line}: expected a non-empty \"labels\" list and a gold \"label\" string.");
+                foreach (var entry in ranked.EnumerateArray())
+                    Id(entry.GetProperty("label").GetString()!);
+                gold.Add(Id(goldValue.GetString()!));
+                predicted.Add(Id(ranked[0].GetProperty("label").GetString()!));
+                confidence.Add(ranked[0].GetProperty("score").GetDouble());
+            }
+            reports.Add((task, EvaluationReport.Compute(labels, gold, predicted, confidence, options)));
+        }
+        return (reports, string.Concat(File.ReadLines(file).Where(l => l.Trim().Length > 0).Select(l => l + "\n")));
+    }
+
+    private static JsonElement Get(DataRow row, string field, string file) =>
+        row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
+
+    private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title)
+    {
+        var staging = Path.Combine(Path.GetTempPath(), "nuansa-eval-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        try
+        {
+            using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
+            using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                if (reports is [(null, var single)])
+                {
+                    single.WriteJson(json);
+                }
+                else
+                {
+                    json.WriteStartObject();
+                    json.WriteStartObject("tasks");
+                    foreach (var (task, report) in reports)
+                    {
+                        json.WritePropertyName(task!);
+                        report.WriteJson(json);
+                    }
+                    json.WriteEndObject();
+                    json.WriteStartObject("overall");
+                    foreach (var name in ClassificationMetrics.Names)
+                        json.WriteNumber(name, reports.Average(r => r.Report.Metrics[name]));
+                    json.WriteNumber("ece", reports.Average(r => r.Report.Ece));
+                    json.WriteEndObject();
+                    json.WriteEndObject();
+                }
+            }
+            File.WriteAllText(Path.Combine(staging, "predictions.jsonl"), predictions);
+            var markdown = new StringBuilder();
+            foreach (var (task, report) in reports)
+                markdown.AppendLine(report.ToMarkdown(task == null ? title : $"{title}: {task}"));
+            File.WriteAllText(Path.Combine(staging, "report.md"), markdown.ToString());
+            Training.ModelInitializer.PublishFolder(staging, output);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+                Directory.Delete(staging, recursive: true);
+        }
+    }
+}
