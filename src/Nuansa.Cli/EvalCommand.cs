@@ -51,7 +51,8 @@ internal static class EvalCommand
                     new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }, options);
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
             }
-            Write(parse.GetValue(output)!, reports, predictionLines, title);
+            var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(m, Training.Trainer.LogFileName) : null;
+            Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
             var main = reports.Count == 1 ? reports[0].Report.Metrics : null;
             stdout.WriteLine(main != null
                 ? FormattableString.Invariant($"accuracy {main.Accuracy:0.0000}  f1_macro {main.F1Macro:0.0000}  f1_weighted {main.F1Weighted:0.0000}  mcc {main.Mcc:0.0000}  ({main.Count} examples)")
@@ -162,7 +163,7 @@ internal static class EvalCommand
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
 
-    private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title)
+    private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title, string? trainingLog)
     {
         var staging = Path.Combine(Path.GetTempPath(), "nuansa-eval-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(staging);
@@ -196,7 +197,14 @@ internal static class EvalCommand
             File.WriteAllText(Path.Combine(staging, "predictions.jsonl"), predictions);
             var markdown = new StringBuilder();
             foreach (var (task, report) in reports)
+            {
+                var prefix = task == null ? "" : $"{task}_";
                 markdown.AppendLine(report.ToMarkdown(task == null ? title : $"{title}: {task}"));
+                foreach (var chart in EvaluationCharts.Write(report, staging, prefix))
+                    markdown.AppendLine($"![{Path.GetFileNameWithoutExtension(chart).Replace('_', ' ')}]({Path.GetFileName(chart)})").AppendLine();
+            }
+            if (trainingLog != null && EvaluationCharts.TrainingCurves(trainingLog, Path.Combine(staging, "training_curves.png")) is { } curves)
+                markdown.AppendLine($"![training curves]({Path.GetFileName(curves)})");
             File.WriteAllText(Path.Combine(staging, "report.md"), markdown.ToString());
             Training.ModelInitializer.PublishFolder(staging, output);
         }

@@ -69,7 +69,15 @@ public class EvaluationReportTests
         Assert.Equal(1, m.GetProperty("confusion_matrix").GetProperty("matrix")[2][0].GetInt32());
         Assert.True(m.GetProperty("bootstrap").GetProperty("accuracy").GetProperty("low").GetDouble() <= 5.0 / 7);
         Assert.Equal(7, File.ReadAllLines(Path.Combine(dir.File("out"), "predictions.jsonl")).Length);
-        Assert.Contains("| neu | 0.6667 | 1.0000 | 0.8000 | 2 |", File.ReadAllText(Path.Combine(dir.File("out"), "report.md")));
+        var report = File.ReadAllText(Path.Combine(dir.File("out"), "report.md"));
+        Assert.Contains("| neu | 0.6667 | 1.0000 | 0.8000 | 2 |", report);
+        foreach (var chart in new[] { "confusion_matrix.png", "per_class.png", "reliability.png" })
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(dir.File("out"), chart));
+            Assert.True(bytes.Length > 5000, chart);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+            Assert.Contains($"({chart})", report);
+        }
     }
 
     [Fact]
