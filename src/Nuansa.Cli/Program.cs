@@ -24,6 +24,7 @@ public static class Program
             InitCommand.Create(),
             TrainCommand.Create(),
             EvalCommand.Create(),
+            CardCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

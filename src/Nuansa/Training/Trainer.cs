@@ -149,12 +149,28 @@ public static class Trainer
         }
 
         var final = bestParameters ?? parameters;
-        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks);
+        var summary = new JsonObject
+        {
+            ["base_model"] = Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd('/', '\\')),
+            ["train_file"] = Path.GetFileName(trainFile),
+            ["validation_file"] = validationFile != null ? Path.GetFileName(validationFile) : null,
+            ["train_examples"] = train.Count,
+            ["validation_examples"] = validation.Count,
+            ["pairs"] = train.Any(e => e.IsPair),
+            ["mode"] = task.Mode.ToString(),
+            ["options"] = JsonSerializer.SerializeToNode(options, OptionsJson),
+            ["steps"] = step,
+            ["epochs"] = epochIndex,
+            ["best"] = best == null ? null : JsonSerializer.SerializeToNode(best.Metrics.Where(m => !m.Key.Contains('/')).ToDictionary(m => m.Key, m => m.Value)),
+            ["best_step"] = best?.Step,
+            ["duration_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
+        };
+        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks, summary);
         return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed);
     }
 
     /// <summary>An encoded input with its labels: label ids (one, or one per task), or 0/1 targets for multi-label.</summary>
-    internal sealed record Example(Tokenization.Encoding Encoding, long[] Labels, float[]? Targets, int Line)
+    internal sealed record Example(Tokenization.Encoding Encoding, long[] Labels, float[]? Targets, int Line, bool IsPair = false)
     {
         public int Stratum => Labels.Length > 0 ? (int)Labels[0] : Array.IndexOf(Targets!, 1f);
     }
@@ -214,7 +230,7 @@ public static class Trainer
             _ => (Labels: new long[] { LabelId(Cell(r, options.LabelColumn, path), config.Id2Label, r.Line, path, options.LabelColumn, null) }, Targets: null),
         }).ToArray();
         var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
-        return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line))];
+        return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line, inputs[i].Item2 != null))];
     }
 
     private static (JsonElement Value, DataRow Row) Cell(DataRow row, string column, string path) =>
@@ -448,8 +464,17 @@ public static class Trainer
 
     private static double Softplus(double x) => x > 0 ? x + Math.Log(1 + Math.Exp(-x)) : Math.Log(1 + Math.Exp(x));
 
+    /// <summary>The file beside a trained model that records how it was trained (for its model card).</summary>
+    public const string SummaryFileName = "training_args.json";
+
+    private static readonly JsonSerializerOptions OptionsJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
     private static void SaveCheckpoint(string modelDirectory, string outputDirectory, ModelConfig config, TrainingGraph graph,
-        Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks)
+        Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks, JsonObject summary)
     {
         var staging = Path.Combine(Path.GetTempPath(), "nuansa-train-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(staging);
@@ -481,6 +506,8 @@ public static class Trainer
                     File.Copy(source, Path.Combine(staging, name));
             }
             File.WriteAllLines(Path.Combine(staging, LogFileName), log);
+            File.WriteAllText(Path.Combine(staging, SummaryFileName), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.WriteAllText(Path.Combine(staging, "README.md"), Evaluation.ModelCard.Write(staging, new Evaluation.ModelCardOptions()));
             ModelInitializer.PublishFolder(staging, outputDirectory);
         }
         finally

@@ -81,6 +81,29 @@ public class TrainerTests
         var held = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
             .Where(e => e.TryGetProperty("eval_accuracy", out _)).Max(e => e.GetProperty("eval_accuracy").GetDouble());
         Assert.True(held >= 0.95, $"best held-out accuracy {held}");
+
+        // nuansa train writes a model card; nuansa card adds the results of nuansa eval.
+        var card = File.ReadAllText(Path.Combine(dir.File("out"), "README.md"));
+        Assert.StartsWith("---\n", card);
+        Assert.Contains("model-index:", card);
+        Assert.Contains("- 1: positive", card);
+        Assert.Contains("Single texts", card);
+        Assert.Contains("| learning_rate | 0.003 |", card);
+        (code, _, error) = CliRunner.Run("eval", "--model", dir.File("out"), "--data", dir.File("train.tsv"), "--text-column", "sentence",
+            "--label-column", "sentiment", "--output", dir.File("eval"), "--bootstrap", "100");
+        Assert.True(code == 0, error);
+        (code, _, error) = CliRunner.Run("card", "--model", dir.File("out"), "--eval", dir.File("eval"), "--language", "en", "--license", "mit", "--dataset", "synthetic-reviews");
+        Assert.True(code == 0, error);
+        card = File.ReadAllText(Path.Combine(dir.File("out"), "README.md"));
+        Assert.Contains("license: mit", card);
+        Assert.Contains("language:\n- en", card);
+        Assert.Contains("name: synthetic-reviews", card);
+        Assert.Matches(@"\| accuracy \| [01]\.\d{4} \| [01]\.\d{4} – [01]\.\d{4} \|", card);
+        File.WriteAllText(Path.Combine(dir.File("out"), "README.md"), "my own notes");
+        (code, _, error) = CliRunner.Run("card", "--model", dir.File("out"));
+        Assert.Equal(1, code);
+        Assert.Contains("--force", error);
+        Assert.Equal("my own notes", File.ReadAllText(Path.Combine(dir.File("out"), "README.md")));
     }
 
     private static string InitSmallBert(TempDirectory dir, string labels, params string[] extra)
