@@ -25,6 +25,7 @@ public static class Program
             TrainCommand.Create(),
             EvalCommand.Create(),
             CardCommand.Create(),
+            DemoCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);
