@@ -47,9 +47,22 @@ internal static class EvalCommand
             {
                 var modelPath = parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions.");
                 var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
-                (reports, predictionLines) = EvaluateModel(modelPath, dataPath, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!, parse.GetValue(labelColumn)!,
-                    new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }, options);
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
+                using var classifier = TextClassifier.Load(modelPath);
+                var rows = TableReader.Read(dataPath);
+                var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, dataPath),
+                    r.Fields.ContainsKey(parse.GetValue(pairColumn)!) ? r.OptionalText(parse.GetValue(pairColumn)!, dataPath) : null)).ToArray();
+                var results = classifier.ClassifyBatch(inputs, new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) });
+                if (classifier.Config.ProblemType == "multi_label_classification")
+                {
+                    var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath);
+                    WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title);
+                    stdout.WriteLine(FormattableString.Invariant(
+                        $"subset_accuracy {metrics.SubsetAccuracy:0.0000}  hamming_loss {metrics.HammingLoss:0.0000}  f1_micro {metrics.F1Micro:0.0000}  f1_macro {metrics.F1Macro:0.0000}  ({rows.Count} examples)"));
+                    stdout.WriteLine($"wrote {parse.GetValue(output)}");
+                    return 0;
+                }
+                (reports, predictionLines) = EvaluateModel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath, options);
             }
             var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(m, Training.Trainer.LogFileName) : null;
             Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
@@ -63,15 +76,33 @@ internal static class EvalCommand
         return command;
     }
 
-    private static (List<(string?, EvaluationReport)>, string) EvaluateModel(string modelPath, string dataPath, string textColumn, string pairColumn, string labelColumn,
-        ClassifyOptions classify, EvaluationOptions options)
+    // A label is predicted when its sigmoid score passes 0.5, as HF's pipeline reads multi-label outputs.
+    private static (MultiLabelMetrics, string) EvaluateMultiLabel(TextClassifier classifier, IReadOnlyList<DataRow> rows, IReadOnlyList<Classification> results,
+        string labelColumn, string dataPath)
     {
-        using var classifier = TextClassifier.Load(modelPath);
-        if (classifier.Config.ProblemType == "multi_label_classification")
-            throw new NuansaException("Evaluating multi-label models is not supported yet; single-label and multi-task models are.");
-        var rows = TableReader.Read(dataPath);
-        var inputs = rows.Select(r => new TextInput(r.Text(textColumn, dataPath), r.Fields.ContainsKey(pairColumn) ? r.OptionalText(pairColumn, dataPath) : null)).ToArray();
-        var results = classifier.ClassifyBatch(inputs, classify);
+        var labels = classifier.Labels;
+        var gold = rows.Select(r => GoldSet(r, labelColumn, labels, dataPath)).ToArray();
+        var predicted = results.Select(r => labels.Select(l => r.Labels.Single(s => s.Label == l).Score > 0.5f).ToArray()).ToArray();
+        var lines = JsonLines.Format(Enumerable.Range(0, rows.Count), (json, i) =>
+        {
+            json.WriteStartObject();
+            json.WriteNumber("line", rows[i].Line);
+            ClassifyCommand.WriteLabels(json, "labels", results[i].Labels);
+            json.WriteStartArray("label");
+            for (var c = 0; c < labels.Count; c++)
+            {
+                if (gold[i][c])
+                    json.WriteStringValue(labels[c]);
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+        return (MultiLabelMetrics.Compute(gold, predicted), lines);
+    }
+
+    private static (List<(string?, EvaluationReport)>, string) EvaluateModel(TextClassifier classifier, IReadOnlyList<DataRow> rows, IReadOnlyList<Classification> results,
+        string labelColumn, string dataPath, EvaluationOptions options)
+    {
         var heads = classifier.Tasks ?? [new TaskHead(labelColumn, classifier.Labels)];
         var gold = heads.Select(h => rows.Select(r => LabelIndex(r, classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
         var reports = new List<(string?, EvaluationReport)>();
@@ -105,6 +136,23 @@ internal static class EvalCommand
             json.WriteEndObject();
         });
         return (reports, lines);
+    }
+
+    // A multi-label gold value: a JSON list, or labels separated by commas, semicolons or bars.
+    private static bool[] GoldSet(DataRow row, string column, IReadOnlyList<string> labels, string path)
+    {
+        var value = row.Fields.TryGetValue(column, out var v) ? v
+            : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
+        var names = value.ValueKind == JsonValueKind.Array
+            ? value.EnumerateArray().Select(e => e.GetString() ?? "")
+            : (value.GetString() ?? "").Split([',', ';', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var set = new bool[labels.Count];
+        foreach (var name in names)
+        {
+            var index = labels.ToList().IndexOf(name);
+            set[index >= 0 ? index : throw new NuansaException($"{path}, line {row.Line}: label \"{name}\" is not one of the model's labels ({string.Join(", ", labels)}).")] = true;
+        }
+        return set;
     }
 
     private static int LabelIndex(DataRow row, string column, IReadOnlyList<string> labels, string path)
@@ -162,6 +210,32 @@ internal static class EvalCommand
 
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
+
+    private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title)
+    {
+        var staging = Path.Combine(Path.GetTempPath(), "nuansa-eval-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        try
+        {
+            using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
+            using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+                metrics.WriteJson(json, labels, count);
+            File.WriteAllText(Path.Combine(staging, "predictions.jsonl"), predictions);
+            var text = new StringBuilder($"# {title}\n\n{count} examples; a label is predicted when its sigmoid score passes 0.5.\n\n| metric | value |\n| --- | --- |\n");
+            foreach (var (name, value) in metrics.ByName)
+                text.Append(FormattableString.Invariant($"| {name} | {value:0.0000} |\n"));
+            text.Append("\n| label | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n");
+            for (var c = 0; c < labels.Count; c++)
+                text.Append(FormattableString.Invariant($"| {labels[c]} | {metrics.PerLabel[c].Precision:0.0000} | {metrics.PerLabel[c].Recall:0.0000} | {metrics.PerLabel[c].F1:0.0000} | {metrics.PerLabel[c].Support} |\n"));
+            File.WriteAllText(Path.Combine(staging, "report.md"), text.ToString());
+            Training.ModelInitializer.PublishFolder(staging, output);
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+                Directory.Delete(staging, recursive: true);
+        }
+    }
 
     private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title, string? trainingLog)
     {

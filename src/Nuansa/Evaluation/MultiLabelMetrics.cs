@@ -27,6 +27,27 @@ public sealed class MultiLabelMetrics
         ["subset_accuracy"] = SubsetAccuracy, ["hamming_loss"] = HammingLoss, ["f1_micro"] = F1Micro, ["f1_macro"] = F1Macro,
     };
 
+    /// <summary>The metrics.json object of a multi-label evaluation.</summary>
+    public void WriteJson(System.Text.Json.Utf8JsonWriter json, IReadOnlyList<string> labels, int count)
+    {
+        json.WriteStartObject();
+        json.WriteNumber("count", count);
+        foreach (var (name, value) in ByName)
+            json.WriteNumber(name, value);
+        json.WriteStartObject("per_class");
+        for (var c = 0; c < labels.Count; c++)
+        {
+            json.WriteStartObject(labels[c]);
+            json.WriteNumber("precision", PerLabel[c].Precision);
+            json.WriteNumber("recall", PerLabel[c].Recall);
+            json.WriteNumber("f1", PerLabel[c].F1);
+            json.WriteNumber("support", PerLabel[c].Support);
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
     public static MultiLabelMetrics Compute(IReadOnlyList<bool[]> gold, IReadOnlyList<bool[]> predicted)
     {
         if (gold.Count != predicted.Count || gold.Count == 0)

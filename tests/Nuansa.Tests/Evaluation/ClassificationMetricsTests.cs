@@ -69,3 +69,46 @@ public class MultiLabelMetricsTests
         Assert.Equal(0.0, m.PerLabel[1].F1);
     }
 }
+
+public class RandomizedMetricsTests
+{
+    [Theory]
+    [InlineData(1, 2, 50)]
+    [InlineData(2, 3, 200)]
+    [InlineData(3, 5, 37)]
+    [InlineData(4, 7, 500)]
+    public void AgreeWithScikitLearnFormulasComputedDirectly(int seed, int classes, int count)
+    {
+        // An independent, literal transcription of scikit-learn's definitions (per-class counts by filtering),
+        // checked on random labels: averages over labels present in gold ∪ predicted, zero_division = 0.
+        var random = new Random(seed);
+        var gold = Enumerable.Range(0, count).Select(_ => random.Next(classes)).ToArray();
+        var predicted = gold.Select(g => random.NextDouble() < 0.6 ? g : random.Next(classes)).ToArray();
+        var m = Nuansa.Evaluation.ClassificationMetrics.Compute(gold, predicted, classes);
+
+        var present = gold.Union(predicted).Order().ToArray();
+        double P(int c) => predicted.Count(p => p == c) is var n and > 0 ? (double)Enumerable.Range(0, count).Count(i => gold[i] == c && predicted[i] == c) / n : 0;
+        double R(int c) => gold.Count(g => g == c) is var n and > 0 ? (double)Enumerable.Range(0, count).Count(i => gold[i] == c && predicted[i] == c) / n : 0;
+        double F(int c) => P(c) + R(c) is var s and > 0 ? 2 * P(c) * R(c) / s : 0;
+        Assert.Equal(Enumerable.Range(0, count).Count(i => gold[i] == predicted[i]) / (double)count, m.Accuracy, 12);
+        Assert.Equal(present.Average(P), m.PrecisionMacro, 12);
+        Assert.Equal(present.Average(R), m.RecallMacro, 12);
+        Assert.Equal(present.Average(F), m.F1Macro, 12);
+        Assert.Equal(present.Sum(c => F(c) * gold.Count(g => g == c)) / count, m.F1Weighted, 12);
+
+        // MCC from its covariance definition over one-hot indicator matrices.
+        double Cov(int[] a, int[] b)
+        {
+            double total = 0;
+            for (var k = 0; k < classes; k++)
+            {
+                var ma = a.Average(x => x == k ? 1.0 : 0);
+                var mb = b.Average(x => x == k ? 1.0 : 0);
+                total += Enumerable.Range(0, count).Sum(i => ((a[i] == k ? 1 : 0) - ma) * ((b[i] == k ? 1 : 0) - mb));
+            }
+            return total;
+        }
+        var denominator = Math.Sqrt(Cov(gold, gold) * Cov(predicted, predicted));
+        Assert.Equal(denominator == 0 ? 0 : Cov(gold, predicted) / denominator, m.Mcc, 10);
+    }
+}

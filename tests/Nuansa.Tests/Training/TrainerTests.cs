@@ -180,6 +180,15 @@ public class TrainerTests
         using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
         var r = classifier.Classify("cold the hotel internet room", new Nuansa.Inference.ClassifyOptions { TopK = null });
         Assert.Equal(["ac", "wifi"], r.Labels.Where(l => l.Score > 0.5f).Select(l => l.Label).Order());
+
+        (code, output, error) = CliRunner.Run("eval", "--model", dir.File("out"), "--data", dir.File("train.jsonl"), "--output", dir.File("eval"));
+        Assert.True(code == 0, error);
+        Assert.Contains("subset_accuracy", output);
+        using var metrics = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir.File("eval"), "metrics.json")));
+        foreach (var key in new[] { "subset_accuracy", "hamming_loss", "f1_micro", "f1_macro", "per_class" })
+            Assert.True(metrics.RootElement.TryGetProperty(key, out _), key);
+        Assert.True(metrics.RootElement.GetProperty("f1_micro").GetDouble() > 0.9);
+        Assert.StartsWith("{\"line\":1,", File.ReadLines(Path.Combine(dir.File("eval"), "predictions.jsonl")).First());
     }
 
     [Theory]
