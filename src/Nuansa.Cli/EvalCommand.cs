@@ -213,9 +213,7 @@ internal static class EvalCommand
 
     private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title)
     {
-        var staging = Path.Combine(Path.GetTempPath(), "nuansa-eval-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(staging);
-        try
+        AtomicFolder.Write(output, staging =>
         {
             using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
             using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
@@ -228,20 +226,12 @@ internal static class EvalCommand
             for (var c = 0; c < labels.Count; c++)
                 text.Append(FormattableString.Invariant($"| {labels[c]} | {metrics.PerLabel[c].Precision:0.0000} | {metrics.PerLabel[c].Recall:0.0000} | {metrics.PerLabel[c].F1:0.0000} | {metrics.PerLabel[c].Support} |\n"));
             File.WriteAllText(Path.Combine(staging, "report.md"), text.ToString());
-            Training.ModelInitializer.PublishFolder(staging, output);
-        }
-        finally
-        {
-            if (Directory.Exists(staging))
-                Directory.Delete(staging, recursive: true);
-        }
+        });
     }
 
     private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title, string? trainingLog)
     {
-        var staging = Path.Combine(Path.GetTempPath(), "nuansa-eval-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(staging);
-        try
+        AtomicFolder.Write(output, staging =>
         {
             using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
             using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
@@ -280,12 +270,6 @@ internal static class EvalCommand
             if (trainingLog != null && EvaluationCharts.TrainingCurves(trainingLog, Path.Combine(staging, "training_curves.png")) is { } curves)
                 markdown.AppendLine($"![training curves]({Path.GetFileName(curves)})");
             File.WriteAllText(Path.Combine(staging, "report.md"), markdown.ToString());
-            Training.ModelInitializer.PublishFolder(staging, output);
-        }
-        finally
-        {
-            if (Directory.Exists(staging))
-                Directory.Delete(staging, recursive: true);
-        }
+        });
     }
 }

@@ -1,7 +1,24 @@
 namespace Nuansa.Evaluation;
 
 /// <summary>Precision, recall, F1 and support of one class.</summary>
-public sealed record ClassScores(double Precision, double Recall, double F1, int Support);
+public sealed record ClassScores(double Precision, double Recall, double F1, int Support)
+{
+    /// <summary>The <c>per_class</c> object of metrics.json: label → precision, recall, f1, support.</summary>
+    public static void WriteAll(System.Text.Json.Utf8JsonWriter json, IReadOnlyList<string> labels, IReadOnlyList<ClassScores> scores)
+    {
+        json.WriteStartObject("per_class");
+        for (var c = 0; c < labels.Count; c++)
+        {
+            json.WriteStartObject(labels[c]);
+            json.WriteNumber("precision", scores[c].Precision);
+            json.WriteNumber("recall", scores[c].Recall);
+            json.WriteNumber("f1", scores[c].F1);
+            json.WriteNumber("support", scores[c].Support);
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
+    }
+}
 
 /// <summary>
 /// Single-label classification metrics with scikit-learn's definitions: per-class precision/recall/F1

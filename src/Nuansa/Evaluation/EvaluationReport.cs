@@ -134,17 +134,7 @@ public sealed class EvaluationReport
         json.WriteNumber("f1_weighted", m.F1Weighted);
         json.WriteNumber("f1_micro", m.F1Micro);
         json.WriteNumber("mcc", m.Mcc);
-        json.WriteStartObject("per_class");
-        for (var c = 0; c < Labels.Count; c++)
-        {
-            json.WriteStartObject(Labels[c]);
-            json.WriteNumber("precision", m.PerClass[c].Precision);
-            json.WriteNumber("recall", m.PerClass[c].Recall);
-            json.WriteNumber("f1", m.PerClass[c].F1);
-            json.WriteNumber("support", m.PerClass[c].Support);
-            json.WriteEndObject();
-        }
-        json.WriteEndObject();
+        ClassScores.WriteAll(json, Labels, m.PerClass);
         json.WriteStartObject("confusion_matrix");
         json.WriteStartArray("labels");
         foreach (var l in Labels)

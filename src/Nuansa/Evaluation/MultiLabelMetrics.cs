@@ -34,17 +34,7 @@ public sealed class MultiLabelMetrics
         json.WriteNumber("count", count);
         foreach (var (name, value) in ByName)
             json.WriteNumber(name, value);
-        json.WriteStartObject("per_class");
-        for (var c = 0; c < labels.Count; c++)
-        {
-            json.WriteStartObject(labels[c]);
-            json.WriteNumber("precision", PerLabel[c].Precision);
-            json.WriteNumber("recall", PerLabel[c].Recall);
-            json.WriteNumber("f1", PerLabel[c].F1);
-            json.WriteNumber("support", PerLabel[c].Support);
-            json.WriteEndObject();
-        }
-        json.WriteEndObject();
+        ClassScores.WriteAll(json, labels, PerLabel);
         json.WriteEndObject();
     }
 

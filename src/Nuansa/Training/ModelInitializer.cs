@@ -125,10 +125,8 @@ public static class ModelInitializer
         if (!wordPiece && (mergesPath == null || !File.Exists(mergesPath)))
             throw new NuansaException("A RoBERTa model needs --merges (merges.txt) beside its vocab.json.");
 
-        // Build the tokenizer from the files first: a bad vocabulary fails before anything is written.
-        var staging = Path.Combine(Path.GetTempPath(), "nuansa-init-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(staging);
-        try
+        ModelConfig? config = null;
+        AtomicFolder.Write(outputDirectory, staging =>
         {
             File.Copy(vocabPath, Path.Combine(staging, wordPiece ? "vocab.txt" : "vocab.json"));
             if (!wordPiece)
@@ -148,44 +146,12 @@ public static class ModelInitializer
                 };
             File.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), tokenizerConfig.ToJsonString(Indented));
             var tokenizer = Tokenization.Tokenizer.Load(staging);
-            var config = CreateConfig(options, tokenizer.VocabularySize, tokenizer.PadTokenId);
+            config = CreateConfig(options, tokenizer.VocabularySize, tokenizer.PadTokenId);
             File.WriteAllText(Path.Combine(staging, "config.json"), config.ToJson());
             SafeTensorsWriter.Write(Path.Combine(staging, WeightStore.SafetensorsName), CreateWeights(config, options.Seed),
                 new Dictionary<string, string> { ["format"] = "pt" });
-            PublishFolder(staging, outputDirectory);
-            return config;
-        }
-        finally
-        {
-            if (Directory.Exists(staging))
-                Directory.Delete(staging, recursive: true);
-        }
-    }
-
-    /// <summary>Moves a finished folder into place; the destination must not exist or be empty.</summary>
-    public static void PublishFolder(string staging, string destination)
-    {
-        var full = Path.GetFullPath(destination);
-        if (File.Exists(full))
-            throw new NuansaException($"{destination}: a file is in the way of the output folder.");
-        if (Directory.Exists(full))
-        {
-            if (Directory.EnumerateFileSystemEntries(full).Any())
-                throw new NuansaException($"{destination}: the output folder is not empty; choose a new folder so nothing there is overwritten.");
-            Directory.Delete(full);
-        }
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        try
-        {
-            Directory.Move(staging, full);
-        }
-        catch (IOException)
-        {
-            // Another file system: copy, then remove the staging folder.
-            Directory.CreateDirectory(full);
-            foreach (var file in Directory.GetFiles(staging))
-                File.Copy(file, Path.Combine(full, Path.GetFileName(file)));
-        }
+        });
+        return config!;
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };

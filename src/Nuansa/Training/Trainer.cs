@@ -476,9 +476,7 @@ public static class Trainer
     private static void SaveCheckpoint(string modelDirectory, string outputDirectory, ModelConfig config, TrainingGraph graph,
         Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks, JsonObject summary)
     {
-        var staging = Path.Combine(Path.GetTempPath(), "nuansa-train-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(staging);
-        try
+        AtomicFolder.Write(outputDirectory, staging =>
         {
             var configJson = JsonNode.Parse(config.ToJson())!.AsObject();
             configJson["architectures"] = new JsonArray(config.ModelType switch
@@ -508,13 +506,7 @@ public static class Trainer
             File.WriteAllLines(Path.Combine(staging, LogFileName), log);
             File.WriteAllText(Path.Combine(staging, SummaryFileName), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             File.WriteAllText(Path.Combine(staging, "README.md"), Evaluation.ModelCard.Write(staging, new Evaluation.ModelCardOptions()));
-            ModelInitializer.PublishFolder(staging, outputDirectory);
-        }
-        finally
-        {
-            if (Directory.Exists(staging))
-                Directory.Delete(staging, recursive: true);
-        }
+        });
     }
 
     private static string Json(Dictionary<string, object?> values) =>
