@@ -9,6 +9,13 @@ public sealed record GraphOptions
     /// <summary>Training graph: dropout layers are active (with the config's probabilities).</summary>
     public bool Training { get; init; }
 
-    /// <summary>Seed of the first dropout layer; each further layer takes the next number, so runs are reproducible.</summary>
-    public int DropoutSeed { get; init; } = 42;
+    /// <summary>
+    /// Training graphs collect their dropout layers here: each becomes a multiplication by a mask that is a graph
+    /// input, drawn by the trainer from the seed and the step, so a resumed run draws exactly the same masks.
+    /// </summary>
+    public List<DropoutMask> DropoutMasks { get; } = [];
 }
+
+/// <summary>A dropout layer of a training graph: its mask input, the rank of the masked value, and the drop probability.</summary>
+/// <remarks>Rank 2 masks are [batch, hidden], rank 3 [batch, sequence, hidden], rank 4 [batch, heads, sequence, sequence].</remarks>
+public sealed record DropoutMask(string Name, int Rank, double Probability);

@@ -15,18 +15,25 @@ internal static class Transformer
     }
 
     /// <summary>
-    /// <c>nn.Dropout</c>: identity at inference; in a training graph an ONNX Dropout in training mode whose seed
-    /// is the options' seed plus the number of dropout layers before it.
+    /// <c>nn.Dropout</c>: identity at inference; in a training graph a multiplication by a mask input (kept
+    /// elements 1/(1 − p), dropped 0) that the trainer draws for every step (see <see cref="GraphOptions.DropoutMasks"/>).
     /// </summary>
     public static string Dropout(GraphBuilder g, string x, double probability, GraphOptions options)
     {
         if (!options.Training || probability <= 0)
             return x;
-        var seed = options.DropoutSeed + g.Nodes.Count(n => n.OpType == "Dropout");
-        var output = $"dropout_{seed}";
-        g.OpTo("Dropout", [x, g.Scalar((float)probability), g.Cast(g.ScalarInt(1), ElementType.Bool)], [output, $"{output}_mask"],
-            new() { ["seed"] = (long)seed });
-        return output;
+        var rank = g.Rank(x) ?? throw new InvalidOperationException("Dropout needs the rank of its input.");
+        var name = $"dropout_mask.{options.DropoutMasks.Count}";
+        Dim[] shape = rank switch
+        {
+            2 => ["batch", "hidden"],
+            3 => ["batch", "sequence", "hidden"],
+            4 => ["batch", "heads", "sequence", "sequence"],
+            _ => throw new InvalidOperationException($"No dropout mask layout for rank {rank}."),
+        };
+        g.Input(name, ElementType.Float, shape);
+        options.DropoutMasks.Add(new DropoutMask(name, rank, probability));
+        return g.Mul(x, name);
     }
 
     /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>

@@ -55,8 +55,8 @@ public static class Trainer
 
         var clock = Stopwatch.StartNew();
         using var store = WeightStore.Open(modelDirectory);
-        var graph = TrainingGraph.Build(config, store, task.Loss, options.Seed);
-        using var session = new TrainingSession(graph, options.Threads);
+        var graph = TrainingGraph.Build(config, store, task.Loss);
+        using var session = new TrainingSession(graph, options.Threads, options.Seed);
         using var evaluator = new ForwardSession(config, store, options.Threads);
         var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
         var optimizer = new AdamW(new AdamWOptions { Beta1 = options.AdamBeta1, Beta2 = options.AdamBeta2, Epsilon = options.AdamEpsilon, WeightDecay = options.WeightDecay });
@@ -95,7 +95,8 @@ public static class Trainer
                 for (var a = 0; a < options.GradientAccumulationSteps; a++)
                 {
                     var batch = batches[b + a];
-                    var result = session.Run(batch, parameters, classWeights);
+                    // Micro-batches of one step draw different masks: the step number is scaled by the accumulation.
+                    var result = session.Run(batch, parameters, classWeights, step * options.GradientAccumulationSteps + a + 1);
                     tokens += batch.AttentionMask.Sum();
                     stepLoss += result.Loss / options.GradientAccumulationSteps;
                     if (sum == null)

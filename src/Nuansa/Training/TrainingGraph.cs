@@ -13,12 +13,19 @@ namespace Nuansa.Training;
 /// </summary>
 public sealed class TrainingGraph
 {
-    private TrainingGraph(Graph graph, IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<string, float[]> initial)
+    private TrainingGraph(Graph graph, IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<string, float[]> initial, ModelConfig config, IReadOnlyList<DropoutMask> masks)
     {
         Graph = graph;
         Parameters = parameters;
         InitialValues = initial;
+        Config = config;
+        DropoutMasks = masks;
     }
+
+    public ModelConfig Config { get; }
+
+    /// <summary>The dropout layers, whose masks are inputs drawn per step (see <see cref="DropoutMaskSampler"/>).</summary>
+    public IReadOnlyList<DropoutMask> DropoutMasks { get; }
 
     public Graph Graph { get; }
 
@@ -31,18 +38,15 @@ public sealed class TrainingGraph
     public static string GradientName(string parameter) => $"grad.{parameter}";
 
     /// <summary>Single-label classification with (optionally class-weighted) cross-entropy, as <c>torch.nn.CrossEntropyLoss(weight=...)</c>.</summary>
-    /// <param name="config">The model's config; its dropout probabilities are used in training mode.</param>
-    /// <param name="store">The starting weights.</param>
-    /// <param name="seed">Seed of the dropout masks.</param>
-    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store, int seed = 42) =>
-        Build(config, store, new LossOptions(), seed);
+    public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store) => Build(config, store, new LossOptions());
 
     /// <summary>A training graph with the given loss (see <see cref="LossOptions"/> for the inputs each loss takes).</summary>
-    public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss, int seed = 42)
+    public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss)
     {
         var g = new GraphBuilder("training");
         var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
-        var logits = SequenceClassifier.Forward(g, weights, config, new GraphOptions { Training = true, DropoutSeed = seed });
+        var options = new GraphOptions { Training = true };
+        var logits = SequenceClassifier.Forward(g, weights, config, options);
         var lossValue = loss.Kind switch
         {
             LossKind.CrossEntropy or LossKind.Focal => SingleLabelLoss(g, logits, config.NumLabels, loss),
@@ -50,7 +54,7 @@ public sealed class TrainingGraph
             LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskCount),
             _ => throw new ArgumentOutOfRangeException(nameof(loss)),
         };
-        return Finish(g, weights, config, logits, lossValue);
+        return Finish(g, weights, config, logits, lossValue, options.DropoutMasks);
     }
 
     // Σᵢ w[yᵢ]·ℓᵢ / Σᵢ w[yᵢ] with ℓ the (smoothed) negative log-likelihood or the focal term, as torch computes them.
@@ -99,7 +103,7 @@ public sealed class TrainingGraph
         return g.Op("Neg", [g.ReduceMean(picked, [0, 1, 2], keepDims: false)]);
     }
 
-    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss)
+    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss, IReadOnlyList<DropoutMask> masks)
     {
         var parameters = ParameterLayout.For(config);
         var missing = parameters.FirstOrDefault(p => !weights.Inputs.ContainsKey(p.Name));
@@ -122,6 +126,6 @@ public sealed class TrainingGraph
             }
             g.Output(grad, GradientName(p.Name), ElementType.Float, [.. p.Shape.Select(d => (Dim)d)]);
         }
-        return new TrainingGraph(g.Build(), parameters, weights.Inputs);
+        return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, masks);
     }
 }

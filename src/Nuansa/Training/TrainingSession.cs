@@ -21,9 +21,13 @@ public sealed class TrainingSession : IDisposable
     private readonly InferenceSession _session;
     private readonly string[] _outputs;
 
-    public TrainingSession(TrainingGraph graph, int threads = 0)
+    /// <param name="graph">The training graph.</param>
+    /// <param name="threads">ONNX Runtime threads; 0 uses every core.</param>
+    /// <param name="seed">Seed of the dropout masks (with the step number).</param>
+    public TrainingSession(TrainingGraph graph, int threads = 0, int seed = 42)
     {
         Graph = graph;
+        Seed = seed;
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -36,12 +40,14 @@ public sealed class TrainingSession : IDisposable
     }
 
     public TrainingGraph Graph { get; }
+    public int Seed { get; }
     public bool UsesTokenTypes { get; }
 
     /// <param name="batch">The inputs and labels.</param>
     /// <param name="parameters">Current values of every parameter.</param>
     /// <param name="lossWeights">Class weights (cross-entropy, focal) or positive weights (binary cross-entropy), one per label.</param>
-    public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights)
+    /// <param name="step">The optimizer step (1-based) this pass belongs to; it selects the dropout masks.</param>
+    public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights, int step = 1)
     {
         long[] shape = [batch.Rows, batch.Length];
         var feeds = new Dictionary<string, OrtValue>
@@ -67,6 +73,8 @@ public sealed class TrainingSession : IDisposable
             feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
         foreach (var p in Graph.Parameters)
             feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(parameters[p.Name], p.Shape);
+        foreach (var (mask, values, maskShape) in DropoutMaskSampler.Sample(Graph, Seed, step, batch.Rows, batch.Length))
+            feeds[mask.Name] = OrtValue.CreateTensorValueFromMemory(values, maskShape);
         try
         {
             using var runOptions = new RunOptions();

@@ -125,26 +125,32 @@ public class TrainingStepTests
     }
 
     [Fact]
-    public void DropoutFollowsTheConfigAndTheSeed()
+    public void DropoutMasksFollowTheConfigTheSeedAndTheStep()
     {
-        // bert-pair-3label keeps HF's 0.1 dropout: each run draws new masks; a new session with the same seed repeats them.
+        // bert-pair-3label keeps HF's 0.1 dropout: masks change with the step and the seed, and repeat for the same step.
         using var f = new Fixture();
         var folder = SharedFiles.Model("bert-pair-3label");
         var config = ModelConfig.Load(folder);
         using var store = WeightStore.Open(folder);
         float[] Losses(int seed)
         {
-            var graph = TrainingGraph.ForCrossEntropy(config, store, seed);
-            Assert.Equal(config.NumHiddenLayers * 3 + 2, graph.Graph.Nodes.Count(n => n.OpType == "Dropout"));
-            using var session = new TrainingSession(graph);
-            var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name]);
+            var graph = TrainingGraph.ForCrossEntropy(config, store);
+            Assert.Equal(config.NumHiddenLayers * 3 + 2, graph.DropoutMasks.Count);
+            using var session = new TrainingSession(graph, seed: seed);
             var batch = f.Batch with { Labels = [.. f.Batch.Labels.Select(l => l % 3)] };
-            return [.. Enumerable.Range(0, 2).Select(_ => session.Run(batch, parameters, [1f, 1f, 1f]).Loss)];
+            return [.. new[] { 1, 2, 1 }.Select(step => session.Run(batch, graph.InitialValues, [1f, 1f, 1f], step).Loss)];
         }
         var first = Losses(7);
         Assert.NotEqual(first[0], first[1]);
+        Assert.Equal(first[0], first[2]);
         Assert.Equal(first, Losses(7));
         Assert.NotEqual(first, Losses(8));
+
+        // The masks keep each element with probability 1 − p, scaled by 1/(1 − p).
+        var masks = DropoutMaskSampler.Sample(TrainingGraph.ForCrossEntropy(config, store), 7, 1, 8, 32);
+        var values = masks.SelectMany(m => m.Values).ToArray();
+        Assert.InRange(values.Count(v => v == 0f) / (double)values.Length, 0.09, 0.11);
+        Assert.All(values.Where(v => v != 0f), v => Assert.Equal(1f / 0.9f, v, 6));
     }
 
     [Theory]
