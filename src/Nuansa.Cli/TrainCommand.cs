@@ -45,6 +45,9 @@ internal static class TrainCommand
         var posWeight = new Option<string?>("--pos-weight") { Description = "Multi-label: comma-separated positive weights in label-id order." };
         var tasks = new Option<string?>("--tasks") { Description = "Multi-task: comma-separated task names (one label column each), with --task-labels." };
         var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: comma-separated labels shared by every task." };
+        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "Where each epoch's checkpoint goes (default: <output>-checkpoints)." };
+        var noCheckpoints = new Option<bool>("--no-checkpoints") { Description = "Save no per-epoch checkpoints." };
+        var resume = new Option<string?>("--resume-from-checkpoint") { Description = "Continue exactly from a checkpoint-<step> folder of an earlier run." };
         var oversample = new Option<bool>("--oversample") { Description = "Single-label: repeat examples of smaller classes up to the largest class's size." };
         var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
 
@@ -52,7 +55,7 @@ internal static class TrainCommand
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
-            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample,
+            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, resume,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -93,6 +96,8 @@ internal static class TrainCommand
                 Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
                 AbsentLabel = parse.GetValue(absentLabel),
                 Oversample = parse.GetValue(oversample),
+                CheckpointDirectory = parse.GetValue(noCheckpoints) ? "" : parse.GetValue(checkpointDir),
+                ResumeFromCheckpoint = parse.GetValue(resume),
             };
             var error = parse.InvocationConfiguration.Error;
             var interactive = error == Console.Error && !Console.IsErrorRedirected;

@@ -78,6 +78,22 @@ public static class Trainer
         var random = new Random(options.Seed);
         var tokens = 0L;
         var epochIndex = 0;
+        var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
+        if (options.ResumeFromCheckpoint is { } resume)
+        {
+            var state = Checkpoint.Load(resume, graph);
+            foreach (var (name, values) in state.Parameters)
+                parameters[name] = values;
+            optimizer.Restore(state.OptimizerStep, state.Moments);
+            (step, epochIndex, sinceImprovement) = (state.Step, state.Epoch, state.SinceImprovement);
+            best = state.Best;
+            bestParameters = state.BestParameters?.ToDictionary(p => p.Key, p => p.Value);
+            evaluations.AddRange(state.Evaluations);
+            log.AddRange(state.Log);
+            // Replay the shuffles of the finished epochs so the next epoch sees the batches it would have seen.
+            for (var e = 0; e < epochIndex; e++)
+                MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
+        }
 
         while (step < totalSteps && !stoppedEarly)
         {
@@ -147,6 +163,11 @@ public static class Trainer
                 }
             }
             epochIndex++;
+            if (checkpoints.Length > 0 && step < totalSteps && !stoppedEarly)
+            {
+                Checkpoint.Save(Path.Combine(checkpoints, $"checkpoint-{step}"), new Checkpoint.State(step, epochIndex, optimizer.Step, sinceImprovement,
+                    parameters, optimizer.Moments, best, bestParameters, evaluations, log));
+            }
         }
 
         var final = bestParameters ?? parameters;

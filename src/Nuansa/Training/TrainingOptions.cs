@@ -46,6 +46,15 @@ public sealed record TrainingOptions
     /// <summary>Weights inversely proportional to class frequency, as scikit-learn's <c>class_weight="balanced"</c>.</summary>
     public bool BalancedClassWeights { get; init; }
 
+    /// <summary>
+    /// Where a checkpoint is written at the end of each epoch (<c>checkpoint-&lt;step&gt;</c> folders); null uses
+    /// <c>&lt;output&gt;-checkpoints</c>. An empty string saves none.
+    /// </summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>A checkpoint folder to continue from: the run goes on exactly as if it had not stopped.</summary>
+    public string? ResumeFromCheckpoint { get; init; }
+
     /// <summary>Single-label: repeat randomly drawn examples of smaller classes until every class is as large as the largest.</summary>
     public bool Oversample { get; init; }
 
