@@ -79,6 +79,8 @@ public static class Trainer
         var tokens = 0L;
         var epochIndex = 0;
         var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
+        if (checkpoints.Length > 0 && options.ResumeFromCheckpoint == null && Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any())
+            throw new NuansaException($"{checkpoints} already holds checkpoints of another run: resume from one (--resume-from-checkpoint), or choose another --checkpoint-dir.");
         if (options.ResumeFromCheckpoint is { } resume)
         {
             var state = Checkpoint.Load(resume, graph);
