@@ -81,7 +81,7 @@ internal static class EvalCommand
         string labelColumn, string dataPath)
     {
         var labels = classifier.Labels;
-        var gold = rows.Select(r => GoldSet(r, labelColumn, labels, dataPath)).ToArray();
+        var gold = rows.Select(r => r.LabelSet(labelColumn, labels, dataPath)).ToArray();
         var predicted = results.Select(r => labels.Select(l => r.Labels.Single(s => s.Label == l).Score > 0.5f).ToArray()).ToArray();
         var lines = JsonLines.Format(Enumerable.Range(0, rows.Count), (json, i) =>
         {
@@ -104,7 +104,7 @@ internal static class EvalCommand
         string labelColumn, string dataPath, EvaluationOptions options)
     {
         var heads = classifier.Tasks ?? [new TaskHead(labelColumn, classifier.Labels)];
-        var gold = heads.Select(h => rows.Select(r => LabelIndex(r, classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
+        var gold = heads.Select(h => rows.Select(r => r.LabelId(classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
         var reports = new List<(string?, EvaluationReport)>();
         for (var t = 0; t < heads.Count; t++)
         {
@@ -136,35 +136,6 @@ internal static class EvalCommand
             json.WriteEndObject();
         });
         return (reports, lines);
-    }
-
-    // A multi-label gold value: a JSON list, or labels separated by commas, semicolons or bars.
-    private static bool[] GoldSet(DataRow row, string column, IReadOnlyList<string> labels, string path)
-    {
-        var value = row.Fields.TryGetValue(column, out var v) ? v
-            : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
-        var names = value.ValueKind == JsonValueKind.Array
-            ? value.EnumerateArray().Select(e => e.GetString() ?? "")
-            : (value.GetString() ?? "").Split([',', ';', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var set = new bool[labels.Count];
-        foreach (var name in names)
-        {
-            var index = labels.ToList().IndexOf(name);
-            set[index >= 0 ? index : throw new NuansaException($"{path}, line {row.Line}: label \"{name}\" is not one of the model's labels ({string.Join(", ", labels)}).")] = true;
-        }
-        return set;
-    }
-
-    private static int LabelIndex(DataRow row, string column, IReadOnlyList<string> labels, string path)
-    {
-        var text = row.Fields.TryGetValue(column, out var v)
-            ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()
-            : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
-        var index = labels.ToList().IndexOf(text);
-        if (index < 0 && int.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var id) && id >= 0 && id < labels.Count)
-            index = id;
-        return index >= 0 ? index
-            : throw new NuansaException($"{path}, line {row.Line}: label \"{text}\" is not one of the model's labels ({string.Join(", ", labels)}).");
     }
 
     // A predictions file: {"labels": [{"label", "score"}, ...], "label": gold} per line (or "tasks" and a "label" object).

@@ -96,21 +96,7 @@ public sealed class TextClassifier : IDisposable
     /// <summary>The logits of already-encoded inputs, [count × num_labels], padded here to the longest.</summary>
     public float[] Forward(IReadOnlyList<Tokenization.Encoding> batch)
     {
-        var length = batch.Max(e => e.Length);
-        var ids = new long[batch.Count * length];
-        var mask = new long[ids.Length];
-        var types = new long[ids.Length];
-        Array.Fill(ids, Tokenizer.PadTokenId);
-        for (var b = 0; b < batch.Count; b++)
-        {
-            var e = batch[b];
-            for (var t = 0; t < e.Length; t++)
-            {
-                ids[b * length + t] = e.Ids[t];
-                mask[b * length + t] = e.AttentionMask[t];
-                types[b * length + t] = e.TypeIds[t];
-            }
-        }
+        var (ids, mask, types, length) = Tokenization.Encoding.Pack(batch, Tokenizer.PadTokenId);
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = mask };
         if (_tokenTypes)
             inputs["token_type_ids"] = types;

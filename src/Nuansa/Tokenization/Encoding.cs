@@ -25,6 +25,27 @@ public sealed class Encoding
     public int[] AttentionMask { get; }
     public int Length => Ids.Length;
 
+    /// <summary>A batch as the model's int64 inputs, right-padded to its longest encoding with <paramref name="padId"/> (mask 0).</summary>
+    public static (long[] Ids, long[] AttentionMask, long[] TypeIds, int Length) Pack(IReadOnlyList<Encoding> batch, int padId)
+    {
+        var length = batch.Max(e => e.Length);
+        var ids = new long[batch.Count * length];
+        var mask = new long[ids.Length];
+        var types = new long[ids.Length];
+        Array.Fill(ids, padId);
+        for (var b = 0; b < batch.Count; b++)
+        {
+            var e = batch[b];
+            for (var t = 0; t < e.Length; t++)
+            {
+                ids[b * length + t] = e.Ids[t];
+                mask[b * length + t] = e.AttentionMask[t];
+                types[b * length + t] = e.TypeIds[t];
+            }
+        }
+        return (ids, mask, types, length);
+    }
+
     /// <summary>A copy right-padded to <paramref name="length"/> with the pad token (attention mask 0).</summary>
     public Encoding PadTo(int length, int padId, string padToken)
     {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Nuansa.Checkpoints;
@@ -249,48 +248,12 @@ public static class Trainer
         var config = task.Config;
         var examples = rows.Select(r => task.Mode switch
         {
-            TaskMode.MultiLabel => (Labels: Array.Empty<long>(), Targets: (float[]?)Targets(r, options.LabelColumn, config, path)),
-            TaskMode.MultiTask => (Labels: task.Tasks!.Select(t => (long)LabelId(Cell(r, t.Name, path), t.Labels, r.Line, path, t.Name, options.AbsentLabel ?? t.Labels[0])).ToArray(), Targets: null),
-            _ => (Labels: new long[] { LabelId(Cell(r, options.LabelColumn, path), config.Id2Label, r.Line, path, options.LabelColumn, null) }, Targets: null),
+            TaskMode.MultiLabel => (Labels: Array.Empty<long>(), Targets: (float[]?)r.LabelSet(options.LabelColumn, config.Id2Label, path).Select(b => b ? 1f : 0f).ToArray()),
+            TaskMode.MultiTask => (Labels: task.Tasks!.Select(t => (long)r.LabelId(t.Name, t.Labels, path, options.AbsentLabel ?? t.Labels[0])).ToArray(), Targets: null),
+            _ => (Labels: new long[] { r.LabelId(options.LabelColumn, config.Id2Label, path) }, Targets: null),
         }).ToArray();
         var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
         return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line, inputs[i].Item2 != null))];
-    }
-
-    private static (JsonElement Value, DataRow Row) Cell(DataRow row, string column, string path) =>
-        row.Fields.TryGetValue(column, out var value) ? (value, row)
-        : throw new NuansaException($"{path}, line {row.Line}: no column \"{column}\" (columns: {string.Join(", ", row.Fields.Keys)}).");
-
-    // A label is a name from the label list, or else an id; an empty cell is the absent label when there is one.
-    private static int LabelId((JsonElement Value, DataRow Row) cell, IReadOnlyList<string> labels, int line, string path, string column, string? absent)
-    {
-        var text = cell.Value.ValueKind switch
-        {
-            JsonValueKind.String => cell.Value.GetString()!,
-            JsonValueKind.Null => "",
-            _ => cell.Value.GetRawText(),
-        };
-        if (text.Length == 0 && absent != null)
-            text = absent;
-        var index = labels.ToList().IndexOf(text);
-        if (index >= 0)
-            return index;
-        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 && id < labels.Count)
-            return id;
-        throw new NuansaException($"{path}, line {line}: label \"{text}\" in column \"{column}\" is not one of the labels ({string.Join(", ", labels)}) nor an id from 0 to {labels.Count - 1}.");
-    }
-
-    // Multi-label targets: a JSON list of labels, or a text of labels separated by commas, semicolons or bars.
-    private static float[] Targets(DataRow row, string column, ModelConfig config, string path)
-    {
-        var (value, _) = Cell(row, column, path);
-        var names = value.ValueKind == JsonValueKind.Array
-            ? value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText())
-            : (value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText()).Split([',', ';', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var targets = new float[config.NumLabels];
-        foreach (var name in names)
-            targets[LabelId((JsonSerializer.SerializeToElement(name), row), config.Id2Label, row.Line, path, column, null)] = 1f;
-        return targets;
     }
 
     internal static (List<Example> Train, List<Example> Validation) StratifiedSplit(List<Example> all, double share, int seed)
@@ -377,21 +340,7 @@ public static class Trainer
 
     internal static TrainingBatch Pad(IReadOnlyList<Example> examples, int padId)
     {
-        var length = examples.Max(e => e.Encoding.Length);
-        var ids = new long[examples.Count * length];
-        var mask = new long[ids.Length];
-        var types = new long[ids.Length];
-        Array.Fill(ids, padId);
-        for (var b = 0; b < examples.Count; b++)
-        {
-            var e = examples[b].Encoding;
-            for (var t = 0; t < e.Length; t++)
-            {
-                ids[b * length + t] = e.Ids[t];
-                mask[b * length + t] = e.AttentionMask[t];
-                types[b * length + t] = e.TypeIds[t];
-            }
-        }
+        var (ids, mask, types, length) = Tokenization.Encoding.Pack([.. examples.Select(e => e.Encoding)], padId);
         var targets = examples[0].Targets != null ? examples.SelectMany(e => e.Targets!).ToArray() : null;
         return new TrainingBatch(ids, mask, types, [.. examples.SelectMany(e => e.Labels)], examples.Count, length, targets);
     }
