@@ -1,7 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Nuansa.Checkpoints;
 using Nuansa.Graphs;
-using Nuansa.Graphs.Onnx;
 using Nuansa.Models;
 
 namespace Nuansa.Training;
@@ -19,8 +18,7 @@ public sealed class ForwardSession : IDisposable
         var logits = SequenceClassifier.Forward(g, weights, config);
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
         _parameters = ParameterLayout.For(config);
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
-        _session = new InferenceSession(OnnxWriter.Serialize(g.Build()), options);
+        _session = TrainingSession.CreateSession(g.Build(), threads);
         UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
     }
 
@@ -28,16 +26,7 @@ public sealed class ForwardSession : IDisposable
 
     public float[] Logits(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters)
     {
-        long[] shape = [batch.Rows, batch.Length];
-        var feeds = new Dictionary<string, OrtValue>
-        {
-            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
-            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
-        };
-        if (UsesTokenTypes)
-            feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
-        foreach (var p in _parameters)
-            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(parameters[p.Name], p.Shape);
+        var feeds = TrainingSession.ModelFeeds(batch, _parameters, parameters, UsesTokenTypes);
         try
         {
             using var runOptions = new RunOptions();

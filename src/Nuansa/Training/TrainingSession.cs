@@ -28,13 +28,7 @@ public sealed class TrainingSession : IDisposable
     {
         Graph = graph;
         Seed = seed;
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = threads,
-            InterOpNumThreads = 1,
-        };
-        _session = new InferenceSession(OnnxWriter.Serialize(graph.Graph), options);
+        _session = CreateSession(graph.Graph, threads);
         _outputs = ["loss", "logits", .. graph.Parameters.Select(p => TrainingGraph.GradientName(p.Name))];
         UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
     }
@@ -49,12 +43,7 @@ public sealed class TrainingSession : IDisposable
     /// <param name="step">The optimizer step (1-based) this pass belongs to; it selects the dropout masks.</param>
     public StepResult Run(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights, int step = 1)
     {
-        long[] shape = [batch.Rows, batch.Length];
-        var feeds = new Dictionary<string, OrtValue>
-        {
-            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
-            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
-        };
+        var feeds = ModelFeeds(batch, Graph.Parameters, parameters, UsesTokenTypes);
         var inputs = _session.InputMetadata;
         if (inputs.ContainsKey("labels"))
         {
@@ -69,10 +58,6 @@ public sealed class TrainingSession : IDisposable
         var weightsName = inputs.ContainsKey("pos_weight") ? "pos_weight" : "class_weights";
         if (inputs.ContainsKey(weightsName))
             feeds[weightsName] = OrtValue.CreateTensorValueFromMemory(lossWeights, [lossWeights.Length]);
-        if (UsesTokenTypes)
-            feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
-        foreach (var p in Graph.Parameters)
-            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(parameters[p.Name], p.Shape);
         foreach (var (mask, values, maskShape) in DropoutMaskSampler.Sample(Graph, Seed, step, batch.Rows, batch.Length))
             feeds[mask.Name] = OrtValue.CreateTensorValueFromMemory(values, maskShape);
         try
@@ -92,4 +77,32 @@ public sealed class TrainingSession : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
+
+    internal static InferenceSession CreateSession(Graphs.Graph graph, int threads)
+    {
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = threads,
+            InterOpNumThreads = 1,
+        };
+        return new InferenceSession(OnnxWriter.Serialize(graph), options);
+    }
+
+    /// <summary>The token inputs of a batch and the current value of every parameter, as ONNX Runtime values.</summary>
+    internal static Dictionary<string, OrtValue> ModelFeeds(TrainingBatch batch, IEnumerable<Models.Parameter> parameters,
+        IReadOnlyDictionary<string, float[]> values, bool tokenTypes)
+    {
+        long[] shape = [batch.Rows, batch.Length];
+        var feeds = new Dictionary<string, OrtValue>
+        {
+            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(batch.InputIds, shape),
+            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(batch.AttentionMask, shape),
+        };
+        if (tokenTypes)
+            feeds["token_type_ids"] = OrtValue.CreateTensorValueFromMemory(batch.TokenTypeIds, shape);
+        foreach (var p in parameters)
+            feeds[p.Name] = OrtValue.CreateTensorValueFromMemory(values[p.Name], p.Shape);
+        return feeds;
+    }
 }
