@@ -20,6 +20,33 @@ internal static class TrainingBenchmark
 
     private static void Measure(string name, int hidden, int layers, int heads, int batch, int length, int threads, int repeats)
     {
+        var (config, folder) = Checkpoint(name, hidden, layers, heads);
+        using var store = WeightStore.Open(folder);
+        var graph = TrainingGraph.ForCrossEntropy(config, store);
+        using var session = new TrainingSession(graph, threads);
+        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
+        var optimizer = new AdamW(new AdamWOptions { WeightDecay = 0.01 });
+        var data = RandomBatch(config, batch, length);
+        var inGraph = new List<double>();
+        var gradients = graph.Parameters.Select(p => new float[p.ElementCount]).ToArray();
+        void Step()
+        {
+            var clock = Stopwatch.StartNew();
+            var result = session.Run(data, parameters, [1f, 1f], 1, gradients);
+            inGraph.Add(clock.Elapsed.TotalSeconds);
+            GradientClipping.ClipByGlobalNorm([.. result.Gradients], 1.0);
+            optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], result.Gradients[i], p.Decays)), 1e-4);
+        }
+        Step(); // warm-up
+        var seconds = Program.Median(repeats, Step);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: forward+backward in ONNX Runtime {inGraph.Skip(1).Order().ElementAt((inGraph.Count - 1) / 2):F3} s of {seconds:F3} s a step"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"nuansa train {name} batch={batch}x{length} threads={threads} step_s={seconds:F3} tokens_per_s={batch * length / seconds:F0} peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
+    }
+
+    /// <summary>A randomly initialized BERT checkpoint of the given size with two labels, made once in the temp folder.</summary>
+    internal static (ModelConfig Config, string Folder) Checkpoint(string name, int hidden, int layers, int heads)
+    {
         var folder = Path.Combine(Path.GetTempPath(), $"nuansa-bench-train-{name}");
         var config = ModelConfig.Parse(new System.Text.Json.Nodes.JsonObject
         {
@@ -32,28 +59,15 @@ internal static class TrainingBenchmark
             File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJson());
             SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), ModelInitializer.CreateWeights(config, 1));
         }
-        using var store = WeightStore.Open(folder);
-        var graph = TrainingGraph.ForCrossEntropy(config, store);
-        using var session = new TrainingSession(graph, threads);
-        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
-        var optimizer = new AdamW(new AdamWOptions { WeightDecay = 0.01 });
+        return (config, folder);
+    }
+
+    /// <summary>A full batch of random token ids with alternating labels.</summary>
+    internal static TrainingBatch RandomBatch(ModelConfig config, int batch, int length)
+    {
         var random = new Random(1);
         var ids = Enumerable.Range(0, batch * length).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
-        var data = new TrainingBatch(ids, [.. Enumerable.Repeat(1L, ids.Length)], new long[ids.Length],
+        return new TrainingBatch(ids, [.. Enumerable.Repeat(1L, ids.Length)], new long[ids.Length],
             [.. Enumerable.Range(0, batch).Select(i => (long)(i % 2))], batch, length);
-        var inGraph = new List<double>();
-        void Step()
-        {
-            var clock = Stopwatch.StartNew();
-            var result = session.Run(data, parameters, [1f, 1f]);
-            inGraph.Add(clock.Elapsed.TotalSeconds);
-            GradientClipping.ClipByGlobalNorm([.. result.Gradients], 1.0);
-            optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], result.Gradients[i], p.Decays)), 1e-4);
-        }
-        Step(); // warm-up
-        var seconds = Program.Median(repeats, Step);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: forward+backward in ONNX Runtime {inGraph.Skip(1).Order().ElementAt((inGraph.Count - 1) / 2):F3} s of {seconds:F3} s a step"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"nuansa train {name} batch={batch}x{length} threads={threads} step_s={seconds:F3} tokens_per_s={batch * length / seconds:F0} peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
     }
 }

@@ -96,6 +96,9 @@ public static class Trainer
                 MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
         }
 
+        // Gradient buffers written in place by every step (micro-batch gradients too when accumulating).
+        var sum = graph.Parameters.Select(p => new float[p.ElementCount]).ToArray();
+        var micro = options.GradientAccumulationSteps > 1 ? graph.Parameters.Select(p => new float[p.ElementCount]).ToArray() : null;
         while (step < totalSteps && !stoppedEarly)
         {
             var batches = MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
@@ -107,34 +110,29 @@ public static class Trainer
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 // HF divides each micro-batch loss by the accumulation steps: the gradients are averaged.
-                float[][]? sum = null;
                 var stepLoss = 0.0;
                 for (var a = 0; a < options.GradientAccumulationSteps; a++)
                 {
                     var batch = batches[b + a];
                     // Micro-batches of one step draw different masks: the step number is scaled by the accumulation.
-                    var result = session.Run(batch, parameters, classWeights, step * options.GradientAccumulationSteps + a + 1);
+                    var result = session.Run(batch, parameters, classWeights, step * options.GradientAccumulationSteps + a + 1, a == 0 ? sum : micro!);
                     tokens += batch.AttentionMask.Sum();
                     stepLoss += result.Loss / options.GradientAccumulationSteps;
-                    if (sum == null)
-                    {
-                        sum = [.. result.Gradients];
-                    }
-                    else
+                    if (a > 0)
                     {
                         for (var k = 0; k < sum.Length; k++)
-                            System.Numerics.Tensors.TensorPrimitives.Add(sum[k], result.Gradients[k], sum[k]);
+                            System.Numerics.Tensors.TensorPrimitives.Add(sum[k], micro![k], sum[k]);
                     }
                 }
                 if (options.GradientAccumulationSteps > 1)
                 {
-                    foreach (var g in sum!)
+                    foreach (var g in sum)
                         System.Numerics.Tensors.TensorPrimitives.Multiply(g, 1f / options.GradientAccumulationSteps, g);
                 }
                 step++;
-                var norm = options.MaxGradNorm > 0 ? GradientClipping.ClipByGlobalNorm(sum!, options.MaxGradNorm) : double.NaN;
+                var norm = options.MaxGradNorm > 0 ? GradientClipping.ClipByGlobalNorm(sum, options.MaxGradNorm) : double.NaN;
                 var lr = schedule.LearningRate(options.LearningRate, step);
-                optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], sum![i], p.Decays)), lr);
+                optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], sum[i], p.Decays)), lr);
                 lossSum += stepLoss;
                 lossCount++;
                 var epoch = epochIndex + (double)(b + options.GradientAccumulationSteps) / batches.Count;

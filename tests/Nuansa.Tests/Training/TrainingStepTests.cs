@@ -179,4 +179,79 @@ public class TrainingStepTests
         Assert.Equal(0.5, GradientClipping.ClipByGlobalNorm([small], 1.0), 6);
         Assert.Equal([0.3f, 0.4f], small);
     }
+
+    [Fact]
+    public void AdamWGivesTheScalarFormulaBitForBitOnLongTensors()
+    {
+        // Long enough for several parallel chunks, odd so the vector loop leaves a scalar tail.
+        const int n = 3 * 65536 + 13;
+        var random = new Random(3);
+        float[] Random() => [.. Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() - 0.5))];
+        var p = Random();
+        var (g1, g2) = (Random(), Random());
+        var expected = p.ToArray();
+        var (m, v) = (new float[n], new float[n]);
+        var adam = new AdamW(new AdamWOptions { WeightDecay = 0.01 });
+        foreach (var (t, g, lr) in new[] { (1, g1, 1e-3), (2, g2, 5e-4) })
+        {
+            adam.Update([("w", p, g, true)], lr);
+            var stepSize = (float)(lr / (1 - Math.Pow(0.9, t)));
+            var correction2 = (float)Math.Sqrt(1 - Math.Pow(0.999, t));
+            var decay = (float)(1 - lr * 0.01);
+            for (var i = 0; i < n; i++)
+            {
+                expected[i] *= decay;
+                m[i] = m[i] * 0.9f + g[i] * (float)(1 - 0.9);
+                v[i] = v[i] * 0.999f + g[i] * g[i] * (float)(1 - 0.999);
+                expected[i] += -stepSize * (m[i] / (MathF.Sqrt(v[i]) / correction2 + 1e-8f));
+            }
+        }
+        Assert.Equal(expected, p);
+        Assert.Equal(m, adam.Moments["w"].M);
+        Assert.Equal(v, adam.Moments["w"].V);
+    }
+
+    [Fact]
+    public void ClippingLongTensorsMatchesADoubleSum()
+    {
+        var random = new Random(5);
+        float[][] gradients = [[.. Enumerable.Range(0, 200_001).Select(_ => (float)(random.NextDouble() - 0.5))], [2f, -1f]];
+        var expected = Math.Sqrt(gradients.Sum(g => (double)(float)Math.Sqrt(g.Sum(x => (double)x * x)) * (float)Math.Sqrt(g.Sum(x => (double)x * x))));
+        var before = gradients[0][123_456];
+        var norm = GradientClipping.ClipByGlobalNorm(gradients, 1.0);
+        Assert.Equal(expected, norm, 1e-4);
+        Assert.Equal(before * (float)(1.0 / (norm + 1e-6)), gradients[0][123_456], 1e-7);
+    }
+
+    [Fact]
+    public void DropoutMasksAreThePureFunctionOfSeedStepAndIndex()
+    {
+        // Filled in parallel chunks: the same mask whatever the buffer's history, a different one for another mask index.
+        var a = new float[300_001];
+        var b = Enumerable.Repeat(7f, 300_001).ToArray();
+        DropoutMaskSampler.Fill(a, 0.5, seed: 1, step: 3, index: 2);
+        DropoutMaskSampler.Fill(b, 0.5, seed: 1, step: 3, index: 2);
+        Assert.Equal(a, b);
+        Assert.InRange(a.Count(x => x == 0f) / (double)a.Length, 0.497, 0.503);
+        Assert.All(a, x => Assert.True(x is 0f or 2f));
+        DropoutMaskSampler.Fill(b, 0.5, seed: 1, step: 3, index: 3);
+        Assert.InRange(a.Zip(b).Count(x => x.First == x.Second) / (double)a.Length, 0.49, 0.51);
+        Assert.Throws<ArgumentOutOfRangeException>(() => DropoutMaskSampler.Fill(a, 1.0, 1, 1, 0));
+    }
+
+    [Fact]
+    public void GradientsAreWrittenIntoTheCallersBuffers()
+    {
+        using var f = new Fixture();
+        var fresh = f.Session.Run(f.Batch, f.Parameters, f.ClassWeights);
+        var buffers = f.Graph.Parameters.Select(p => Enumerable.Repeat(float.NaN, (int)p.ElementCount).ToArray()).ToArray();
+        var result = f.Session.Run(f.Batch, f.Parameters, f.ClassWeights, 1, buffers);
+        Assert.Same(buffers, result.Gradients);
+        for (var k = 0; k < buffers.Length; k++)
+            Assert.Equal(fresh.Gradients[k], buffers[k]);
+        Assert.Equal(fresh.Loss, result.Loss);
+        var wrong = buffers.ToArray();
+        wrong[0] = new float[1];
+        Assert.Throws<ArgumentException>(() => f.Session.Run(f.Batch, f.Parameters, f.ClassWeights, 1, wrong));
+    }
 }
