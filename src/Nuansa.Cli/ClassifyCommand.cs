@@ -27,7 +27,7 @@ internal static class ClassifyCommand
         truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second", "do_not_truncate");
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
         var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
-        var taskLabels = new Option<string?>("--task-labels") { Description = "Comma-separated labels shared by every task of --tasks." };
+        var taskLabels = new Option<string?>("--task-labels") { Description = "Labels of the --tasks: one comma-separated list for all, or one per task separated by ';'." };
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")

@@ -44,7 +44,7 @@ internal static class TrainCommand
         var labelSmoothing = new Option<double>("--label-smoothing-factor") { Description = "Label smoothing of the cross-entropy (HF's name).", DefaultValueFactory = _ => 0 };
         var posWeight = new Option<string?>("--pos-weight") { Description = "Multi-label: comma-separated positive weights in label-id order." };
         var tasks = new Option<string?>("--tasks") { Description = "Multi-task: comma-separated task names (one label column each), with --task-labels." };
-        var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: comma-separated labels shared by every task." };
+        var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: one comma-separated label list for every task, or one per task separated by ';'." };
         var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "Where each epoch's checkpoint goes (default: <output>-checkpoints)." };
         var noCheckpoints = new Option<bool>("--no-checkpoints") { Description = "Save no per-epoch checkpoints." };
         var resume = new Option<string?>("--resume-from-checkpoint") { Description = "Continue exactly from a checkpoint-<step> folder of an earlier run." };

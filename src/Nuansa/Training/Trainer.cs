@@ -48,8 +48,7 @@ public static class Trainer
         var classWeights = task.Mode switch
         {
             TaskMode.MultiLabel => PositiveWeights(options, config.NumLabels),
-            TaskMode.MultiTask => [1f],
-            _ => ClassWeights(options, train, config.NumLabels),
+            _ => ClassWeights(options, train, task),
         };
 
         var clock = Stopwatch.StartNew();
@@ -211,12 +210,10 @@ public static class Trainer
             Config = config;
             Tasks = tasks;
             Mode = tasks != null ? TaskMode.MultiTask : config.ProblemType == "multi_label_classification" ? TaskMode.MultiLabel : TaskMode.SingleLabel;
-            if (tasks != null && tasks.Any(t => t.Labels.Count != tasks[0].Labels.Count))
-                throw new NuansaException("Multi-task training needs tasks with the same number of labels.");
             Loss = Mode switch
             {
                 TaskMode.MultiLabel => new LossOptions { Kind = LossKind.BinaryCrossEntropy },
-                TaskMode.MultiTask => new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskCount = tasks!.Count },
+                TaskMode.MultiTask => new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskSizes = [.. tasks!.Select(t => t.Labels.Count)] },
                 _ => new LossOptions { Kind = options.Loss, FocalGamma = options.FocalGamma, LabelSmoothing = options.LabelSmoothing },
             };
         }
@@ -272,22 +269,33 @@ public static class Trainer
         return (train, validation);
     }
 
-    private static float[] ClassWeights(TrainingOptions options, List<Example> train, int labels)
+    // Cross-entropy class weights in label-id order (multi-task: task after task, balanced within each task).
+    private static float[] ClassWeights(TrainingOptions options, List<Example> train, TaskSpec task)
     {
+        var labels = task.Config.NumLabels;
         if (options.ClassWeights is { } given)
         {
             if (given.Count != labels || given.Any(w => !(w >= 0)))
-                throw new NuansaException($"--class-weights needs {labels} non-negative numbers in label-id order.");
+            {
+                throw new NuansaException($"--class-weights needs {labels} non-negative numbers in label-id order" +
+                    (task.Tasks != null ? " (the tasks' labels one task after another)." : "."));
+            }
             return [.. given];
         }
         if (!options.BalancedClassWeights)
             return [.. Enumerable.Repeat(1f, labels)];
-        // scikit-learn's balanced weights: n_samples / (n_classes · count(c)), over the classes present.
-        var counts = new int[labels];
-        foreach (var e in train)
-            counts[e.Labels[0]]++;
-        var present = counts.Count(c => c > 0);
-        return [.. counts.Select(c => c == 0 ? 0f : (float)((double)train.Count / (present * c)))];
+        var sizes = task.Tasks?.Select(t => t.Labels.Count).ToArray() ?? [labels];
+        var weights = new List<float>();
+        for (var t = 0; t < sizes.Length; t++)
+        {
+            // scikit-learn's balanced weights: n_samples / (n_classes · count(c)), over the classes present.
+            var counts = new int[sizes[t]];
+            foreach (var e in train)
+                counts[e.Labels[t]]++;
+            var present = counts.Count(c => c > 0);
+            weights.AddRange(counts.Select(c => c == 0 ? 0f : (float)((double)train.Count / (present * c))));
+        }
+        return [.. weights];
     }
 
     /// <summary>Random oversampling: each class is topped up with seeded draws (with replacement) to the largest class's size.</summary>
@@ -375,14 +383,18 @@ public static class Trainer
             case TaskMode.MultiTask:
             {
                 var tasks = task.Tasks!;
-                var width = tasks[0].Labels.Count;
                 double loss = 0;
                 var perTask = new List<ClassificationMetrics>();
+                var offset = 0;
                 for (var t = 0; t < tasks.Count; t++)
                 {
+                    var (start, width) = (offset, tasks[t].Labels.Count);
+                    offset += width;
                     var gold = rows.Select(r => (int)r.Example.Labels[t]).ToList();
-                    var predicted = rows.Select(r => ArgMax(r.Logits.AsSpan(t * width, width))).ToList();
-                    loss += rows.Sum(r => -LogSoftmaxAt(r.Logits.AsSpan(t * width, width), (int)r.Example.Labels[t]));
+                    var predicted = rows.Select(r => ArgMax(r.Logits.AsSpan(start, width))).ToList();
+                    // The training loss: each task's class-weighted mean, then the mean over tasks.
+                    var weighted = rows.Sum(r => lossWeights[start + (int)r.Example.Labels[t]] * -LogSoftmaxAt(r.Logits.AsSpan(start, width), (int)r.Example.Labels[t]));
+                    loss += weighted / rows.Sum(r => (double)lossWeights[start + (int)r.Example.Labels[t]]);
                     var m = ClassificationMetrics.Compute(gold, predicted, width);
                     perTask.Add(m);
                     foreach (var name in ClassificationMetrics.Names)
@@ -391,7 +403,7 @@ public static class Trainer
                 // The overall figures are the tasks' means, as the multi-task card reports them.
                 foreach (var name in ClassificationMetrics.Names)
                     values[name] = perTask.Average(m => m[name]);
-                values["loss"] = loss / (rows.Count * tasks.Count);
+                values["loss"] = loss / tasks.Count;
                 break;
             }
             default:

@@ -51,7 +51,7 @@ public sealed class TrainingGraph
         {
             LossKind.CrossEntropy or LossKind.Focal => SingleLabelLoss(g, logits, config.NumLabels, loss),
             LossKind.BinaryCrossEntropy => MultiLabelLoss(g, logits, config.NumLabels),
-            LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskCount),
+            LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskSizes),
             _ => throw new ArgumentOutOfRangeException(nameof(loss)),
         };
         return Finish(g, weights, config, logits, lossValue, options.DropoutMasks);
@@ -92,15 +92,28 @@ public sealed class TrainingGraph
         return g.ReduceMean(g.Add(positive, negative), [0, 1], keepDims: false);
     }
 
-    // The politics card's loss: the mean over tasks of each task's cross-entropy (tasks of equal size, logits task after task).
-    private static string MultiTaskLoss(GraphBuilder g, string logits, int labels, int tasks)
+    // The politics card's loss: the mean over tasks of each task's cross-entropy, each as torch's CrossEntropyLoss
+    // with that task's slice of the class weights (Σᵢ w[yᵢ]·ℓᵢ / Σᵢ w[yᵢ]); tasks may differ in size.
+    private static string MultiTaskLoss(GraphBuilder g, string logits, int labels, IReadOnlyList<int> sizes)
     {
-        if (tasks < 1 || labels % tasks != 0)
-            throw new NuansaException($"{labels} outputs cannot be split into {tasks} tasks of equal size.");
-        var target = g.Input("labels", ElementType.Int64, "batch", tasks);
-        var logProbs = g.Op("LogSoftmax", [g.Reshape(logits, 0, tasks, labels / tasks)], new() { ["axis"] = -1 });
-        var picked = g.Op("GatherElements", [logProbs, g.Unsqueeze(target, 2)], new() { ["axis"] = 2 });
-        return g.Op("Neg", [g.ReduceMean(picked, [0, 1, 2], keepDims: false)]);
+        if (sizes.Count == 0 || sizes.Any(n => n < 1) || sizes.Sum() != labels)
+            throw new NuansaException($"Task sizes [{string.Join(", ", sizes)}] do not split the model's {labels} outputs.");
+        var target = g.Input("labels", ElementType.Int64, "batch", sizes.Count);
+        var classWeights = g.Input("class_weights", ElementType.Float, labels);
+        var offset = 0;
+        string? total = null;
+        for (var t = 0; t < sizes.Count; t++)
+        {
+            var slice = g.Op("Slice", [logits, g.Ints(offset), g.Ints(offset + sizes[t]), g.Ints(1)]);
+            var logProbs = g.Op("LogSoftmax", [slice], new() { ["axis"] = -1 });
+            var y = g.Gather(target, g.ScalarInt(t), axis: 1);
+            var picked = g.Reshape(g.Op("GatherElements", [logProbs, g.Unsqueeze(y, 1)], new() { ["axis"] = 1 }), -1);
+            var weights = g.Gather(classWeights, g.Add(y, g.ScalarInt(offset)));
+            var taskLoss = g.Div(g.Op("Neg", [g.ReduceSum(g.Mul(picked, weights), [0], keepDims: false)]), g.ReduceSum(weights, [0], keepDims: false));
+            total = total == null ? taskLoss : g.Add(total, taskLoss);
+            offset += sizes[t];
+        }
+        return g.Div(total!, g.Scalar(sizes.Count));
     }
 
     private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss, IReadOnlyList<DropoutMask> masks)

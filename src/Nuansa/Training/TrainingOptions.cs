@@ -95,21 +95,23 @@ public enum LossKind
     /// <summary>Binary cross-entropy with logits and <c>pos_weight</c> (multi-label).</summary>
     BinaryCrossEntropy,
 
-    /// <summary>Mean of the tasks' cross-entropies (multi-task, tasks of equal size).</summary>
+    /// <summary>Mean of the tasks' (optionally class-weighted) cross-entropies (multi-task).</summary>
     MultiTaskCrossEntropy,
 }
 
 /// <summary>
 /// A loss and its settings. Graph inputs: <c>labels</c> [batch] and <c>class_weights</c> [labels] for
 /// cross-entropy and focal; <c>targets</c> [batch, labels] (0/1) and <c>pos_weight</c> [labels] for binary
-/// cross-entropy; <c>labels</c> [batch, tasks] for multi-task.
+/// cross-entropy; <c>labels</c> [batch, tasks] and <c>class_weights</c> [labels] (task after task) for multi-task.
 /// </summary>
 public sealed record LossOptions
 {
     public LossKind Kind { get; init; } = LossKind.CrossEntropy;
     public double LabelSmoothing { get; init; }
     public double FocalGamma { get; init; } = 2.0;
-    public int TaskCount { get; init; } = 1;
+
+    /// <summary>Multi-task: the number of labels of each task, in the order the logits lay them out.</summary>
+    public IReadOnlyList<int> TaskSizes { get; init; } = [];
 }
 
 /// <summary>One progress report: where training is and how it goes.</summary>

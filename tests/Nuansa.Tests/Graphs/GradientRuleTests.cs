@@ -37,6 +37,7 @@ public class GradientRuleTests
         ["embedding gather (repeated ids)"] = ([[5, 3]], (g, x) => g.Gather(x[0], g.Initializer(TensorData.Int64("ids", [2, 3], [1, 4, 1, 0, 1, 3]))), false),
         ["first-token gather"] = ([[2, 4, 3]], (g, x) => g.Gather(x[0], g.ScalarInt(0), axis: 1), false),
         ["prefix slice"] = ([[6, 3]], (g, x) => g.Op("Slice", [x[0], g.Ints(0), g.Ints(4), g.Ints(0)]), false),
+        ["middle slice on the last axis"] = ([[2, 7]], (g, x) => g.Op("Slice", [x[0], g.Ints(2), g.Ints(5), g.Ints(-1)]), false),
         ["gather elements"] = ([[3, 4]], (g, x) => g.Op("GatherElements", [x[0], g.Initializer(TensorData.Int64("picks", [3, 1], [2, 0, 3]))], new() { ["axis"] = 1 }), false),
         ["log"] = ([[2, 3]], (g, x) => g.Op("Log", [x[0]]), true),
         ["pow constant exponent"] = ([[2, 3]], (g, x) => g.Op("Pow", [x[0], g.Scalar(1.7f)]), true),

@@ -89,19 +89,71 @@ public class LossTests
     {
         // 4 outputs read as 2 tasks × 2 classes; labels [rows × tasks].
         long[] labels = [0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0];
-        var (loss, logits) = Run("bert-multilabel-4-bf16", new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskCount = 2 }, Batch(labels), [1f, 1f]);
+        var (loss, logits) = Run("bert-multilabel-4-bf16", new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskSizes = [2, 2] }, Batch(labels), [1f, 1f, 1f, 1f]);
         double sum = 0;
         for (var i = 0; i < 8; i++)
         {
             for (var t = 0; t < 2; t++)
-                sum -= SliceLogSoftmax(logits, i, t)[labels[i * 2 + t]];
+                sum -= SliceLogSoftmax(logits, i, t * 2, 2)[labels[i * 2 + t]];
         }
         Assert.Equal(sum / 16, loss, 5);
     }
 
-    private static double[] SliceLogSoftmax(float[] logits, int row, int task)
+    [Fact]
+    public void MultiTaskLossHandlesTasksOfDifferentSizesWithClassWeights()
     {
-        var x = new[] { (double)logits[row * 4 + task * 2], logits[row * 4 + task * 2 + 1] };
+        // 4 outputs read as a 1-class task, then a 3-class task with class weights 0.5, 2, 1 (the first task's weight 3
+        // cancels out in its own normalization): mean over tasks of Σ w[y]·(−log p_y) / Σ w[y].
+        long[] labels = [0, 2, 0, 0, 0, 1, 0, 2, 0, 1, 0, 0, 0, 1, 0, 2];
+        float[] weights = [3f, 0.5f, 2f, 1f];
+        var (loss, logits) = Run("bert-multilabel-4-bf16", new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskSizes = [1, 3] }, Batch(labels), weights);
+        double second = 0, secondWeights = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(0, SliceLogSoftmax(logits, i, 0, 1)[0], 12); // one class: log p = 0
+            var y = (int)labels[i * 2 + 1];
+            second -= weights[1 + y] * SliceLogSoftmax(logits, i, 1, 3)[y];
+            secondWeights += weights[1 + y];
+        }
+        Assert.Equal((0 + second / secondWeights) / 2, loss, 5);
+        Assert.Throws<NuansaException>(() => Run("bert-multilabel-4-bf16", new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskSizes = [2, 3] }, Batch(labels), weights));
+    }
+
+    [Fact]
+    public void MultiTaskGradientsMatchFiniteDifferences()
+    {
+        // The classifier bias gradient of tasks [1, 3] against central differences of the same graph's loss.
+        long[] labels = [0, 2, 0, 0, 0, 1, 0, 2, 0, 1, 0, 0, 0, 1, 0, 2];
+        float[] weights = [1f, 0.5f, 2f, 1f];
+        var folder = SharedFiles.Model("bert-multilabel-4-bf16");
+        using var store = WeightStore.Open(folder);
+        var graph = TrainingGraph.Build(ModelConfig.Load(folder), store, new LossOptions { Kind = LossKind.MultiTaskCrossEntropy, TaskSizes = [1, 3] });
+        using var session = new TrainingSession(graph);
+        var parameters = graph.InitialValues.ToDictionary(p => p.Key, p => p.Value.ToArray());
+        var batch = Batch(labels);
+        var gradients = session.Run(batch, parameters, weights).Gradients;
+        // The classifier's bias, and a few weights deep in the encoder (the gradient flows through both task slices).
+        foreach (var (name, elements) in new[] { ("classifier.bias", new[] { 0, 1, 2, 3 }), ("bert.encoder.layer.0.attention.self.query.weight", new[] { 0, 5, 77 }) })
+        {
+            var values = parameters[name];
+            var analytic = gradients[graph.Parameters.ToList().FindIndex(p => p.Name == name)];
+            foreach (var k in elements)
+            {
+                var original = values[k];
+                values[k] = original + 1e-2f;
+                var up = session.Run(batch, parameters, weights).Loss;
+                values[k] = original - 1e-2f;
+                var down = session.Run(batch, parameters, weights).Loss;
+                values[k] = original;
+                var numeric = (up - down) / 2e-2;
+                Assert.True(Math.Abs(numeric - analytic[k]) <= 2e-5 + 1e-2 * Math.Abs(numeric), $"{name}[{k}]: analytic {analytic[k]} vs numeric {numeric}");
+            }
+        }
+    }
+
+    private static double[] SliceLogSoftmax(float[] logits, int row, int offset, int width)
+    {
+        var x = Enumerable.Range(offset, width).Select(c => (double)logits[row * 4 + c]).ToArray();
         var max = x.Max();
         var log = Math.Log(x.Sum(v => Math.Exp(v - max))) + max;
         return [.. x.Select(v => v - log)];

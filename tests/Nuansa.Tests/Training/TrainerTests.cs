@@ -156,6 +156,50 @@ public class TrainerTests
     }
 
     [Fact]
+    public void TrainsTasksOfDifferentSizesWithBalancedWeightsPerTask()
+    {
+        // A 2-label task (is the review polar?) and a 3-label sentiment task over one encoder; sentiment is imbalanced.
+        // Models this small, trained from scratch, sit on a plateau for some seeds; the run is deterministic for this one.
+        using var dir = new TempDirectory();
+        var init = InitSmallBert(dir, "a,b,c,d,e");
+        var random = new Random(6);
+        var rows = new List<string> { "text\tpolar\tsentiment" };
+        string Pick(params string[] options) => options[random.Next(options.Length)];
+        for (var i = 0; i < 400; i++)
+        {
+            var sentiment = random.Next(6) switch { 0 => "negative", 1 or 2 => "neutral", _ => "positive" };
+            var word = sentiment switch { "negative" => Pick("awful", "terrible"), "neutral" => Pick("okay", "fine"), _ => Pick("great", "excellent") };
+            rows.Add($"{Pick("the prices were", "the service was", "our room was")} {word} today\t{(sentiment == "neutral" ? "no" : "yes")}\t{sentiment}");
+        }
+        File.WriteAllLines(dir.File("train.tsv"), rows);
+        var (code, output, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.tsv"), "--output", dir.File("out"),
+            "--tasks", "polar,sentiment", "--task-labels", "no,yes;negative,neutral,positive", "--class-weights", "balanced",
+            "--num-train-epochs", "8", "--per-device-train-batch-size", "16", "--learning-rate", "1e-3", "--warmup-ratio", "0.1",
+            "--metric-for-best-model", "f1_macro", "--seed", "1");
+        Assert.True(code == 0, error);
+        Assert.Contains("sentiment/accuracy", output);
+        var log = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        var best = log.Where(e => e.TryGetProperty("eval_sentiment/f1_macro", out _)).Max(e => e.GetProperty("eval_sentiment/f1_macro").GetDouble());
+        Assert.True(best >= 0.9, output);
+
+        using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
+        Assert.Equal([2, 3], classifier.Tasks!.Select(t => t.Labels.Count));
+        var r = classifier.Classify("the service was terrible today", new Nuansa.Inference.ClassifyOptions { TopK = null });
+        Assert.Equal("yes", r.Tasks!["polar"][0].Label);
+        Assert.Equal("negative", r.Tasks["sentiment"][0].Label);
+        Assert.Equal(3, r.Tasks["sentiment"].Count);
+
+        (code, _, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.tsv"), "--output", dir.File("bad"),
+            "--tasks", "polar,sentiment", "--task-labels", "no,yes;negative,neutral,positive", "--class-weights", "1,1,1");
+        Assert.Equal(1, code);
+        Assert.Contains("5 non-negative numbers", error);
+        (code, _, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.tsv"), "--output", dir.File("bad"),
+            "--tasks", "polar,sentiment", "--task-labels", "no,yes;a;b");
+        Assert.Equal(1, code);
+        Assert.Contains("3 label lists for 2 tasks", error);
+    }
+
+    [Fact]
     public void TrainsAMultiLabelModel()
     {
         using var dir = new TempDirectory();

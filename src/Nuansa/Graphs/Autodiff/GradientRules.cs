@@ -197,17 +197,27 @@ internal static class GradientRules
 
     private static string SliceGrad(GraphBuilder g, Node node, string d)
     {
-        // Only slices that start at 0 (a prefix, e.g. the first L rows of the position table): pad zeros after.
+        // Slices with constant non-negative starts on one constant axis and unit steps (the first L rows of the
+        // position table, one task's columns of the logits): zeros are padded back before and after along that axis.
         var starts = g.IntValues(node.Inputs[1]);
-        var axes = node.Inputs.Count > 3 ? g.IntValues(node.Inputs[3]) : null;
-        if (starts is not [0] || axes is not [0])
-            throw new NotSupportedException("Slice gradients are implemented for prefixes along axis 0.");
+        var axes = node.Inputs.Count > 3 ? g.IntValues(node.Inputs[3]) : [0];
+        var steps = node.Inputs.Count > 4 ? g.IntValues(node.Inputs[4]) : [1];
         var rank = g.Rank(node.Inputs[0]) ?? throw new InvalidOperationException("Slice gradient needs the data's rank.");
-        var first = g.Ints(0);
-        var rows = g.Sub(g.Op("Gather", [g.Op("Shape", [node.Inputs[0]]), first]), g.Op("Gather", [g.Op("Shape", [d]), first]));
-        var before = g.Ints(new long[rank]);
-        var after = g.Op("Concat", [rows, g.Ints(new long[rank - 1])], new() { ["axis"] = 0 });
-        return g.Op("Pad", [d, g.Op("Concat", [before, after], new() { ["axis"] = 0 })]);
+        if (starts is not [var start and >= 0] || axes is not [var axis] || steps is not [1])
+            throw new NotSupportedException("Slice gradients are implemented for one axis, constant non-negative starts and unit steps.");
+        if (axis < 0)
+            axis += rank;
+        var at = g.Ints(axis);
+        var removed = g.Sub(g.Op("Gather", [g.Op("Shape", [node.Inputs[0]]), at]), g.Op("Gather", [g.Op("Shape", [d]), at]));
+        var after = g.Sub(removed, g.Ints(start));
+        var onlyAxis = new long[rank];
+        onlyAxis[axis] = 1;
+        var mask = g.Ints(onlyAxis);
+        var before = new long[rank];
+        before[axis] = start;
+        // pads = [before per axis..., after per axis...]; "after" is only known at run time.
+        var pads = g.Op("Concat", [g.Ints(before), g.Mul(mask, after)], new() { ["axis"] = 0 });
+        return g.Op("Pad", [d, pads]);
     }
 
     private static string?[] LayerNormGrad(GraphBuilder g, Node node, string d, bool[] needed)
