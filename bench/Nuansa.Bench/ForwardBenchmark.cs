@@ -26,32 +26,43 @@ internal static class ForwardBenchmark
         var folder = Path.Combine(Path.GetTempPath(), "nuansa-bench-bert-base");
         var config = ModelConfig.Parse(BertBaseConfig);
         WriteRandomCheckpoint(folder, config);
-        OnnxSession session;
-        var build = Stopwatch.StartNew();
-        using (var weights = WeightStore.Open(folder))
-            session = new OnnxSession(SequenceClassifier.Build(config, weights), new SessionSettings { IntraOpThreads = threads });
-        GC.Collect();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa bert-base graph+session build {build.Elapsed.TotalSeconds:F1} s, threads={threads}"));
-        using (session)
+        var random = new Random(1);
+        var batches = new[] { 1, 8, 32 }.Select(batch =>
         {
-            var random = new Random(1);
-            foreach (var batch in new[] { 1, 8, 32 })
+            const int length = 128;
+            var ids = Enumerable.Range(0, batch * length).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
+            return (Batch: batch, Inputs: new Dictionary<string, long[]>
             {
-                const int length = 128;
-                var ids = Enumerable.Range(0, batch * length).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
-                var inputs = new Dictionary<string, long[]>
+                ["input_ids"] = ids,
+                ["attention_mask"] = Enumerable.Repeat(1L, ids.Length).ToArray(),
+                ["token_type_ids"] = new long[ids.Length],
+            });
+        }).ToArray();
+        var seconds = new Dictionary<(Quantization, int), double>();
+        foreach (var quantization in new[] { Quantization.None, Quantization.Int8 })
+        {
+            OnnxSession session;
+            var build = Stopwatch.StartNew();
+            using (var weights = WeightStore.Open(folder))
+                session = new OnnxSession(SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization }), new SessionSettings { IntraOpThreads = threads });
+            GC.Collect();
+            var name = quantization == Quantization.None ? "fp32" : "int8";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa bert-base {name} graph+session build {build.Elapsed.TotalSeconds:F1} s, threads={threads}"));
+            using (session)
+            {
+                foreach (var (batch, inputs) in batches)
                 {
-                    ["input_ids"] = ids,
-                    ["attention_mask"] = Enumerable.Repeat(1L, ids.Length).ToArray(),
-                    ["token_type_ids"] = new long[ids.Length],
-                };
-                void Forward() => session.Run(inputs, [batch, length], ["logits"]);
-                Forward(); // warm-up
-                var seconds = Program.Median(repeats, Forward);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"nuansa bert-base seq_len=128 batch={batch} sequences_per_s={batch / seconds:F2} gflops={batch * FlopsPerSequence / seconds / 1e9:F0}"));
+                    void Forward() => session.Run(inputs, [batch, 128], ["logits"]);
+                    Forward(); // warm-up
+                    var median = Program.Median(repeats, Forward);
+                    seconds[(quantization, batch)] = median;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"nuansa bert-base {name} seq_len=128 batch={batch} sequences_per_s={batch / median:F2} gflops={batch * FlopsPerSequence / median / 1e9:F0}"));
+                }
             }
         }
+        foreach (var (batch, _) in batches)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa bert-base batch={batch} int8_speedup={seconds[(Quantization.None, batch)] / seconds[(Quantization.Int8, batch)]:F2}"));
         MatMulProbe.Run(threads, 4096);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
         return 0;

@@ -5,7 +5,7 @@ using Nuansa.Models;
 
 namespace Nuansa.Cli;
 
-/// <summary><c>nuansa export --model DIR --output DIR [--layout optimum|transformers.js]</c>.</summary>
+/// <summary><c>nuansa export --model DIR --output DIR [--layout optimum|transformers.js] [--quantize int8]</c>.</summary>
 internal static class ExportCommand
 {
     private static readonly string[] CopiedFiles =
@@ -24,9 +24,10 @@ internal static class ExportCommand
             DefaultValueFactory = _ => "optimum",
         };
         layout.AcceptOnlyFromAmong("optimum", "transformers.js");
+        var quantize = CliParsing.QuantizeOption();
         var command = new Command("export", "Write the model as ONNX (inputs input_ids, attention_mask[, token_type_ids]; output logits) with its config and tokenizer files.")
         {
-            model, output, layout,
+            model, output, layout, quantize,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -35,10 +36,13 @@ internal static class ExportCommand
             if (source.TrimEnd('/') == target.TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
             var config = ModelConfig.Load(source);
-            var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", "model.onnx") : Path.Combine(target, "model.onnx");
+            var quantization = CliParsing.Quantization(parse.GetValue(quantize)!);
+            // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.
+            var fileName = quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
+            var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", fileName) : Path.Combine(target, fileName);
             IReadOnlyList<string> written;
             using (var weights = WeightStore.Open(source))
-                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights));
+                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization }));
             foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
                 AtomicFile.Write(Path.Combine(target, name), s => { using var f = File.OpenRead(Path.Combine(source, name)); f.CopyTo(s); });
             stdout.WriteLine($"wrote {string.Join(" and ", written)}");

@@ -4,6 +4,8 @@ namespace Nuansa.Graphs;
 public enum ElementType
 {
     Float = 1,
+    UInt8 = 2,
+    Int8 = 3,
     Int32 = 6,
     Int64 = 7,
     Bool = 9,
@@ -44,19 +46,21 @@ public sealed record AttributeValue(object Value)
 public sealed record Node(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs,
     IReadOnlyDictionary<string, AttributeValue> Attributes, string Domain = "");
 
-/// <summary>A constant tensor (weights, shapes): name, type, dimensions and values.</summary>
+/// <summary>A constant tensor (weights, shapes, quantized weights): name, type, dimensions and values.</summary>
 public sealed class TensorData
 {
-    private TensorData(string name, ElementType type, long[] dims, float[]? floats, long[]? longs)
+    private TensorData(string name, ElementType type, long[] dims, float[]? floats, long[]? longs, sbyte[]? bytes)
     {
         Name = name;
         Type = type;
         Dims = dims;
         Floats = floats;
         Longs = longs;
+        SBytes = bytes;
         var count = dims.Aggregate(1L, (a, b) => a * b);
-        if ((floats?.Length ?? longs!.Length) != count)
-            throw new ArgumentException($"Tensor '{name}': {floats?.Length ?? longs!.Length} values do not fill shape [{string.Join(", ", dims)}].");
+        var length = floats?.Length ?? longs?.Length ?? bytes!.Length;
+        if (length != count)
+            throw new ArgumentException($"Tensor '{name}': {length} values do not fill shape [{string.Join(", ", dims)}].");
     }
 
     public string Name { get; }
@@ -64,10 +68,13 @@ public sealed class TensorData
     public IReadOnlyList<long> Dims { get; }
     public float[]? Floats { get; }
     public long[]? Longs { get; }
+    public sbyte[]? SBytes { get; }
 
-    public static TensorData Float(string name, long[] dims, float[] values) => new(name, ElementType.Float, dims, values, null);
+    public static TensorData Float(string name, long[] dims, float[] values) => new(name, ElementType.Float, dims, values, null, null);
 
-    public static TensorData Int64(string name, long[] dims, long[] values) => new(name, ElementType.Int64, dims, null, values);
+    public static TensorData Int64(string name, long[] dims, long[] values) => new(name, ElementType.Int64, dims, null, values, null);
+
+    public static TensorData Int8(string name, long[] dims, sbyte[] values) => new(name, ElementType.Int8, dims, null, null, values);
 }
 
 /// <summary>A computation graph: inputs, outputs, nodes in topological order, and constant tensors.</summary>

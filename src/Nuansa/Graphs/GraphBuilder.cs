@@ -71,6 +71,17 @@ public sealed class GraphBuilder(string name)
         return output;
     }
 
+    /// <summary>Adds a node with several outputs and returns their (new) names.</summary>
+    public string[] OpOutputs(string opType, string[] inputs, int outputs, Dictionary<string, AttributeValue>? attributes = null, string domain = "")
+    {
+        var names = Enumerable.Range(0, outputs).Select(i => Fresh($"{opType.ToLowerInvariant()}_out{i}")).ToArray();
+        var node = new Node(opType, inputs, names, attributes ?? [], domain);
+        _nodes.Add(node);
+        if (InferRank(node) is { } rank)
+            _ranks[names[0]] = rank;
+        return names;
+    }
+
     /// <summary>Adds a node with explicitly named outputs.</summary>
     public void OpTo(string opType, string[] inputs, string[] outputs, Dictionary<string, AttributeValue>? attributes = null, string domain = "")
     {
@@ -140,7 +151,7 @@ public sealed class GraphBuilder(string name)
         {
             case "Add" or "Sub" or "Mul" or "Div" or "Equal" or "And" or "Pow" or "Where":
                 return node.Inputs.Select(Rank).All(r => r != null) ? node.Inputs.Max(i => Rank(i)!.Value) : null;
-            case "MatMul":
+            case "MatMul" or "MatMulInteger":
                 return In(0) is { } a && In(1) is { } b ? Math.Max(a, b) : null;
             case "Gather":
                 return In(0) is { } d && In(1) is { } ix ? d - 1 + ix : null;
@@ -157,7 +168,7 @@ public sealed class GraphBuilder(string name)
             }
             case "Identity" or "Cast" or "Not" or "Erf" or "Tanh" or "Relu" or "Sigmoid" or "Exp" or "Log" or "Neg" or "Sqrt" or "Softmax"
                 or "LogSoftmax" or "LayerNormalization" or "Slice" or "Transpose" or "CumSum" or "Dropout" or "ReduceSum" or "ReduceMean"
-                or "Expand" or "ScatterND" or "ScatterElements" or "GatherElements" or "Pad":
+                or "Expand" or "ScatterND" or "ScatterElements" or "GatherElements" or "Pad" or "DynamicQuantizeLinear":
                 return node.OpType == "Expand" ? null : In(0);
             default:
                 return Attr("perm")?.Length;

@@ -6,6 +6,9 @@ public sealed record GraphOptions
     /// <summary>Also output <c>hidden_states.0</c> (embeddings) … <c>hidden_states.N</c> (each layer), as HF's <c>output_hidden_states</c>.</summary>
     public bool HiddenStates { get; init; }
 
+    /// <summary>Inference graphs: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
+    public Quantization Quantization { get; init; }
+
     /// <summary>Training graph: dropout layers are active (with the config's probabilities).</summary>
     public bool Training { get; init; }
 

@@ -8,7 +8,7 @@ namespace Nuansa.Models;
 /// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
 /// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
 /// </summary>
-public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false)
+public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None)
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
 
@@ -19,6 +19,11 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
     /// the trainer feeds and updates, instead of a constant baked into the graph.
     /// </summary>
     public bool Trainable { get; } = trainable;
+
+    /// <summary>How the encoder's linear layers compute (inference graphs only).</summary>
+    public Quantization Quantization { get; } = trainable && quantization != Quantization.None
+        ? throw new ArgumentException("Training graphs are not quantized.", nameof(quantization))
+        : quantization;
 
     /// <summary>In a trainable graph, the initial values of each weight input, by name.</summary>
     public IReadOnlyDictionary<string, float[]> Inputs => _inputs;
@@ -60,6 +65,9 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
             return g.Add(g.MatMul(x, g.Transpose(input, 1, 0)), Constant(g, $"{name}.bias", outFeatures));
         }
         var w = Get($"{name}.weight", outFeatures, inFeatures);
+        // The encoder layers' linears (".layer.N." in every family's names) carry nearly all the compute.
+        if (Quantization == Quantization.Int8 && name.Contains(".layer.", StringComparison.Ordinal))
+            return QuantizedLinear.Build(g, x, name, w, Get($"{name}.bias", outFeatures), outFeatures, inFeatures);
         var transposed = new float[w.Length];
         for (var o = 0; o < outFeatures; o++)
         {

@@ -10,7 +10,7 @@ public static class SequenceClassifier
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
         var g = new GraphBuilder($"{config.ModelType.Replace('-', '_')}_for_sequence_classification");
-        var logits = Forward(g, new ModelWeights(store, BasePrefix(config)), config, options);
+        var logits = Forward(g, new ModelWeights(store, BasePrefix(config), quantization: options?.Quantization ?? Quantization.None), config, options);
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
         return g.Build();
     }

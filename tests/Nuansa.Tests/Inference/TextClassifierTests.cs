@@ -45,6 +45,35 @@ public class TextClassifierTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Int8KeepsHuggingFacesClearPredictions(string model)
+    {
+        // Quantization moves probabilities a little: every prediction HF makes with a margin of 0.05 or more must stay.
+        var folder = SharedFiles.Model(model);
+        using var classifier = TextClassifier.Load(folder, new TextClassifierOptions { Quantization = Nuansa.Models.Quantization.Int8 });
+        using var inputs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
+        using var expected = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
+        var texts = inputs.RootElement.GetProperty("texts").EnumerateArray()
+            .Select(t => new TextInput(t.GetProperty("text").GetString()!, t.GetProperty("text_pair").ValueKind == JsonValueKind.String ? t.GetProperty("text_pair").GetString() : null))
+            .ToArray();
+        var results = classifier.ClassifyBatch(texts, new ClassifyOptions { TopK = null, MaxLength = 32 });
+        var probs = expected.RootElement.GetProperty("probs_batch").EnumerateArray().Select(p => p.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        var checkedCount = 0;
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var sorted = probs[i].OrderDescending().ToArray();
+            var score = results[i].Labels.ToDictionary(l => l.Label, l => l.Score);
+            for (var label = 0; label < probs[i].Length; label++)
+                Assert.True(Math.Abs(probs[i][label] - score[classifier.Labels[label]]) <= 0.03, $"{model} input {i} label {label}: {score[classifier.Labels[label]]} vs {probs[i][label]}");
+            if (classifier.Config.ProblemType == "multi_label_classification" || sorted[0] - sorted[1] < 0.05f)
+                continue;
+            Assert.Equal(classifier.Labels[Array.IndexOf(probs[i], sorted[0])], results[i].Top.Label);
+            checkedCount++;
+        }
+        Assert.True(checkedCount > 0 || classifier.Config.ProblemType == "multi_label_classification", $"{model}: no clear prediction to check");
+    }
+
     [Fact]
     public void ClassifiesAContextTextPairLikeTheTokenizerPair()
     {

@@ -61,10 +61,12 @@ public static class OnnxWriter
         return [path, dataName];
     }
 
-    public static long ByteLength(TensorData tensor) => tensor.Floats != null ? tensor.Floats.Length * 4L : tensor.Longs!.Length * 8L;
+    public static long ByteLength(TensorData tensor) => Bytes(tensor).Length;
 
     private static ReadOnlySpan<byte> Bytes(TensorData tensor) =>
-        tensor.Floats != null ? MemoryMarshal.AsBytes(tensor.Floats.AsSpan()) : MemoryMarshal.AsBytes(tensor.Longs.AsSpan());
+        tensor.Floats != null ? MemoryMarshal.AsBytes(tensor.Floats.AsSpan())
+        : tensor.Longs != null ? MemoryMarshal.AsBytes(tensor.Longs.AsSpan())
+        : MemoryMarshal.AsBytes(tensor.SBytes.AsSpan());
 
     private static void WriteGraph(ProtoWriter g, Graph graph, Func<TensorData, (string Location, long Offset)?>? external)
     {
