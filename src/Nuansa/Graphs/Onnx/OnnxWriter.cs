@@ -128,7 +128,7 @@ public static class OnnxWriter
             t.Int(14, 1);
             return;
         }
-        t.Bytes(9, Bytes(tensor));
+        t.Raw(9, (Array?)tensor.Floats ?? (Array?)tensor.Longs ?? tensor.SBytes!);
     }
 
     private static void WriteValueInfo(ProtoWriter v, ValueInfo info)
