@@ -20,7 +20,7 @@ public static class Bert
         long h = config.HiddenSize;
 
         // Embeddings: positions 0..L-1 are the first L rows of the position table.
-        var word = g.Gather(w.Constant(g, "bert.embeddings.word_embeddings.weight", config.VocabSize, h), inputIds);
+        var word = w.Embedding(g, "bert.embeddings.word_embeddings", config.VocabSize, h, inputIds);
         var length = g.Op("Shape", [inputIds], new() { ["start"] = 1, ["end"] = 2 });
         var positions = g.Op("Slice", [w.Constant(g, "bert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), g.Ints(0), length, g.Ints(0)]);
         var types = g.Gather(w.Constant(g, "bert.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h), tokenTypeIds);

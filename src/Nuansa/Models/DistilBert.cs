@@ -20,7 +20,7 @@ public static class DistilBert
         var heads = config.NumAttentionHeads;
         const double eps = 1e-12;
 
-        var word = g.Gather(w.Constant(g, "distilbert.embeddings.word_embeddings.weight", config.VocabSize, h), inputIds);
+        var word = w.Embedding(g, "distilbert.embeddings.word_embeddings", config.VocabSize, h, inputIds);
         var length = g.Op("Shape", [inputIds], new() { ["start"] = 1, ["end"] = 2 });
         var positions = g.Op("Slice", [w.Constant(g, "distilbert.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), g.Ints(0), length, g.Ints(0)]);
         var x = Transformer.Dropout(g, w.LayerNorm(g, g.Add(word, positions), "distilbert.embeddings.LayerNorm", h, eps), config.HiddenDropoutProb, options);

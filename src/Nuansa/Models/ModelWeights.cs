@@ -79,6 +79,14 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
         return g.Add(g.MatMul(x, weight), bias);
     }
 
+    /// <summary>An <c>nn.Embedding</c> lookup of <paramref name="ids"/>; int8-quantized models store the table as int8 rows.</summary>
+    public string Embedding(GraphBuilder g, string name, long rows, long size, string ids)
+    {
+        if (Quantization != Quantization.Int8)
+            return g.Gather(Constant(g, $"{name}.weight", rows, size), ids);
+        return QuantizedLinear.Embedding(g, name, Get($"{name}.weight", rows, size), rows, size, ids);
+    }
+
     /// <summary>A LayerNorm with its weight and bias.</summary>
     public string LayerNorm(GraphBuilder g, string x, string name, long size, double epsilon) =>
         g.LayerNorm(x, Constant(g, $"{name}.weight", size), Constant(g, $"{name}.bias", size), epsilon);

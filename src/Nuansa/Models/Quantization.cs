@@ -11,34 +11,36 @@ public enum Quantization
     /// <summary>
     /// Dynamic int8, as ONNX Runtime's <c>quantize_dynamic</c> and HF Optimum's CPU configs do it: each weight matrix
     /// is stored as int8 with one symmetric scale per output channel; activations are quantized to uint8 per tensor
-    /// at run time, multiplied in integers and scaled back to float. Embeddings, LayerNorms, the pooler and the
+    /// at run time, multiplied in integers and scaled back to float. The word-embedding table is stored as int8 rows
+    /// with a scale each (a quarter of its size). Position and token-type embeddings, LayerNorms, the pooler and the
     /// classification head stay float32.
     /// </summary>
     Int8,
 }
 
-/// <summary>The int8 form of a <c>torch.nn.Linear</c> (see <see cref="Quantization.Int8"/>).</summary>
+/// <summary>The int8 forms of <c>torch.nn.Linear</c> and <c>nn.Embedding</c> (see <see cref="Quantization.Int8"/>).</summary>
 internal static class QuantizedLinear
 {
     /// <summary>
-    /// Quantizes an HF weight [out, in] to int8 transposed to [in, out] for MatMul, with scale[o] = max|W[o, :]| / 127
-    /// and values round(W / scale) (half to even, as numpy's rint in ONNX Runtime's quantizer).
+    /// Quantizes a row-major matrix row by row: scale[r] = max|M[r, :]| / 127 and values round(M / scale) (half to
+    /// even, as numpy's rint in ONNX Runtime's quantizer). HF stores a linear weight as [out, in], so its rows are
+    /// the output channels.
     /// </summary>
-    public static (sbyte[] Transposed, float[] Scales) Quantize(float[] weight, int outFeatures, int inFeatures)
+    public static (sbyte[] Values, float[] Scales) QuantizeRows(float[] matrix, int rows, int columns)
     {
-        var scales = new float[outFeatures];
-        var values = new sbyte[weight.Length];
-        for (var o = 0; o < outFeatures; o++)
+        var scales = new float[rows];
+        var values = new sbyte[matrix.Length];
+        for (var r = 0; r < rows; r++)
         {
-            var row = weight.AsSpan(o * inFeatures, inFeatures);
+            var row = matrix.AsSpan(r * columns, columns);
             var max = 0f;
-            foreach (var w in row)
-                max = Math.Max(max, Math.Abs(w));
+            foreach (var m in row)
+                max = Math.Max(max, Math.Abs(m));
             // An all-zero row keeps scale 1 (every value quantizes to 0 either way).
             var scale = max > 0 ? max / 127f : 1f;
-            scales[o] = scale;
-            for (var i = 0; i < inFeatures; i++)
-                values[i * outFeatures + o] = (sbyte)Math.Clamp(MathF.Round(row[i] / scale, MidpointRounding.ToEven), -127, 127);
+            scales[r] = scale;
+            for (var c = 0; c < columns; c++)
+                values[r * columns + c] = (sbyte)Math.Clamp(MathF.Round(row[c] / scale, MidpointRounding.ToEven), -127, 127);
         }
         return (values, scales);
     }
@@ -49,8 +51,14 @@ internal static class QuantizedLinear
     /// </summary>
     public static string Build(GraphBuilder g, string x, string name, float[] weight, float[] bias, long outFeatures, long inFeatures)
     {
-        var (values, scales) = Quantize(weight, (int)outFeatures, (int)inFeatures);
-        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], values));
+        var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures);
+        var transposed = new sbyte[values.Length]; // [in, out] for MatMulInteger
+        for (var o = 0; o < outFeatures; o++)
+        {
+            for (var i = 0; i < inFeatures; i++)
+                transposed[i * outFeatures + o] = values[o * inFeatures + i];
+        }
+        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], transposed));
         var scale = g.Initializer(TensorData.Float($"{name}.weight_scale", [outFeatures], scales));
         var zeroPoint = g.Initializer(TensorData.Int8($"{name}.weight_zero_point", [outFeatures], new sbyte[outFeatures]));
         // Outputs: x as uint8, its scale, its zero point.
@@ -58,5 +66,17 @@ internal static class QuantizedLinear
         var product = g.Op("MatMulInteger", [xq[0], quantized, xq[2], zeroPoint]);
         var y = g.Mul(g.Cast(product, ElementType.Float), g.Mul(xq[1], scale));
         return g.Add(y, g.Initializer(TensorData.Float($"{name}.bias", [outFeatures], bias)));
+    }
+
+    /// <summary>
+    /// An embedding table stored as int8 rows, each with scale max|row| / 127: the looked-up rows are widened back to
+    /// float (Gather → Cast → × the rows' scales), so only the table shrinks; the lookup costs the same.
+    /// </summary>
+    public static string Embedding(GraphBuilder g, string name, float[] table, long rows, long size, string ids)
+    {
+        var (values, scales) = QuantizeRows(table, (int)rows, (int)size);
+        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [rows, size], values));
+        var scale = g.Initializer(TensorData.Float($"{name}.weight_scale", [rows, 1], scales));
+        return g.Mul(g.Cast(g.Gather(quantized, ids), ElementType.Float), g.Gather(scale, ids));
     }
 }

@@ -24,7 +24,7 @@ public static class Roberta
         var positionIds = g.Add(g.Mul(g.Op("CumSum", [notPad, g.Initializer(TensorData.Int64("sequence_axis", [], [1]))]), notPad),
             g.Initializer(TensorData.Int64("padding_offset", [], [padding])));
 
-        var word = g.Gather(w.Constant(g, "roberta.embeddings.word_embeddings.weight", config.VocabSize, h), inputIds);
+        var word = w.Embedding(g, "roberta.embeddings.word_embeddings", config.VocabSize, h, inputIds);
         var positions = g.Gather(w.Constant(g, "roberta.embeddings.position_embeddings.weight", config.MaxPositionEmbeddings, h), positionIds);
         // Every token has type 0: add row 0 of the token type table.
         var typeTable = w.Constant(g, "roberta.embeddings.token_type_embeddings.weight", config.TypeVocabSize, h);

@@ -75,8 +75,8 @@ public class ClassifyAndExportCommandTests
     [Theory]
     [InlineData("optimum", "model.onnx", "none", 1e-4)]
     [InlineData("transformers.js", "onnx/model.onnx", "none", 1e-4)]
-    [InlineData("optimum", "model_quantized.onnx", "int8", 0.05)]
-    [InlineData("transformers.js", "onnx/model_quantized.onnx", "int8", 0.05)]
+    [InlineData("optimum", "model_quantized.onnx", "int8", 0.08)]
+    [InlineData("transformers.js", "onnx/model_quantized.onnx", "int8", 0.08)]
     public void ExportedOnnxReproducesTheLogitsOnItsOwn(string layout, string onnxName, string quantize, double tolerance)
     {
         using var dir = new TempDirectory();
@@ -97,7 +97,7 @@ public class ClassifyAndExportCommandTests
             using var results = session.Run(new RunOptions(), feeds.Keys.ToArray(), feeds.Values.ToArray(), ["logits"]);
             var logits = results[0].GetTensorDataAsSpan<float>().ToArray();
             var reference = expected.ReadSingle("logits_batch");
-            // int8: within 5% of the logits' spread (the fixtures' weights are random, their logits close together).
+            // int8: within 8% of the logits' spread (the fixtures' weights are random, their logits close together).
             var scale = quantize == "int8" ? reference.Max() - reference.Min() : 1f;
             for (var i = 0; i < reference.Length; i++)
                 Assert.True(Math.Abs(reference[i] - logits[i]) <= tolerance * scale, $"{model} [{i}]: {logits[i]} vs {reference[i]}");
