@@ -26,6 +26,7 @@ public static class Program
             EvalCommand.Create(),
             CardCommand.Create(),
             DemoCommand.Create(),
+            ServeCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         return root.Parse(args).Invoke(configuration);

@@ -106,8 +106,19 @@ public sealed class TextClassifier : IDisposable
         return _session.Run(inputs, [batch.Count, length], ["logits"])[0].Values;
     }
 
-    private Classification Score(float[] logits, ClassifyOptions options)
+    /// <summary>
+    /// The longest input the model takes, in tokens with the special ones: the tokenizer's <c>model_max_length</c>,
+    /// capped by the position table (RoBERTa-family positions start after <c>padding_idx</c>).
+    /// </summary>
+    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength,
+        Config.ModelType is "roberta" or "xlm-roberta" ? Config.MaxPositionEmbeddings - ((Config.PadTokenId ?? 1) + 1) : Config.MaxPositionEmbeddings);
+
+    /// <summary>Turns one input's logits (from <see cref="Forward"/>) into ranked label scores as <see cref="ClassifyBatch"/> does.</summary>
+    public Classification Score(float[] logits, ClassifyOptions? options = null)
     {
+        options ??= ClassifyOptions.Default;
+        if (logits.Length != Config.NumLabels)
+            throw new ArgumentException($"Expected {Config.NumLabels} logits, got {logits.Length}.", nameof(logits));
         if (Tasks != null)
         {
             var tasks = new Dictionary<string, IReadOnlyList<LabelScore>>(StringComparer.Ordinal);

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using Nuansa.Server;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa serve --model DIR [--model NAME=DIR ...] [--port N] ...</c>: the HTTP server.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string[]>("--model", "-m")
+        {
+            Description = "Checkpoint folder to serve, as DIR or NAME=DIR; repeat for several (the first answers /predict).",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port", "-p") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
+        var quantize = CliParsing.QuantizeOption();
+        var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
+        var defaults = new ServerOptions();
+        var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
+        var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Inputs one request may send.", DefaultValueFactory = _ => defaults.MaxClientBatchSize };
+        var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests waiting per model before new ones get 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
+        var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
+        var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
+        {
+            models, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var named = parse.GetValue(models)!.Select(Parse).ToArray();
+            var options = new ServerOptions
+            {
+                Models = named,
+                Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
+                Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
+                Threads = parse.GetValue(threads),
+                MaxBatchSize = parse.GetValue(maxBatch),
+                MaxClientBatchSize = parse.GetValue(maxClientBatch),
+                MaxConcurrentRequests = parse.GetValue(maxConcurrent),
+                AutoTruncate = parse.GetValue(autoTruncate),
+            };
+            var server = NuansaServer.Create(options);
+            try
+            {
+                server.StartAsync().GetAwaiter().GetResult();
+                stdout.WriteLine($"serving {string.Join(", ", named.Select(m => m.Name))} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
+                server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            }
+            finally
+            {
+                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    // NAME=DIR, or DIR named after its folder.
+    private static (string Name, string Path) Parse(string value)
+    {
+        var equals = value.IndexOf('=', StringComparison.Ordinal);
+        if (equals > 0 && !Directory.Exists(value))
+            return (value[..equals], value[(equals + 1)..]);
+        return (Path.GetFileName(Path.GetFullPath(value).TrimEnd('/', '\\')), value);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Nuansa.Inference;
+
+namespace Nuansa.Server;
+
+/// <summary>A request the server cannot take, with the reason.</summary>
+public sealed class RequestException(string message) : Exception(message);
+
+/// <summary>
+/// TEI's <c>/predict</c> body: <c>{"inputs": ..., "truncate": bool, "raw_scores": bool}</c> (plus <c>top_k</c>).
+/// <c>inputs</c> is a text, a [context, text] pair, or a list of those; a list answers with a list.
+/// </summary>
+public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, bool RawScores, int? TopK)
+{
+    public static PredictRequest Parse(JsonNode? body, bool autoTruncate)
+    {
+        if (body is not JsonObject o)
+            throw new RequestException("The body must be a JSON object with \"inputs\".");
+        var known = new HashSet<string>(StringComparer.Ordinal) { "inputs", "truncate", "raw_scores", "top_k", "truncation_direction" };
+        var unknown = o.Select(p => p.Key).FirstOrDefault(k => !known.Contains(k));
+        if (unknown != null)
+            throw new RequestException($"Unknown field \"{unknown}\" (the fields are {string.Join(", ", known)}).");
+        if (o["truncation_direction"] is JsonNode direction && direction.GetValueKind() == JsonValueKind.String && direction.GetValue<string>() != "Right")
+            throw new RequestException("Only \"truncation_direction\": \"Right\" is supported.");
+        var inputs = o["inputs"] ?? throw new RequestException("\"inputs\" is missing.");
+        var (list, single) = inputs switch
+        {
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => ([new TextInput(v.GetValue<string>())], true),
+            JsonArray a when a.Count > 0 => (a.Select(Input).ToArray(), false),
+            JsonArray => throw new RequestException("\"inputs\" is an empty list."),
+            _ => throw new RequestException("\"inputs\" must be a text, a [context, text] pair, or a list of those."),
+        };
+        int? topK = o["top_k"] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int k) && k > 0 => k,
+            _ => throw new RequestException("\"top_k\" must be a positive integer."),
+        };
+        return new PredictRequest(list, single, Bool(o, "truncate") ?? autoTruncate, Bool(o, "raw_scores") ?? false, topK);
+    }
+
+    // A top-level ["a", "b"] is a batch of two texts, as in TEI; a pair is an inner [context, text].
+    private static TextInput Input(JsonNode? node) => node switch
+    {
+        JsonValue v when v.GetValueKind() == JsonValueKind.String => new TextInput(v.GetValue<string>()),
+        JsonArray a when a.Count == 2 => Pair(a),
+        _ => throw new RequestException("Each input must be a text or a [context, text] pair of texts."),
+    };
+
+    private static TextInput Pair(JsonArray a) =>
+        a[0] is JsonValue c && c.GetValueKind() == JsonValueKind.String && a[1] is JsonValue t && t.GetValueKind() == JsonValueKind.String
+            ? TextInput.WithContext(c.GetValue<string>(), t.GetValue<string>())
+            : throw new RequestException("A pair must be two texts: [context, text].");
+
+    private static bool? Bool(JsonObject o, string name) => o[name] switch
+    {
+        null => null,
+        JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False => v.GetValue<bool>(),
+        _ => throw new RequestException($"\"{name}\" must be true or false."),
+    };
+}

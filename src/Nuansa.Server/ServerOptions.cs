@@ -1,0 +1,33 @@
+using Nuansa.Models;
+
+namespace Nuansa.Server;
+
+/// <summary>What the server loads and how it limits work; defaults follow HF text-embeddings-inference (TEI).</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Models by name (name → checkpoint folder). The first is the default model of <c>/predict</c>.</summary>
+    public IReadOnlyList<(string Name, string Path)> Models { get; init; } = [];
+
+    /// <summary>Address to listen on, e.g. <c>http://0.0.0.0:8080</c>; port 0 picks a free port.</summary>
+    public string Url { get; init; } = "http://127.0.0.1:8080";
+
+    public Quantization Quantization { get; init; }
+
+    /// <summary>ONNX Runtime threads per forward pass; 0 uses every core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Inputs per forward pass when requests are batched together.</summary>
+    public int MaxBatchSize { get; init; } = 32;
+
+    /// <summary>Inputs one request may send (TEI's <c>max_client_batch_size</c>).</summary>
+    public int MaxClientBatchSize { get; init; } = 32;
+
+    /// <summary>Requests queued or running per model before new ones get 429 (TEI's <c>max_concurrent_requests</c>).</summary>
+    public int MaxConcurrentRequests { get; init; } = 512;
+
+    /// <summary>Truncate inputs that are too long when a request does not say (TEI's <c>--auto-truncate</c>); otherwise they are refused.</summary>
+    public bool AutoTruncate { get; init; }
+
+    /// <summary>Largest request body accepted, in bytes.</summary>
+    public long MaxRequestBytes { get; init; } = 2 * 1024 * 1024;
+}

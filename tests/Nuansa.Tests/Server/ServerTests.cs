@@ -1,0 +1,201 @@
+using System.Net;
+
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Nuansa.Server;
+using Nuansa.Tests.Cli;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Tests.Server;
+
+/// <summary>The HTTP server, over real sockets: TEI's request and response format, errors, batching, info and metrics.</summary>
+public sealed class ServerTests : IAsyncLifetime
+{
+    private NuansaServer _server = null!;
+    private readonly HttpClient _client = new();
+    private readonly TempDirectory _dir = new();
+
+    public async Task InitializeAsync()
+    {
+        // A multi-task copy of a 4-label fixture: two tasks of two labels.
+        var multi = _dir.File("multi");
+        Directory.CreateDirectory(multi);
+        foreach (var file in Directory.GetFiles(SharedFiles.Model("bert-multilabel-4-bf16")))
+            File.Copy(file, Path.Combine(multi, Path.GetFileName(file)));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(multi, "config.json")))!.AsObject();
+        config.Remove("problem_type");
+        config["nuansa_tasks"] = JsonNode.Parse("""[{"name": "a", "labels": ["no", "yes"]}, {"name": "b", "labels": ["low", "high"]}]""");
+        File.WriteAllText(Path.Combine(multi, "config.json"), config.ToJsonString());
+
+        _server = NuansaServer.Create(new ServerOptions
+        {
+            Models = [("pair", SharedFiles.Model("bert-pair-3label")), ("multi", multi)],
+            Url = "http://127.0.0.1:0",
+            MaxClientBatchSize = 4,
+            MaxRequestBytes = 4096,
+        });
+        await _server.StartAsync();
+        _client.BaseAddress = new Uri(_server.Addresses[0]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private async Task<(HttpStatusCode Status, JsonNode? Body)> Post(string path, string json)
+    {
+        using var response = await _client.PostAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, JsonNode.Parse(text));
+    }
+
+    [Fact]
+    public async Task PredictGivesHuggingFacesScoresForTextsAndPairs()
+    {
+        var folder = SharedFiles.Model("bert-pair-3label");
+        using var inputs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
+        using var expected = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
+        var labels = expected.RootElement.GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
+        var tokenizer = Tokenizer.Load(folder);
+        var texts = inputs.RootElement.GetProperty("texts").EnumerateArray().ToArray();
+        var probs = expected.RootElement.GetProperty("probs_batch").EnumerateArray().ToArray();
+        var compared = 0;
+        for (var i = 0; i < texts.Length; i++)
+        {
+            var text = texts[i].GetProperty("text").GetString()!;
+            var pair = texts[i].GetProperty("text_pair").ValueKind == JsonValueKind.String ? texts[i].GetProperty("text_pair").GetString() : null;
+            // HF's references were truncated at 32 tokens; compare the inputs that fit.
+            if (tokenizer.Encode(text, pair, new EncodeOptions { Truncation = TruncationStrategy.DoNotTruncate }).Length > 32)
+                continue;
+            var body = new JsonObject { ["inputs"] = pair == null ? text : new JsonArray(text, pair) };
+            var (status, answer) = await Post("/models/pair/predict", pair == null ? body.ToJsonString() : new JsonObject { ["inputs"] = new JsonArray(new JsonArray(text, pair)) }.ToJsonString());
+            Assert.Equal(HttpStatusCode.OK, status);
+            var ranked = (pair == null ? answer! : answer![0]!).AsArray();
+            Assert.Equal(labels.Length, ranked.Count);
+            for (var k = 0; k + 1 < ranked.Count; k++)
+                Assert.True(ranked[k]!["score"]!.GetValue<float>() >= ranked[k + 1]!["score"]!.GetValue<float>());
+            for (var label = 0; label < labels.Length; label++)
+            {
+                var score = ranked.Single(r => r!["label"]!.GetValue<string>() == labels[label])!["score"]!.GetValue<float>();
+                Assert.True(Math.Abs(probs[i][label].GetSingle() - score) <= 1e-5, $"input {i} label {labels[label]}: {score}");
+            }
+            compared++;
+        }
+        Assert.True(compared >= 4, $"only {compared} inputs compared");
+    }
+
+    [Fact]
+    public async Task BatchesAnswerWithListsAndHonourTopKAndRawScores()
+    {
+        var (status, answer) = await Post("/predict", """{"inputs": ["good", ["weather", "bad"], "fine"], "top_k": 1}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(3, answer!.AsArray().Count);
+        Assert.All(answer.AsArray(), a => Assert.Single(a!.AsArray()));
+
+        // raw_scores: the logits, which the library's own logits equal.
+        (status, answer) = await Post("/predict", """{"inputs": "good", "raw_scores": true}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        using var classifier = Nuansa.Inference.TextClassifier.Load(SharedFiles.Model("bert-pair-3label"));
+        var logits = classifier.Classify("good").Logits;
+        foreach (var entry in answer!.AsArray())
+        {
+            var index = classifier.Labels.ToList().IndexOf(entry!["label"]!.GetValue<string>());
+            Assert.Equal(logits[index], entry["score"]!.GetValue<float>(), 5);
+        }
+    }
+
+    [Fact]
+    public async Task MultiTaskModelsAnswerPerTask()
+    {
+        var (status, answer) = await Post("/models/multi/predict", """{"inputs": "a text"}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["a", "b"], answer!.AsObject().Select(p => p.Key));
+        Assert.Equal(1f, answer["a"]!.AsArray().Sum(l => l!["score"]!.GetValue<float>()), 5);
+        using var info = await _client.GetAsync("/models/multi/info");
+        var body = JsonNode.Parse(await info.Content.ReadAsStringAsync())!;
+        Assert.Equal("high", body["tasks"]!["b"]![1]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("/predict", "{\"inputs\": ", HttpStatusCode.UnprocessableEntity, "not valid JSON")]
+    [InlineData("/predict", "{\"inputs\": 5}", HttpStatusCode.UnprocessableEntity, "must be a text")]
+    [InlineData("/predict", "{\"input\": \"x\"}", HttpStatusCode.UnprocessableEntity, "Unknown field \"input\"")]
+    [InlineData("/predict", "{\"inputs\": []}", HttpStatusCode.UnprocessableEntity, "empty list")]
+    [InlineData("/predict", "{\"inputs\": [\"a\", [\"b\"]]}", HttpStatusCode.UnprocessableEntity, "text or a [context, text] pair")]
+    [InlineData("/predict", "{\"inputs\": \"x\", \"top_k\": 0}", HttpStatusCode.UnprocessableEntity, "top_k")]
+    [InlineData("/predict", "{\"inputs\": \"x\", \"truncate\": \"yes\"}", HttpStatusCode.UnprocessableEntity, "true or false")]
+    [InlineData("/predict", "{\"inputs\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", HttpStatusCode.RequestEntityTooLarge, "at most 4 inputs")]
+    [InlineData("/models/nope/predict", "{\"inputs\": \"x\"}", HttpStatusCode.NotFound, "No model named 'nope'")]
+    public async Task BadRequestsGetTeiStyleErrors(string path, string json, HttpStatusCode expected, string message)
+    {
+        var (status, answer) = await Post(path, json);
+        Assert.Equal(expected, status);
+        Assert.Contains(message, answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.NotNull(answer["error_type"]);
+    }
+
+    [Fact]
+    public async Task TooLongInputsAreRefusedUnlessTruncated()
+    {
+        var longText = string.Join(' ', Enumerable.Repeat("word", 600));
+        var (status, answer) = await Post("/predict", new JsonObject { ["inputs"] = longText }.ToJsonString());
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Contains("truncate", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        (status, answer) = await Post("/predict", new JsonObject { ["inputs"] = longText, ["truncate"] = true }.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(3, answer!.AsArray().Count);
+        // A body past the server's limit (4 KiB here) is refused before it is parsed.
+        (status, answer) = await Post("/predict", new JsonObject { ["inputs"] = new string('a', 5000) }.ToJsonString());
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Contains("4096 bytes", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsAllGetTheirOwnAnswers()
+    {
+        var texts = Enumerable.Range(0, 24).Select(i => $"text number {i} {new string('x', i)}").ToArray();
+        using var classifier = Nuansa.Inference.TextClassifier.Load(SharedFiles.Model("bert-pair-3label"));
+        var answers = await Task.WhenAll(texts.Select(t => Post("/predict", new JsonObject { ["inputs"] = t }.ToJsonString())));
+        for (var i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, answers[i].Status);
+            var expected = classifier.Classify(texts[i]).Top;
+            Assert.Equal(expected.Label, answers[i].Body![0]!["label"]!.GetValue<string>());
+            Assert.Equal(expected.Score, answers[i].Body![0]!["score"]!.GetValue<float>(), 5);
+        }
+        // Every input went through a forward pass exactly once, however the requests were grouped.
+        var metrics = await _client.GetStringAsync("/metrics");
+        Assert.Matches(@"nuansa_requests_total\{model=""pair"",status=""200""\} \d+", metrics);
+        var inputs = double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"nuansa_inputs_total\{model=""pair""\} (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var batched = double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"nuansa_batch_size_sum\{model=""pair""\} (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(inputs, batched);
+    }
+
+    [Fact]
+    public async Task InfoAndHealthDescribeTheServer()
+    {
+        var info = JsonNode.Parse(await _client.GetStringAsync("/info"))!;
+        Assert.Equal("pair", info["model_id"]!.GetValue<string>());
+        Assert.Equal(["negative", "neutral", "positive"], info["labels"]!.AsArray().Select(l => l!.GetValue<string>()));
+        Assert.Equal(512, info["max_input_length"]!.GetValue<int>());
+        Assert.Equal(4, info["max_client_batch_size"]!.GetValue<int>());
+        Assert.Equal(["pair", "multi"], info["models"]!.AsArray().Select(l => l!.GetValue<string>()));
+        var health = JsonNode.Parse(await _client.GetStringAsync("/health"))!;
+        Assert.Equal("ok", health["status"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, (await _client.GetAsync("/models/nope/info")).StatusCode);
+    }
+
+    [Fact]
+    public void ServeFailsClearlyBeforeListeningWhenAModelCannotLoad()
+    {
+        var (code, _, error) = CliRunner.Run("serve", "--model", "good=" + SharedFiles.Model("bert-2label"), "--model", "bad=" + _dir.File("missing"), "--port", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("missing", error, StringComparison.Ordinal);
+        (code, _, error) = CliRunner.Run("serve", "--model", "a=" + SharedFiles.Model("bert-2label"), "--model", "a=" + SharedFiles.Model("bert-2label"), "--port", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("Two models are named 'a'", error, StringComparison.Ordinal);
+    }
+}
