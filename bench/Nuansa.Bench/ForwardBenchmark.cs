@@ -68,6 +68,16 @@ internal static class ForwardBenchmark
         return 0;
     }
 
+    /// <summary>The BERT-base checkpoint with random weights (and bert-base-uncased's vocabulary when given), made once.</summary>
+    internal static string BertBase(string? vocab = null)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "nuansa-bench-bert-base");
+        WriteRandomCheckpoint(folder, ModelConfig.Parse(BertBaseConfig));
+        if (vocab != null)
+            File.Copy(vocab, Path.Combine(folder, "vocab.txt"), overwrite: true);
+        return folder;
+    }
+
     // Random weights with HF's initialization, written once and reused.
     private static void WriteRandomCheckpoint(string folder, ModelConfig config)
     {

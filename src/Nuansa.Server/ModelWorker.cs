@@ -74,9 +74,8 @@ public sealed class ModelWorker : IAsyncDisposable
             var logits = items.Select(item => new float[item.Inputs.Count][]).ToArray();
             var labels = Classifier.Config.NumLabels;
             var clock = Stopwatch.StartNew();
-            for (var start = 0; start < all.Length; start += _options.MaxBatchSize)
+            foreach (var batch in PaddingAwareBatches(all.Select(x => x.Encoding.Length).ToArray(), _options.MaxBatchSize).Select(r => all[r]))
             {
-                var batch = all.Skip(start).Take(_options.MaxBatchSize).ToArray();
                 var output = Classifier.Forward([.. batch.Select(x => x.Encoding)]);
                 for (var b = 0; b < batch.Length; b++)
                     logits[batch[b].Item][batch[b].Index] = output.AsSpan(b * labels, labels).ToArray();
@@ -95,6 +94,31 @@ public sealed class ModelWorker : IAsyncDisposable
         {
             Interlocked.Add(ref _pending, -items.Count);
         }
+    }
+
+    /// <summary>
+    /// Splits inputs sorted by length into forward passes of at most <paramref name="maxBatch"/>, starting a new one
+    /// when padding to the longer input would waste more than a fifth of the pass: on a CPU a padded token costs as
+    /// much as a real one, so mixing short and long requests would slow both.
+    /// </summary>
+    internal static IEnumerable<Range> PaddingAwareBatches(int[] sortedLengths, int maxBatch)
+    {
+        var start = 0;
+        long real = 0;
+        for (var i = 0; i < sortedLengths.Length; i++)
+        {
+            var count = i - start + 1;
+            var padded = (long)count * sortedLengths[i];
+            if (count > maxBatch || (count > 1 && padded > 1.2 * (real + sortedLengths[i])))
+            {
+                yield return start..i;
+                start = i;
+                real = 0;
+            }
+            real += sortedLengths[i];
+        }
+        if (start < sortedLengths.Length)
+            yield return start..sortedLengths.Length;
     }
 
     public async ValueTask DisposeAsync()

@@ -199,3 +199,18 @@ public sealed class ServerTests : IAsyncLifetime
         Assert.Contains("Two models are named 'a'", error, StringComparison.Ordinal);
     }
 }
+
+public class PaddingAwareBatchTests
+{
+    [Fact]
+    public void SimilarLengthsShareAPassAndOutliersStartANewOne()
+    {
+        // Sorted lengths: 10, 10, 11 pad to 33 for 31 real tokens (≤ 1.2×); adding 20 would pad to 80 for 51 → new pass.
+        // 20, 21, 22 pad to 66 for 63; 40 would pad to 160 for 103 → new pass; the limit of 3 per pass also cuts.
+        int[] lengths = [10, 10, 11, 20, 21, 22, 40];
+        var batches = ModelWorker.PaddingAwareBatches(lengths, 3).Select(r => lengths[r]).ToArray();
+        Assert.Equal([[10, 10, 11], [20, 21, 22], [40]], batches);
+        Assert.Equal([[5, 5], [5, 5], [5]], ModelWorker.PaddingAwareBatches([5, 5, 5, 5, 5], 2).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
+        Assert.Empty(ModelWorker.PaddingAwareBatches([], 4));
+    }
+}
