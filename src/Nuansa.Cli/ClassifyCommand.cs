@@ -81,7 +81,7 @@ internal static class ClassifyCommand
         return command;
     }
 
-    private static (TextInput[], int[]?, string) ReadInputs(string path, TextReader standardInput, string textColumn, string pairColumn)
+    internal static (TextInput[], int[]?, string) ReadInputs(string path, TextReader standardInput, string textColumn, string pairColumn)
     {
         var source = path == "-" ? "standard input" : path;
         var rows = path == "-" ? TableReader.ReadJsonLines(standardInput, source) : TableReader.Read(path);
@@ -89,7 +89,7 @@ internal static class ClassifyCommand
         return (items, rows.Select(r => r.Line).ToArray(), source);
     }
 
-    private static int? ParseTopK(string value) =>
+    internal static int? ParseTopK(string value) =>
         value == "all" ? null
         : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var k) && k > 0 ? k
         : throw new NuansaException($"--top-k must be a positive number or 'all', not '{value}'.");

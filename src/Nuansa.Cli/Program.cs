@@ -20,6 +20,7 @@ public static class Program
             InspectCommand.Create(),
             TokenizeCommand.Create(input ?? TextReader.Null),
             ClassifyCommand.Create(input ?? TextReader.Null),
+            PipelineCommand.Create(input ?? TextReader.Null),
             ExportCommand.Create(),
             InitCommand.Create(),
             TrainCommand.Create(),

@@ -3,7 +3,7 @@ using Nuansa.Server;
 
 namespace Nuansa.Cli;
 
-/// <summary><c>nuansa serve --model DIR [--model NAME=DIR ...] [--port N] ...</c>: the HTTP server.</summary>
+/// <summary><c>nuansa serve --model DIR [--model NAME=DIR ...] [--pipeline NAME=FILE ...] [--port N] ...</c>: the HTTP server.</summary>
 internal static class ServeCommand
 {
     public static Command Create()
@@ -11,9 +11,8 @@ internal static class ServeCommand
         var models = new Option<string[]>("--model", "-m")
         {
             Description = "Checkpoint folder to serve, as DIR or NAME=DIR; repeat for several (the first answers /predict).",
-            Required = true,
-            AllowMultipleArgumentsPerToken = false,
         };
+        var pipelines = new Option<string[]>("--pipeline") { Description = "Pipeline file to serve at /pipelines/NAME, as FILE or NAME=FILE; repeatable." };
         var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port", "-p") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
         var quantize = CliParsing.QuantizeOption();
@@ -25,14 +24,16 @@ internal static class ServeCommand
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
         {
-            models, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate,
+            models, pipelines, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
-            var named = parse.GetValue(models)!.Select(Parse).ToArray();
+            var named = (parse.GetValue(models) ?? []).Select(Parse).ToArray();
+            var chains = (parse.GetValue(pipelines) ?? []).Select(p => Parse(p) is var (n, f) && n.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? (n[..^5], f) : (n, f)).ToArray();
             var options = new ServerOptions
             {
                 Models = named,
+                Pipelines = chains,
                 Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
                 Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
                 Threads = parse.GetValue(threads),
@@ -45,7 +46,7 @@ internal static class ServeCommand
             try
             {
                 server.StartAsync().GetAwaiter().GetResult();
-                stdout.WriteLine($"serving {string.Join(", ", named.Select(m => m.Name))} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
+                stdout.WriteLine($"serving {string.Join(", ", named.Select(m => m.Name).Concat(chains.Select(p => "pipeline " + p.Item1)))} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
                 server.WaitForShutdownAsync().GetAwaiter().GetResult();
             }
             finally
@@ -57,11 +58,11 @@ internal static class ServeCommand
         return command;
     }
 
-    // NAME=DIR, or DIR named after its folder.
+    // NAME=PATH, or PATH named after its file or folder.
     private static (string Name, string Path) Parse(string value)
     {
         var equals = value.IndexOf('=', StringComparison.Ordinal);
-        if (equals > 0 && !Directory.Exists(value))
+        if (equals > 0 && !Path.Exists(value))
             return (value[..equals], value[(equals + 1)..]);
         return (Path.GetFileName(Path.GetFullPath(value).TrimEnd('/', '\\')), value);
     }

@@ -24,10 +24,13 @@ public sealed class NuansaServer : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly Metrics _metrics;
 
-    private NuansaServer(WebApplication app, Dictionary<string, ModelWorker> workers, ServerOptions options, Metrics metrics)
+    private readonly Dictionary<string, (Pipeline Pipeline, SemaphoreSlim Slots)> _pipelines;
+
+    private NuansaServer(WebApplication app, Dictionary<string, ModelWorker> workers, Dictionary<string, (Pipeline, SemaphoreSlim)> pipelines, ServerOptions options, Metrics metrics)
     {
         _app = app;
         _workers = workers;
+        _pipelines = pipelines;
         _options = options;
         _metrics = metrics;
     }
@@ -39,27 +42,33 @@ public sealed class NuansaServer : IAsyncDisposable
     /// <summary>Loads every model (failing fast on a bad one) and maps the endpoints; <see cref="StartAsync"/> starts listening.</summary>
     public static NuansaServer Create(ServerOptions options)
     {
-        if (options.Models.Count == 0)
-            throw new NuansaException("Give at least one model to serve.");
+        if (options.Models.Count == 0 && options.Pipelines.Count == 0)
+            throw new NuansaException("Give at least one model or pipeline to serve.");
         if (options.MaxBatchSize < 1 || options.MaxClientBatchSize < 1 || options.MaxConcurrentRequests < 1)
             throw new NuansaException("Batch sizes and the request limit must be at least 1.");
         var duplicate = options.Models.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate != null)
             throw new NuansaException($"Two models are named '{duplicate.Key}'.");
+        var duplicatePipeline = options.Pipelines.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicatePipeline != null)
+            throw new NuansaException($"Two pipelines are named '{duplicatePipeline.Key}'.");
         var metrics = new Metrics();
         var workers = new Dictionary<string, ModelWorker>(StringComparer.Ordinal);
+        var pipelines = new Dictionary<string, (Pipeline, SemaphoreSlim)>(StringComparer.Ordinal);
+        var loadOptions = new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization };
         try
         {
             foreach (var (name, path) in options.Models)
-            {
-                var classifier = TextClassifier.Load(path, new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization });
-                workers[name] = new ModelWorker(name, classifier, options, metrics);
-            }
+                workers[name] = new ModelWorker(name, TextClassifier.Load(path, loadOptions), options, metrics);
+            foreach (var (name, path) in options.Pipelines)
+                pipelines[name] = (Pipeline.Load(path, loadOptions), new SemaphoreSlim(options.MaxConcurrentRequests));
         }
         catch
         {
             foreach (var w in workers.Values)
                 w.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            foreach (var (p, _) in pipelines.Values)
+                p.Dispose();
             throw;
         }
 
@@ -68,7 +77,7 @@ public sealed class NuansaServer : IAsyncDisposable
         builder.WebHost.UseUrls(options.Url);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         var app = builder.Build();
-        var server = new NuansaServer(app, workers, options, metrics);
+        var server = new NuansaServer(app, workers, pipelines, options, metrics);
         server.Map();
         return server;
     }
@@ -84,17 +93,20 @@ public sealed class NuansaServer : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         foreach (var worker in _workers.Values)
             await worker.DisposeAsync().ConfigureAwait(false);
+        foreach (var (pipeline, _) in _pipelines.Values)
+            pipeline.Dispose();
     }
 
-    private string DefaultModel => _options.Models[0].Name;
+    private string DefaultModel => _options.Models.Count > 0 ? _options.Models[0].Name : "";
 
     private void Map()
     {
         _app.MapPost("/predict", (Func<HttpContext, Task<IResult>>)(context => Predict(context, DefaultModel)));
+        _app.MapPost("/pipelines/{name}", (HttpContext context, string name) => RunPipeline(context, name));
         _app.MapPost("/models/{name}/predict", (HttpContext context, string name) => Predict(context, name));
-        _app.MapGet("/info", () => Json(Info(_workers[DefaultModel])));
+        _app.MapGet("/info", () => _workers.TryGetValue(DefaultModel, out var w) ? Json(Info(w)) : Json(new JsonObject { ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/models/{name}/info", (string name) => _workers.TryGetValue(name, out var w) ? Json(Info(w)) : UnknownModel(name));
-        _app.MapGet("/health", () => Json(new JsonObject { ["status"] = "ok", ["models"] = new JsonArray([.. _workers.Keys.Select(k => JsonValue.Create(k))]) }));
+        _app.MapGet("/health", () => Json(new JsonObject { ["status"] = "ok", ["models"] = Names(_workers.Keys), ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4"));
     }
 
@@ -110,10 +122,9 @@ public sealed class NuansaServer : IAsyncDisposable
         return result;
     }
 
-    private async Task<(IResult Result, int Status)> PredictCore(HttpContext context, string model)
+    // The request body as a PredictRequest, or the error to answer with.
+    private async Task<(PredictRequest? Request, (IResult, int) Error)> ReadRequest(HttpContext context)
     {
-        if (!_workers.TryGetValue(model, out var worker))
-            return (UnknownModel(model), StatusCodes.Status404NotFound);
         PredictRequest request;
         try
         {
@@ -122,18 +133,28 @@ public sealed class NuansaServer : IAsyncDisposable
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Error(StatusCodes.Status413PayloadTooLarge, "validation", $"The request body is larger than {_options.MaxRequestBytes} bytes.");
+            return (null, Error(StatusCodes.Status413PayloadTooLarge, "validation", $"The request body is larger than {_options.MaxRequestBytes} bytes."));
         }
         catch (JsonException e)
         {
-            return Error(StatusCodes.Status422UnprocessableEntity, "validation", $"The body is not valid JSON: {e.Message}");
+            return (null, Error(StatusCodes.Status422UnprocessableEntity, "validation", $"The body is not valid JSON: {e.Message}"));
         }
         catch (RequestException e)
         {
-            return Error(StatusCodes.Status422UnprocessableEntity, "validation", e.Message);
+            return (null, Error(StatusCodes.Status422UnprocessableEntity, "validation", e.Message));
         }
         if (request.Inputs.Count > _options.MaxClientBatchSize)
-            return Error(StatusCodes.Status413PayloadTooLarge, "validation", $"A request may hold at most {_options.MaxClientBatchSize} inputs; it holds {request.Inputs.Count}.");
+            return (null, Error(StatusCodes.Status413PayloadTooLarge, "validation", $"A request may hold at most {_options.MaxClientBatchSize} inputs; it holds {request.Inputs.Count}."));
+        return (request, default);
+    }
+
+    private async Task<(IResult Result, int Status)> PredictCore(HttpContext context, string model)
+    {
+        if (!_workers.TryGetValue(model, out var worker))
+            return (UnknownModel(model), StatusCodes.Status404NotFound);
+        var (request, error) = await ReadRequest(context).ConfigureAwait(false);
+        if (request == null)
+            return error;
 
         var classifier = worker.Classifier;
         var maxLength = classifier.MaxLength;
@@ -164,6 +185,54 @@ public sealed class NuansaServer : IAsyncDisposable
         return (Json(response), StatusCodes.Status200OK);
     }
 
+    // A pipeline per request (pipelines run their own batched steps): {"steps": {...}, "kept", "stopped_at", "alerts"} per input.
+    private async Task<IResult> RunPipeline(HttpContext context, string name)
+    {
+        var label = _pipelines.ContainsKey(name) ? "pipeline:" + name : "(unknown)";
+        var clock = Stopwatch.StartNew();
+        var (result, status) = await RunPipelineCore(context, name).ConfigureAwait(false);
+        _metrics.Increment("nuansa_requests_total", label, status: status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (status == StatusCodes.Status200OK)
+            _metrics.ObserveDuration("nuansa_request_duration_seconds", label, clock.Elapsed.TotalSeconds);
+        return result;
+    }
+
+    private async Task<(IResult Result, int Status)> RunPipelineCore(HttpContext context, string name)
+    {
+        if (!_pipelines.TryGetValue(name, out var entry))
+            return Error(StatusCodes.Status404NotFound, "not_found", $"No pipeline named '{name}'; this server has {(_pipelines.Count == 0 ? "none" : string.Join(", ", _pipelines.Keys))}.");
+        var (request, error) = await ReadRequest(context).ConfigureAwait(false);
+        if (request == null)
+            return error;
+        if (request.RawScores)
+            return Error(StatusCodes.Status422UnprocessableEntity, "validation", "Pipelines answer with scores; \"raw_scores\" is for /predict.");
+        if (!entry.Slots.Wait(0))
+            return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Pipeline '{name}' has {_options.MaxConcurrentRequests} requests running; try again later.");
+        try
+        {
+            var options = new ClassifyOptions { TopK = request.TopK, Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate };
+            var results = await Task.Run(() => entry.Pipeline.Run(request.Inputs, options, context.RequestAborted)).ConfigureAwait(false);
+            var answers = results.Select(r => (JsonNode)new JsonObject
+            {
+                ["steps"] = new JsonObject(r.Steps.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)Prediction(s.Value)))),
+                ["kept"] = r.Kept,
+                ["stopped_at"] = r.StoppedAt,
+                ["alerts"] = Names(r.Alerts),
+            }).ToArray();
+            return (Json(request.Single ? answers[0] : new JsonArray(answers)), StatusCodes.Status200OK);
+        }
+        catch (TokenizationException e)
+        {
+            return Error(StatusCodes.Status413PayloadTooLarge, "validation", $"{e.Message} Send \"truncate\": true to cut it.");
+        }
+        finally
+        {
+            entry.Slots.Release();
+        }
+    }
+
+    private static JsonArray Names(IEnumerable<string> names) => new([.. names.Select(n => JsonValue.Create(n))]);
+
     // One input's answer: [{"label", "score"}, ...] best first; for a multi-task model {"task": [...], ...}.
     private static JsonNode Prediction(Classification c)
     {
@@ -192,7 +261,8 @@ public sealed class NuansaServer : IAsyncDisposable
             ["max_client_batch_size"] = _options.MaxClientBatchSize,
             ["max_concurrent_requests"] = _options.MaxConcurrentRequests,
             ["auto_truncate"] = _options.AutoTruncate,
-            ["models"] = new JsonArray([.. _workers.Keys.Select(k => JsonValue.Create(k))]),
+            ["models"] = Names(_workers.Keys),
+            ["pipelines"] = Names(_pipelines.Keys),
             ["version"] = typeof(NuansaServer).Assembly.GetName().Version?.ToString(),
         };
         if (c.Tasks != null)

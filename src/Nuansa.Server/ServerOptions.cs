@@ -8,6 +8,9 @@ public sealed record ServerOptions
     /// <summary>Models by name (name → checkpoint folder). The first is the default model of <c>/predict</c>.</summary>
     public IReadOnlyList<(string Name, string Path)> Models { get; init; } = [];
 
+    /// <summary>Pipelines by name (name → pipeline file, see <see cref="Inference.Pipeline.Load"/>), served at <c>/pipelines/{name}</c>.</summary>
+    public IReadOnlyList<(string Name, string Path)> Pipelines { get; init; } = [];
+
     /// <summary>Address to listen on, e.g. <c>http://0.0.0.0:8080</c>; port 0 picks a free port.</summary>
     public string Url { get; init; } = "http://127.0.0.1:8080";
 

@@ -77,8 +77,14 @@ public sealed class TextClassifier : IDisposable
         options ??= ClassifyOptions.Default;
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
-        var encodeOptions = new EncodeOptions { MaxLength = options.MaxLength, Truncation = options.Truncation };
+        if (inputs.Count == 0)
+            return [];
+        var encodeOptions = new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation };
         var encodings = Tokenizer.EncodeBatch([.. inputs.Select(i => (i.Text, i.TextPair))], encodeOptions);
+        // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
+        var tooLong = Array.FindIndex(encodings.ToArray(), e => e.Length > MaxLength);
+        if (tooLong >= 0)
+            throw new TokenizationException($"Input {tooLong}: {encodings[tooLong].Length} tokens, more than the {MaxLength} the model takes.", tooLong);
         var order = Enumerable.Range(0, inputs.Count).OrderBy(i => encodings[i].Length).ToArray();
         var results = new Classification[inputs.Count];
         var done = 0;

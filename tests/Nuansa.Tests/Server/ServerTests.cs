@@ -214,3 +214,47 @@ public class PaddingAwareBatchTests
         Assert.Empty(ModelWorker.PaddingAwareBatches([], 4));
     }
 }
+
+public class ServerPipelineTests
+{
+    [Fact]
+    public async Task PipelinesAnswerWithStepsGatesAndAlerts()
+    {
+        using var dir = new TempDirectory();
+        var file = dir.File("triage.json");
+        File.WriteAllText(file, new JsonObject
+        {
+            ["steps"] = new JsonArray(
+                new JsonObject { ["name"] = "relevancy", ["model"] = SharedFiles.Model("bert-2label"), ["keep"] = new JsonArray("negative"), ["min_score"] = 0.7 },
+                new JsonObject { ["name"] = "emotion", ["model"] = SharedFiles.Model("bert-5label-emotion-f16") }),
+            ["alerts"] = new JsonArray(new JsonObject { ["name"] = "escalate", ["step"] = "emotion", ["labels"] = new JsonArray("Frustrasi", "Marah"), ["min_score"] = 0.3 }),
+        }.ToJsonString());
+        await using var server = NuansaServer.Create(new ServerOptions { Pipelines = [("triage", file)], Url = "http://127.0.0.1:0" });
+        await server.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
+        string[] texts = ["the food was great", "terrible service", "okay I guess", "what a lovely day"];
+        using var response = await client.PostAsync("/pipelines/triage", new StringContent(new JsonObject { ["inputs"] = new JsonArray([.. texts.Select(t => JsonValue.Create(t))]) }.ToJsonString()));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var answers = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
+
+        using var pipeline = Nuansa.Inference.Pipeline.Load(file);
+        var expected = pipeline.Run([.. texts.Select(t => new Nuansa.Inference.TextInput(t))], new Nuansa.Inference.ClassifyOptions { TopK = null });
+        for (var i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(expected[i].Kept, answers[i]!["kept"]!.GetValue<bool>());
+            Assert.Equal(expected[i].StoppedAt, answers[i]!["stopped_at"]?.GetValue<string>());
+            Assert.Equal(expected[i].Alerts, answers[i]!["alerts"]!.AsArray().Select(a => a!.GetValue<string>()));
+            foreach (var (step, c) in expected[i].Steps)
+                Assert.Equal(c.Labels.Select(l => l.Label), answers[i]!["steps"]![step]!.AsArray().Select(l => l!["label"]!.GetValue<string>()));
+        }
+        Assert.Contains(expected, r => !r.Kept);
+        Assert.Contains(expected, r => r.Alerts.Count > 0);
+
+        using var unknown = await client.PostAsync("/pipelines/nope", new StringContent("""{"inputs": "x"}"""));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        using var raw = await client.PostAsync("/pipelines/triage", new StringContent("""{"inputs": "x", "raw_scores": true}"""));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, raw.StatusCode);
+        var health = JsonNode.Parse(await client.GetStringAsync("/health"))!;
+        Assert.Equal(["triage"], health["pipelines"]!.AsArray().Select(p => p!.GetValue<string>()));
+    }
+}

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Nuansa.Inference;
+
+namespace Nuansa.Cli;
+
+/// <summary><c>nuansa pipeline --config F [TEXT ...] [--context C] [--input F] [--output F]</c>: chained classifiers with gates and alerts.</summary>
+internal static class PipelineCommand
+{
+    public static Command Create(TextReader standardInput)
+    {
+        var config = new Option<string>("--config", "-c") { Description = "Pipeline file: {\"steps\": [{\"name\", \"model\", \"keep\", \"min_score\"}], \"alerts\": [{\"name\", \"step\", \"labels\", \"min_score\"}]}.", Required = true };
+        var texts = new Argument<string[]>("texts") { Description = "Texts to run (or use --input).", Arity = ArgumentArity.ZeroOrMore };
+        var context = new Option<string?>("--context") { Description = "Context for every positional text (context-conditioned models)." };
+        var input = new Option<string?>("--input", "-i") { Description = "CSV, TSV or JSON Lines with a text column (and optionally a context column); - for JSON Lines on standard input." };
+        var output = new Option<string?>("--output", "-o") { Description = "JSON Lines output file (default: standard output)." };
+        var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
+        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var topK = new Option<string>("--top-k") { Description = "Labels per step in the output, or 'all'.", DefaultValueFactory = _ => "1" };
+        var quantize = CliParsing.QuantizeOption();
+        var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
+        var command = new Command("pipeline", "Run texts through chained classifiers: gates (e.g. a relevancy filter) stop what they do not keep; alerts flag scores over a threshold.")
+        {
+            config, texts, context, input, output, textColumn, pairColumn, topK, quantize, threads,
+        };
+        command.SetAction(parse => Program.Guard(parse, stdout =>
+        {
+            var positional = parse.GetValue(texts) ?? [];
+            var inputPath = parse.GetValue(input);
+            if ((positional.Length > 0) == (inputPath != null))
+                throw new NuansaException("Give texts as arguments or --input, one of the two.");
+            var (items, lines, _) = inputPath == null
+                ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
+                : ClassifyCommand.ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
+            using var pipeline = Pipeline.Load(parse.GetValue(config)!, new TextClassifierOptions
+            {
+                Threads = parse.GetValue(threads),
+                Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
+            });
+            var results = pipeline.Run(items, new ClassifyOptions { TopK = ClassifyCommand.ParseTopK(parse.GetValue(topK)!) });
+            if (inputPath == null && parse.GetValue(output) == null)
+                stdout.Write(Table(items, results));
+            else
+                JsonLines.WriteOutput(parse.GetValue(output), Json(results, lines), stdout);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string Table(TextInput[] items, IReadOnlyList<PipelineResult> results)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < items.Length; i++)
+        {
+            var shown = items[i].TextPair == null ? items[i].Text : $"[{items[i].Text}] {items[i].TextPair}";
+            text.AppendLine(shown.Length > 70 ? shown[..67] + "..." : shown);
+            foreach (var (step, c) in results[i].Steps)
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {step}: {string.Join("  ", c.Labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")))}");
+            if (results[i].StoppedAt is { } stop)
+                text.AppendLine(CultureInfo.InvariantCulture, $"  stopped at {stop}");
+            if (results[i].Alerts.Count > 0)
+                text.AppendLine(CultureInfo.InvariantCulture, $"  ALERT: {string.Join(", ", results[i].Alerts)}");
+        }
+        return text.ToString();
+    }
+
+    // {"line"?, "steps": {"step": [{"label", "score"}...]}, "kept", "stopped_at", "alerts": [...]}
+    private static string Json(IReadOnlyList<PipelineResult> results, int[]? lines) => JsonLines.Format(results.Select((r, i) => (r, i)), (json, x) =>
+    {
+        var (r, i) = x;
+        json.WriteStartObject();
+        if (lines != null)
+            json.WriteNumber("line", lines[i]);
+        json.WriteStartObject("steps");
+        foreach (var (step, c) in r.Steps)
+            ClassifyCommand.WriteLabels(json, step, c.Labels);
+        json.WriteEndObject();
+        json.WriteBoolean("kept", r.Kept);
+        if (r.StoppedAt is { } stop)
+            json.WriteString("stopped_at", stop);
+        else
+            json.WriteNull("stopped_at");
+        json.WriteStartArray("alerts");
+        foreach (var a in r.Alerts)
+            json.WriteStringValue(a);
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
+}
