@@ -30,7 +30,8 @@ public static class Program
             ServeCommand.Create(),
         };
         var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return root.Parse(args).Invoke(configuration);
+        // InvokeAsync: asynchronous actions (serve) get Ctrl+C / SIGTERM as cancellation.
+        return root.Parse(args).InvokeAsync(configuration).GetAwaiter().GetResult();
     }
 
     /// <summary>Runs a command body, turning user-fixable errors into one clear line and exit code 1.</summary>

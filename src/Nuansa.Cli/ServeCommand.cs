@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using Nuansa.Server;
 
@@ -26,35 +27,68 @@ internal static class ServeCommand
         {
             models, pipelines, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate,
         };
-        command.SetAction(parse => Program.Guard(parse, stdout =>
+        // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
+        // stops taking requests, finishes the ones it has, and exits 0.
+        command.SetAction(async (parse, cancellationToken) =>
         {
-            var named = (parse.GetValue(models) ?? []).Select(Parse).ToArray();
-            var chains = (parse.GetValue(pipelines) ?? []).Select(p => Parse(p) is var (n, f) && n.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? (n[..^5], f) : (n, f)).ToArray();
-            var options = new ServerOptions
-            {
-                Models = named,
-                Pipelines = chains,
-                Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
-                Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
-                Threads = parse.GetValue(threads),
-                MaxBatchSize = parse.GetValue(maxBatch),
-                MaxClientBatchSize = parse.GetValue(maxClientBatch),
-                MaxConcurrentRequests = parse.GetValue(maxConcurrent),
-                AutoTruncate = parse.GetValue(autoTruncate),
-            };
-            var server = NuansaServer.Create(options);
+            NuansaServer server;
+            string[] names;
             try
             {
-                server.StartAsync().GetAwaiter().GetResult();
-                stdout.WriteLine($"serving {string.Join(", ", named.Select(m => m.Name).Concat(chains.Select(p => "pipeline " + p.Item1)))} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
-                server.WaitForShutdownAsync().GetAwaiter().GetResult();
+                var named = (parse.GetValue(models) ?? []).Select(Parse).ToArray();
+                var chains = (parse.GetValue(pipelines) ?? []).Select(p => Parse(p) is var (n, f) && n.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? (n[..^5], f) : (n, f)).ToArray();
+                names = [.. named.Select(m => m.Name).Concat(chains.Select(p => "pipeline " + p.Item1))];
+                server = NuansaServer.Create(new ServerOptions
+                {
+                    Models = named,
+                    Pipelines = chains,
+                    Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
+                    Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
+                    Threads = parse.GetValue(threads),
+                    MaxBatchSize = parse.GetValue(maxBatch),
+                    MaxClientBatchSize = parse.GetValue(maxClientBatch),
+                    MaxConcurrentRequests = parse.GetValue(maxConcurrent),
+                    AutoTruncate = parse.GetValue(autoTruncate),
+                });
             }
-            finally
+            catch (NuansaException e)
             {
-                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {e.Message}");
+                return 1;
+            }
+            await using (server)
+            {
+                try
+                {
+                    await server.StartAsync(cancellationToken);
+                }
+                catch (IOException e)
+                {
+                    // Typically the port is taken: say so in one line.
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {e.Message}");
+                    return 1;
+                }
+                await parse.InvocationConfiguration.Output.WriteLineAsync($"serving {string.Join(", ", names)} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
+                // SIGTERM (docker stop, systemd) and SIGINT end the wait instead of the process: a clean stop, exit code 0.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                void Stop(PosixSignalContext context)
+                {
+                    context.Cancel = true;
+                    stop.Cancel();
+                }
+                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+                using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    await parse.InvocationConfiguration.Output.WriteLineAsync("stopping");
+                }
             }
             return 0;
-        }));
+        });
         return command;
     }
 

@@ -73,7 +73,8 @@ public sealed class NuansaServer : IAsyncDisposable
         }
 
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Startup failures (a taken port) reach the caller as exceptions; no duplicate log of them.
+        builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.WebHost.UseUrls(options.Url);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         var app = builder.Build();
@@ -83,9 +84,6 @@ public sealed class NuansaServer : IAsyncDisposable
     }
 
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
-
-    /// <summary>After <see cref="StartAsync"/>: returns when the process is asked to stop (Ctrl+C, SIGTERM).</summary>
-    public Task WaitForShutdownAsync() => Microsoft.Extensions.Hosting.HostingAbstractionsHostExtensions.WaitForShutdownAsync(_app);
 
     public async ValueTask DisposeAsync()
     {
