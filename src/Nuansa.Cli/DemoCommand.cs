@@ -68,6 +68,15 @@ internal static class DemoCommand
             stdout.WriteLine("6. classify:");
             foreach (var (text, r) in examples.Zip(classifier.ClassifyBatch([.. examples.Select(e => new TextInput(e))])))
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {text,-40} {r.Top.Label} ({r.Top.Score:0.000})"));
+
+            // 7. The same model quantized to int8: how much it changes on the test reviews.
+            var tests = rows.Where((_, i) => i % 5 == 0).Select(r => new TextInput(r.Split('\t')[0])).ToArray();
+            using var quantized = TextClassifier.Load(model, new TextClassifierOptions { Quantization = Models.Quantization.Int8 });
+            var full = classifier.ClassifyBatch(tests);
+            var small = quantized.ClassifyBatch(tests);
+            var agree = full.Zip(small).Count(p => p.First.Top.Label == p.Second.Top.Label);
+            var change = full.Zip(small).Max(p => Math.Abs(p.First.Top.Score - p.Second.Labels.Single(l => l.Label == p.First.Top.Label).Score));
+            stdout.WriteLine(FormattableString.Invariant($"7. int8:   same label on {agree}/{tests.Length} test reviews, scores moved by {change:0.0000} at most (nuansa classify --quantize int8)"));
             stdout.WriteLine(FormattableString.Invariant($"done in {clock.Elapsed.TotalSeconds:0} s; open {Path.Combine(evaluation, "report.md")} for the report and charts."));
             return 0;
         }));

@@ -14,6 +14,7 @@ public class DemoCommandTests
         Assert.Matches(@"4\. eval: +accuracy (0\.9\d{3}|1\.0000)", output);
         Assert.Contains("this phone broke after a week            negative", output);
         Assert.Contains("makanannya segar dan enak                positive", output);
+        Assert.Matches(@"7\. int8: +same label on (6[0-4])/64 test reviews, scores moved by 0\.0\d{3} at most", output);
 
         // A second run does not touch the first one's folder.
         (code, output, _) = CliRunner.Run("demo", "--output", dir.File("demo"));
