@@ -50,33 +50,37 @@ public sealed class WordPieceModel : ITokenizerModel
             output.Add(new Token(_unkId, UnkToken, wordStart, wordEnd));
             return;
         }
+        // Candidates are looked up as spans (no string per attempt); a match hands back the vocabulary's own string.
+        var lookup = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        var prefix = ContinuingSubwordPrefix.Length;
+        var size = prefix + 2 * word.Length;
+        Span<char> chars = size <= 512 ? stackalloc char[size] : new char[size];
+        Span<int> charEnd = word.Length < 256 ? stackalloc int[word.Length + 1] : new int[word.Length + 1];
+        ContinuingSubwordPrefix.CopyTo(chars);
+        // The word's text after the prefix, with each rune's end as a char index (surrogate pairs take two).
+        for (var i = 0; i < word.Length; i++)
+            charEnd[i + 1] = charEnd[i] + word.CopyTo(i, i + 1, chars[(prefix + charEnd[i])..]);
+        Span<char> candidate = size <= 512 ? stackalloc char[size] : new char[size];
         var mark = output.Count;
         var start = 0;
         while (start < word.Length)
         {
+            var lead = start > 0 ? prefix : 0;
+            ContinuingSubwordPrefix.AsSpan(0, lead).CopyTo(candidate);
+            chars[(prefix + charEnd[start])..(prefix + charEnd[word.Length])].CopyTo(candidate[lead..]);
             var end = word.Length;
-            int? found = null;
             string? piece = null;
-            while (start < end)
-            {
-                piece = word.ToString(start, end);
-                if (start > 0)
-                    piece = ContinuingSubwordPrefix + piece;
-                if (_vocab.TryGetValue(piece, out var id))
-                {
-                    found = id;
-                    break;
-                }
+            var id = 0;
+            while (start < end && !lookup.TryGetValue(candidate[..(lead + charEnd[end] - charEnd[start])], out piece, out id))
                 end--;
-            }
-            if (found is not { } tokenId)
+            if (piece == null || start == end)
             {
                 output.RemoveRange(mark, output.Count - mark);
                 output.Add(new Token(_unkId, UnkToken, wordStart, wordEnd));
                 return;
             }
             var (s, e) = word.Offsets(start, end);
-            output.Add(new Token(tokenId, piece!, s, e));
+            output.Add(new Token(id, piece, s, e));
             start = end;
         }
     }
@@ -89,8 +93,7 @@ public sealed class BpeModel : ITokenizerModel
     private readonly string[] _byId;
     private readonly Dictionary<(string, string), int> _ranks;
     private readonly int? _unkId;
-    private readonly Dictionary<string, (string Piece, int Start, int End)[]> _cache = new(StringComparer.Ordinal);
-    private readonly Lock _cacheLock = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Piece, int Start, int End)[]> _cache = new(StringComparer.Ordinal);
 
     public BpeModel(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken)
     {
@@ -116,18 +119,13 @@ public sealed class BpeModel : ITokenizerModel
         if (word.Length == 0)
             return;
         var text = word.ToString();
-        (string Piece, int Start, int End)[]? pieces;
-        lock (_cacheLock)
-            _cache.TryGetValue(text, out pieces);
-        if (pieces == null)
+        // Lock-free reads: with several threads encoding, a lock taken per word would serialize them.
+        if (!_cache.TryGetValue(text, out var pieces))
         {
             pieces = Merge(word);
-            lock (_cacheLock)
-            {
-                if (_cache.Count > 100_000)
-                    _cache.Clear();
-                _cache[text] = pieces;
-            }
+            if (_cache.Count > 100_000)
+                _cache.Clear();
+            _cache[text] = pieces;
         }
         foreach (var (piece, start, end) in pieces)
         {
@@ -220,10 +218,13 @@ public sealed class UnigramModel : ITokenizerModel
         var n = word.Length;
         if (n == 0)
             return;
-        var bestScore = new double[n + 1];
-        var bestStart = new int[n + 1];
-        var bestId = new int[n + 1];
-        Array.Fill(bestStart, -1);
+        // Words are short: the Viterbi lattice lives on the stack unless a word is long (no allocation per word).
+        var small = n < 256;
+        Span<double> bestScore = small ? stackalloc double[n + 1] : new double[n + 1];
+        Span<int> bestStart = small ? stackalloc int[n + 1] : new int[n + 1];
+        Span<int> bestId = small ? stackalloc int[n + 1] : new int[n + 1];
+        bestScore.Clear();
+        bestStart.Fill(-1);
         for (var start = 0; start < n; start++)
         {
             if (start > 0 && bestStart[start] < 0)
@@ -260,17 +261,22 @@ public sealed class UnigramModel : ITokenizerModel
             }
         }
 
-        var path = new List<(int Id, int Start, int End)>();
+        // The best path, read backwards from the end: piece ends, stored from the back of a buffer.
+        Span<int> ends = small ? stackalloc int[n] : new int[n];
+        var count = 0;
         for (var end = n; end > 0; end = bestStart[end])
-            path.Add((bestId[end], bestStart[end], end));
-        path.Reverse();
-        for (var i = 0; i < path.Count; i++)
+            ends[n - ++count] = end;
+        ends = ends[(n - count)..];
+        for (var i = 0; i < ends.Length; i++)
         {
-            var (id, start, end) = path[i];
-            while (id == UnkId && i + 1 < path.Count && path[i + 1].Id == UnkId)
-                end = path[++i].End;
+            var end = ends[i];
+            var start = bestStart[end];
+            var id = bestId[end];
+            while (id == UnkId && i + 1 < ends.Length && bestId[ends[i + 1]] == UnkId)
+                end = ends[++i];
             var (s, e) = word.Offsets(start, end);
-            output.Add(new Token(id, word.ToString(start, end), s, e)); // HF keeps the text, not "<unk>", as the token string
+            // A matched piece is the text it covers; for unknown runs HF keeps the text, not "<unk>", as the token string.
+            output.Add(new Token(id, id == UnkId ? word.ToString(start, end) : _pieces[id].Piece, s, e));
         }
     }
 }

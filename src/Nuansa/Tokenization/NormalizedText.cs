@@ -62,6 +62,15 @@ public sealed class NormalizedText
         return text.ToString();
     }
 
+    /// <summary>Writes runes [start, end) as UTF-16 into <paramref name="destination"/>; returns the chars written.</summary>
+    public int CopyTo(int start, int end, Span<char> destination)
+    {
+        var written = 0;
+        for (var i = start; i < end; i++)
+            written += new Rune(_runes[i]).EncodeToUtf16(destination[written..]);
+        return written;
+    }
+
     public NormalizedText Slice(int start, int end) =>
         new(_runes.GetRange(start, end - start), _spans.GetRange(start, end - start));
 
