@@ -55,8 +55,12 @@ public sealed class TextClassifier : IDisposable
         var tasks = options.Tasks != null ? MultiTask.Validate(options.Tasks, config) : MultiTask.FromConfig(config);
         var tokenizer = Tokenizer.Load(path);
         OnnxSession session;
+        // The checkpoint is unmapped before ONNX Runtime copies the weights, so its pages and ORT's copies are
+        // not resident at the same time.
+        Graphs.Graph graph;
         using (var weights = WeightStore.Open(path))
-            session = new OnnxSession(SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization }), new SessionSettings { IntraOpThreads = options.Threads });
+            graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization });
+        session = new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads });
         return new TextClassifier(path, config, tokenizer, session, tasks);
     }
 
