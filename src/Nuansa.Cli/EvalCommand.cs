@@ -57,7 +57,7 @@ internal static class EvalCommand
                 if (classifier.Config.ProblemType == "multi_label_classification")
                 {
                     var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath);
-                    WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title);
+                    WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title, Path.Combine(modelPath, Training.Trainer.LogFileName));
                     stdout.WriteLine(FormattableString.Invariant(
                         $"subset_accuracy {metrics.SubsetAccuracy:0.0000}  hamming_loss {metrics.HammingLoss:0.0000}  f1_micro {metrics.F1Micro:0.0000}  f1_macro {metrics.F1Macro:0.0000}  ({rows.Count} examples)"));
                     stdout.WriteLine($"wrote {parse.GetValue(output)}");
@@ -183,7 +183,7 @@ internal static class EvalCommand
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
 
-    private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title)
+    private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title, string trainingLog)
     {
         AtomicFolder.Write(output, staging =>
         {
@@ -197,6 +197,10 @@ internal static class EvalCommand
             text.Append("\n| label | precision | recall | F1 | support |\n| --- | --- | --- | --- | --- |\n");
             for (var c = 0; c < labels.Count; c++)
                 text.Append(FormattableString.Invariant($"| {labels[c]} | {metrics.PerLabel[c].Precision:0.0000} | {metrics.PerLabel[c].Recall:0.0000} | {metrics.PerLabel[c].F1:0.0000} | {metrics.PerLabel[c].Support} |\n"));
+            var chart = EvaluationCharts.PerLabel(labels, metrics, Path.Combine(staging, "per_label.png"));
+            text.Append($"\n![per label]({Path.GetFileName(chart)})\n");
+            if (EvaluationCharts.TrainingCurves(trainingLog, Path.Combine(staging, "training_curves.png")) is { } curves)
+                text.Append($"\n![training curves]({Path.GetFileName(curves)})\n");
             File.WriteAllText(Path.Combine(staging, "report.md"), text.ToString());
         });
     }

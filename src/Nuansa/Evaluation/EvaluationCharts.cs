@@ -14,7 +14,7 @@ public static class EvaluationCharts
         var files = new List<string>
         {
             ConfusionMatrix(report, Path.Combine(folder, $"{prefix}confusion_matrix.png")),
-            PerClass(report, Path.Combine(folder, $"{prefix}per_class.png")),
+            PerClass(report.Labels, report.Metrics.PerClass, Path.Combine(folder, $"{prefix}per_class.png"), "Per-class precision, recall and F1"),
             Reliability(report, Path.Combine(folder, $"{prefix}reliability.png")),
         };
         return files;
@@ -56,15 +56,19 @@ public static class EvaluationCharts
         return path;
     }
 
-    private static string PerClass(EvaluationReport report, string path)
+    /// <summary>A multi-label evaluation's chart: precision, recall and F1 of each label (predicted when its sigmoid passes 0.5).</summary>
+    public static string PerLabel(IReadOnlyList<string> labels, MultiLabelMetrics metrics, string path) =>
+        PerClass(labels, metrics.PerLabel, path, "Per-label precision, recall and F1 (sigmoid > 0.5)");
+
+    private static string PerClass(IReadOnlyList<string> labels, IReadOnlyList<ClassScores> perClass, string path, string title)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         string[] series = ["precision", "recall", "F1"];
         var bars = new List<Bar>();
-        for (var c = 0; c < report.Labels.Count; c++)
+        for (var c = 0; c < labels.Count; c++)
         {
-            var scores = report.Metrics.PerClass[c];
+            var scores = perClass[c];
             double[] values = [scores.Precision, scores.Recall, scores.F1];
             for (var s = 0; s < 3; s++)
                 bars.Add(new Bar { Position = c * 4 + s, Value = values[s], FillColor = palette.GetColor(s) });
@@ -73,9 +77,9 @@ public static class EvaluationCharts
         for (var s = 0; s < 3; s++)
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = series[s], FillColor = palette.GetColor(s) });
         plot.ShowLegend(Alignment.UpperRight);
-        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, report.Labels.Count).Select(c => c * 4 + 1.0)], [.. report.Labels]);
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(c => c * 4 + 1.0)], [.. labels]);
         plot.Axes.SetLimitsY(0, 1.15);
-        plot.Title("Per-class precision, recall and F1");
+        plot.Title(title);
         plot.YLabel("score");
         plot.SavePng(path, Width, Height);
         return path;

@@ -233,6 +233,13 @@ public class TrainerTests
             Assert.True(metrics.RootElement.TryGetProperty(key, out _), key);
         Assert.True(metrics.RootElement.GetProperty("f1_micro").GetDouble() > 0.9);
         Assert.StartsWith("{\"line\":1,", File.ReadLines(Path.Combine(dir.File("eval"), "predictions.jsonl")).First());
+        // Charts: per-label scores and the training curves, both PNG files linked from the report.
+        var report = File.ReadAllText(Path.Combine(dir.File("eval"), "report.md"));
+        foreach (var chart in new[] { "per_label.png", "training_curves.png" })
+        {
+            Assert.Contains($"({chart})", report);
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(dir.File("eval"), chart)).Take(4));
+        }
     }
 
     [Theory]
