@@ -50,12 +50,16 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume-from-checkpoint") { Description = "Continue exactly from a checkpoint-<step> folder of an earlier run." };
         var oversample = new Option<bool>("--oversample") { Description = "Single-label: repeat examples of smaller classes up to the largest class's size." };
         var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
+        var lowercase = new Option<bool>("--lowercase") { Description = "Preprocessing: lower-case texts before tokenizing (saved with the model)." };
+        var maxRepeat = new Option<int?>("--max-repeat") { Description = "Preprocessing: cut runs of one repeated character to N (\"bagusssss\" → \"baguss\" with 2)." };
+        var replacements = new Option<string?>("--replacements") { Description = "Preprocessing: TSV (word<TAB>replacement) or JSON file of slang and abbreviations to replace word by word." };
 
         var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
             loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, resume,
+            lowercase, maxRepeat, replacements,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -98,6 +102,7 @@ internal static class TrainCommand
                 Oversample = parse.GetValue(oversample),
                 CheckpointDirectory = parse.GetValue(noCheckpoints) ? "" : parse.GetValue(checkpointDir),
                 ResumeFromCheckpoint = parse.GetValue(resume),
+                Preprocessing = Preprocessing(parse.GetValue(lowercase), parse.GetValue(maxRepeat), parse.GetValue(replacements)),
             };
             var error = parse.InvocationConfiguration.Error;
             var interactive = error == Console.Error && !Console.IsErrorRedirected;
@@ -138,5 +143,20 @@ internal static class TrainCommand
     private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
+    }
+
+    // Any of the preprocessing options replaces the model's own preprocessing; none keeps it.
+    private static Data.TextPreprocessing? Preprocessing(bool lowercase, int? maxRepeat, string? replacements)
+    {
+        if (!lowercase && maxRepeat == null && replacements == null)
+            return null;
+        if (maxRepeat is < 1)
+            throw new NuansaException("--max-repeat must be at least 1.");
+        return new Data.TextPreprocessing
+        {
+            Lowercase = lowercase,
+            MaxRepeat = maxRepeat,
+            Replacements = replacements == null ? new Dictionary<string, string>() : Data.TextPreprocessing.ReadReplacements(replacements),
+        };
     }
 }

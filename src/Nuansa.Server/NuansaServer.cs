@@ -157,7 +157,7 @@ public sealed class NuansaServer : IAsyncDisposable
         var classifier = worker.Classifier;
         var maxLength = classifier.MaxLength;
         var encodeOptions = new EncodeOptions { MaxLength = maxLength, Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate };
-        var encodings = classifier.Tokenizer.EncodeBatch([.. request.Inputs.Select(i => (i.Text, i.TextPair))], encodeOptions);
+        var encodings = classifier.Encode(request.Inputs, encodeOptions);
         var tooLong = encodings.Select((e, i) => (e.Length, i)).FirstOrDefault(x => x.Length > maxLength);
         if (tooLong.Length > 0)
         {

@@ -35,6 +35,7 @@ public sealed class TextClassifier : IDisposable
         _session = session;
         _tokenTypes = SequenceClassifier.UsesTokenTypes(config);
         Tasks = tasks;
+        Preprocessing = Data.TextPreprocessing.FromConfig(config);
     }
 
     public string Path { get; }
@@ -43,6 +44,9 @@ public sealed class TextClassifier : IDisposable
 
     /// <summary>Label names by id.</summary>
     public IReadOnlyList<string> Labels => Config.Id2Label;
+
+    /// <summary>The text normalization the model was trained with (<c>nuansa_preprocessing</c> in its config), applied before tokenizing.</summary>
+    public Data.TextPreprocessing Preprocessing { get; }
 
     /// <summary>For a multi-task model, its tasks; null otherwise.</summary>
     public IReadOnlyList<TaskHead>? Tasks { get; }
@@ -83,8 +87,7 @@ public sealed class TextClassifier : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
         if (inputs.Count == 0)
             return [];
-        var encodeOptions = new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation };
-        var encodings = Tokenizer.EncodeBatch([.. inputs.Select(i => (i.Text, i.TextPair))], encodeOptions);
+        var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation });
         // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
         var tooLong = Array.FindIndex(encodings.ToArray(), e => e.Length > MaxLength);
         if (tooLong >= 0)
@@ -105,6 +108,10 @@ public sealed class TextClassifier : IDisposable
         }
         return results;
     }
+
+    /// <summary>Tokenizes inputs as the model expects them: its <see cref="Preprocessing"/> first, then its tokenizer.</summary>
+    public IReadOnlyList<Tokenization.Encoding> Encode(IReadOnlyList<TextInput> inputs, EncodeOptions options) =>
+        Tokenizer.EncodeBatch([.. inputs.Select(i => (Preprocessing.Apply(i.Text), i.TextPair is { } pair ? Preprocessing.Apply(pair) : null))], options);
 
     /// <summary>The logits of already-encoded inputs, [count × num_labels], padded here to the longest.</summary>
     public float[] Forward(IReadOnlyList<Tokenization.Encoding> batch)

@@ -185,7 +185,7 @@ public static class Trainer
             ["best_step"] = best?.Step,
             ["duration_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
         };
-        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks, summary);
+        SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks, summary, options.Preprocessing);
         return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed);
     }
 
@@ -239,7 +239,9 @@ public static class Trainer
     internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
     {
         var rows = TableReader.Read(path);
-        var inputs = rows.Select(r => (r.Text(options.TextColumn, path), r.Fields.ContainsKey(options.PairColumn) ? r.OptionalText(options.PairColumn, path) : null)).ToArray();
+        var preprocessing = options.Preprocessing ?? Data.TextPreprocessing.FromConfig(task.Config);
+        var inputs = rows.Select(r => (preprocessing.Apply(r.Text(options.TextColumn, path)),
+            r.Fields.ContainsKey(options.PairColumn) && r.OptionalText(options.PairColumn, path) is { } pair ? preprocessing.Apply(pair) : null)).ToArray();
         var config = task.Config;
         var examples = rows.Select(r => task.Mode switch
         {
@@ -457,7 +459,7 @@ public static class Trainer
     };
 
     private static void SaveCheckpoint(string modelDirectory, string outputDirectory, ModelConfig config, TrainingGraph graph,
-        Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks, JsonObject summary)
+        Dictionary<string, float[]> parameters, List<string> log, IReadOnlyList<Inference.TaskHead>? tasks, JsonObject summary, Data.TextPreprocessing? preprocessing)
     {
         AtomicFolder.Write(outputDirectory, staging =>
         {
@@ -470,6 +472,14 @@ public static class Trainer
                 _ => "BertForSequenceClassification",
             });
             configJson["torch_dtype"] = "float32";
+            if (preprocessing != null)
+            {
+                // Saved so that classification and serving normalize text as training did.
+                if (preprocessing.IsEmpty)
+                    configJson.Remove(Data.TextPreprocessing.ConfigField);
+                else
+                    configJson[Data.TextPreprocessing.ConfigField] = preprocessing.ToJson();
+            }
             if (tasks != null)
             {
                 // Saved so the model classifies as multi-task without being told again.

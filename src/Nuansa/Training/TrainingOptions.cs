@@ -79,6 +79,9 @@ public sealed record TrainingOptions
     /// <summary>Multi-task: the tasks (overrides <c>nuansa_tasks</c> in the config); each task's labels come from the column named after it.</summary>
     public IReadOnlyList<Inference.TaskHead>? Tasks { get; init; }
 
+    /// <summary>Text normalization before tokenizing (saved in the output's config); null keeps the model's own, if any.</summary>
+    public Data.TextPreprocessing? Preprocessing { get; init; }
+
     /// <summary>Multi-task: the label an empty task cell means (default: the task's first label, e.g. "Unknown").</summary>
     public string? AbsentLabel { get; init; }
 }
