@@ -21,6 +21,7 @@ public static class Program
             TokenizeCommand.Create(input ?? TextReader.Null),
             ClassifyCommand.Create(input ?? TextReader.Null),
             PipelineCommand.Create(input ?? TextReader.Null),
+            UncertainCommand.Create(input ?? TextReader.Null),
             ExportCommand.Create(),
             InitCommand.Create(),
             TrainCommand.Create(),
