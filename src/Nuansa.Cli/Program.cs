@@ -25,6 +25,7 @@ public static class Program
             ExportCommand.Create(),
             InitCommand.Create(),
             TrainCommand.Create(),
+            AugmentCommand.Create(),
             EvalCommand.Create(),
             CardCommand.Create(),
             DemoCommand.Create(),
