@@ -50,13 +50,10 @@ public class TextPreprocessingTests
     public void ATrainedModelKeepsItsPreprocessingAndClassifiesWithIt()
     {
         using var dir = new TempDirectory();
-        var vocab = Path.Combine(SharedFiles.Root, "data", "vocab", "bert-base-uncased.txt");
-        var (code, _, error) = CliRunner.Run("init", "--model-type", "bert", "--vocab", vocab, "--labels", "negative,positive", "--output", dir.File("init"),
-            "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "32");
-        Assert.True(code == 0, error);
+        var init = Training.TrainerTests.InitSmallBert(dir, "negative,positive");
         File.WriteAllText(dir.File("slang.tsv"), "gk\tnot\nbgt\tvery\n");
         File.WriteAllLines(dir.File("train.tsv"), ["text\tlabel", .. Enumerable.Range(0, 40).Select(i => i % 2 == 0 ? "goooood bgt\tpositive" : "gk good\tnegative")]);
-        (code, _, error) = CliRunner.Run("train", "--model", dir.File("init"), "--train", dir.File("train.tsv"), "--output", dir.File("out"),
+        var (code, _, error) = CliRunner.Run("train", "--model", init, "--train", dir.File("train.tsv"), "--output", dir.File("out"),
             "--lowercase", "--max-repeat", "2", "--replacements", dir.File("slang.tsv"), "--num-train-epochs", "1", "--no-checkpoints", "--validation-split", "0");
         Assert.True(code == 0, error);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "config.json")))!;
@@ -69,7 +66,7 @@ public class TextPreprocessingTests
         var raw = classifier.Classify("GOOOOOD BGT");
         var normalized = classifier.Classify("good very");
         Assert.Equal(normalized.Logits, raw.Logits);
-        var plain = TextClassifier.Load(dir.File("init"));
+        var plain = TextClassifier.Load(init);
         Assert.True(plain.Preprocessing.IsEmpty);
         Assert.NotEqual(plain.Classify("GOOOOOD BGT").Logits, plain.Classify("good very").Logits);
         plain.Dispose();

@@ -106,7 +106,7 @@ public class TrainerTests
         Assert.Equal("my own notes", File.ReadAllText(Path.Combine(dir.File("out"), "README.md")));
     }
 
-    private static string InitSmallBert(TempDirectory dir, string labels, params string[] extra)
+    internal static string InitSmallBert(TempDirectory dir, string labels, params string[] extra)
     {
         var vocab = Path.Combine(SharedFiles.Root, "data", "vocab", "bert-base-uncased.txt");
         var (code, _, error) = CliRunner.Run(["init", "--model-type", "bert", "--vocab", vocab, "--labels", labels, "--output", dir.File("init"),

@@ -69,12 +69,7 @@ internal sealed class ProtoWriter
     {
         var inner = new ProtoWriter();
         write(inner);
-        inner.Flush();
-        Key(field, 2);
-        Varint((ulong)inner.Length);
-        Flush();
-        _parts.AddRange(inner._parts);
-        Length += inner.Length;
+        Append(field, inner);
     }
 
     public void PackedInts(int field, IEnumerable<long> values)
@@ -82,6 +77,12 @@ internal sealed class ProtoWriter
         var inner = new ProtoWriter();
         foreach (var v in values)
             inner.Varint((ulong)v);
+        Append(field, inner);
+    }
+
+    // A length-delimited field holding another writer's parts, taken over without copying them.
+    private void Append(int field, ProtoWriter inner)
+    {
         inner.Flush();
         Key(field, 2);
         Varint((ulong)inner.Length);
