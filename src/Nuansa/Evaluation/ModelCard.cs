@@ -91,6 +91,19 @@ public static class ModelCard
             ? "Pairs, encoded as `[CLS] context [SEP] text [SEP]` (token type 0 for the context, 1 for the text on BERT)."
             : "Single texts, encoded as `[CLS] text [SEP]`.");
         card.AppendLine(inv, $"Inputs longer than {summary?["options"]?["max_length"]?.ToString() ?? "the model's limit"} tokens are truncated (longest first).").AppendLine();
+        var preprocessing = Data.TextPreprocessing.FromConfig(config);
+        if (!preprocessing.IsEmpty)
+        {
+            // HF transformers does not read nuansa_preprocessing: users of other libraries must normalize themselves.
+            var steps = new List<string>();
+            if (preprocessing.Lowercase)
+                steps.Add("lower-cased");
+            if (preprocessing.MaxRepeat is { } max)
+                steps.Add(string.Create(inv, $"runs of one repeated character cut to {max}"));
+            if (preprocessing.Replacements.Count > 0)
+                steps.Add(string.Create(inv, $"{preprocessing.Replacements.Count} slang words or abbreviations replaced word by word (listed under `nuansa_preprocessing` in config.json)"));
+            card.AppendLine(inv, $"Texts were normalized before tokenizing: {string.Join("; ", steps)}. Nuansa applies this by itself; with other libraries, normalize texts the same way first.").AppendLine();
+        }
 
         if (summary != null)
         {

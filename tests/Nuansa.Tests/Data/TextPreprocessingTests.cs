@@ -59,6 +59,9 @@ public class TextPreprocessingTests
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "config.json")))!;
         Assert.Equal("very", config[TextPreprocessing.ConfigField]!["replacements"]!["bgt"]!.GetValue<string>());
         Assert.Equal(2, config[TextPreprocessing.ConfigField]!["max_repeat"]!.GetValue<int>());
+        // The model card tells users of other libraries to normalize the same way.
+        Assert.Contains("Texts were normalized before tokenizing: lower-cased; runs of one repeated character cut to 2; 2 slang words",
+            File.ReadAllText(Path.Combine(dir.File("out"), "README.md")), StringComparison.Ordinal);
 
         // The classifier applies the saved steps: raw chat text scores exactly as its normalized form.
         using var classifier = TextClassifier.Load(dir.File("out"));
