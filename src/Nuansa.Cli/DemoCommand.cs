@@ -15,7 +15,7 @@ internal static class DemoCommand
     public static Command Create()
     {
         var output = new Option<string>("--output", "-o") { Description = "Folder for everything the demo writes (a new one is chosen if it exists).", DefaultValueFactory = _ => "nuansa-demo" };
-        var command = new Command("demo", "Train, evaluate, describe and use a small sentiment classifier, offline, in about a minute.") { output };
+        var command = new Command("demo", "Train, evaluate, describe and use a small sentiment classifier, offline, in seconds.") { output };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
             var clock = Stopwatch.StartNew();

@@ -31,7 +31,10 @@ public sealed class ModelWorker : IAsyncDisposable
     public string Name { get; }
     public TextClassifier Classifier { get; }
 
-    /// <summary>Queues encoded inputs; null when the model already has its maximum of requests waiting or running.</summary>
+    /// <summary>
+    /// Queues encoded inputs; null when the model already has its maximum of requests waiting or running, or is
+    /// shutting down.
+    /// </summary>
     public Task<Classification[]>? TryClassify(IReadOnlyList<Encoding> inputs, ClassifyOptions options)
     {
         if (Interlocked.Increment(ref _pending) > _options.MaxConcurrentRequests)
@@ -43,7 +46,7 @@ public sealed class ModelWorker : IAsyncDisposable
         if (!_queue.Writer.TryWrite(item))
         {
             Interlocked.Decrement(ref _pending);
-            throw new InvalidOperationException($"Model '{Name}' is shutting down.");
+            return null;
         }
         return item.Result.Task;
     }

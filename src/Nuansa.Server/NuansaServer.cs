@@ -167,7 +167,7 @@ public sealed class NuansaServer : IAsyncDisposable
         var options = new ClassifyOptions { TopK = request.TopK, Function = request.RawScores ? ScoreFunction.None : ScoreFunction.Default };
         var pending = worker.TryClassify(encodings, options);
         if (pending == null)
-            return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Model '{model}' has {_options.MaxConcurrentRequests} requests waiting; try again later.");
+            return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Model '{model}' has {_options.MaxConcurrentRequests} requests waiting, or is shutting down; try again later.");
         Classification[] results;
         try
         {
