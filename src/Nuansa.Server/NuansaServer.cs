@@ -102,16 +102,17 @@ public sealed class NuansaServer : IAsyncDisposable
         _app.MapPost("/predict", (Func<HttpContext, Task<IResult>>)(context => Predict(context, DefaultModel)));
         _app.MapPost("/pipelines/{name}", (HttpContext context, string name) => RunPipeline(context, name));
         _app.MapPost("/models/{name}/predict", (HttpContext context, string name) => Predict(context, name));
+        _app.MapPost("/models/{name}", (HttpContext context, string name) => Predict(context, name, huggingFace: true));
         _app.MapGet("/info", () => _workers.TryGetValue(DefaultModel, out var w) ? Json(Info(w)) : Json(new JsonObject { ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/models/{name}/info", (string name) => _workers.TryGetValue(name, out var w) ? Json(Info(w)) : UnknownModel(name));
         _app.MapGet("/health", () => Json(new JsonObject { ["status"] = "ok", ["models"] = Names(_workers.Keys), ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4"));
     }
 
-    private async Task<IResult> Predict(HttpContext context, string model)
+    private async Task<IResult> Predict(HttpContext context, string model, bool huggingFace = false)
     {
         var clock = Stopwatch.StartNew();
-        var (result, status) = await PredictCore(context, model).ConfigureAwait(false);
+        var (result, status) = await PredictCore(context, model, huggingFace).ConfigureAwait(false);
         // Unknown names share one label: a client must not be able to grow the metrics without bound.
         var label = _workers.ContainsKey(model) ? model : "(unknown)";
         _metrics.Increment("nuansa_requests_total", label, status: status.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -121,13 +122,13 @@ public sealed class NuansaServer : IAsyncDisposable
     }
 
     // The request body as a PredictRequest, or the error to answer with.
-    private async Task<(PredictRequest? Request, (IResult, int) Error)> ReadRequest(HttpContext context)
+    private async Task<(PredictRequest? Request, (IResult, int) Error)> ReadRequest(HttpContext context, bool huggingFace = false)
     {
         PredictRequest request;
         try
         {
             var body = await JsonNode.ParseAsync(context.Request.Body, documentOptions: new JsonDocumentOptions { MaxDepth = 8 }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
-            request = PredictRequest.Parse(body, _options.AutoTruncate);
+            request = huggingFace ? PredictRequest.ParseHuggingFace(body, _options.AutoTruncate) : PredictRequest.Parse(body, _options.AutoTruncate);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -146,11 +147,11 @@ public sealed class NuansaServer : IAsyncDisposable
         return (request, default);
     }
 
-    private async Task<(IResult Result, int Status)> PredictCore(HttpContext context, string model)
+    private async Task<(IResult Result, int Status)> PredictCore(HttpContext context, string model, bool huggingFace)
     {
         if (!_workers.TryGetValue(model, out var worker))
             return (UnknownModel(model), StatusCodes.Status404NotFound);
-        var (request, error) = await ReadRequest(context).ConfigureAwait(false);
+        var (request, error) = await ReadRequest(context, huggingFace).ConfigureAwait(false);
         if (request == null)
             return error;
 
@@ -164,7 +165,7 @@ public sealed class NuansaServer : IAsyncDisposable
             return Error(StatusCodes.Status413PayloadTooLarge, "validation",
                 $"Input {tooLong.i} has {tooLong.Length} tokens; the model takes at most {maxLength}. Send \"truncate\": true to cut it.");
         }
-        var options = new ClassifyOptions { TopK = request.TopK, Function = request.RawScores ? ScoreFunction.None : ScoreFunction.Default };
+        var options = new ClassifyOptions { TopK = request.TopK, Function = request.Function };
         var pending = worker.TryClassify(encodings, options);
         if (pending == null)
             return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Model '{model}' has {_options.MaxConcurrentRequests} requests waiting, or is shutting down; try again later.");
@@ -202,7 +203,7 @@ public sealed class NuansaServer : IAsyncDisposable
         var (request, error) = await ReadRequest(context).ConfigureAwait(false);
         if (request == null)
             return error;
-        if (request.RawScores)
+        if (request.Function == ScoreFunction.None)
             return Error(StatusCodes.Status422UnprocessableEntity, "validation", "Pipelines answer with scores; \"raw_scores\" is for /predict.");
         if (!entry.Slots.Wait(0))
             return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Pipeline '{name}' has {_options.MaxConcurrentRequests} requests running; try again later.");

@@ -108,6 +108,30 @@ public sealed class ServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HuggingFaceInferenceApiRequestsWorkOnModelUrls()
+    {
+        // POST /models/{name} as HF's Inference API: the pipeline's defaults (best label only), its parameters and input forms.
+        var (status, answer) = await Post("/models/pair", """{"inputs": "good"}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var (_, tei) = await Post("/models/pair/predict", """{"inputs": "good"}""");
+        Assert.Single(answer!.AsArray());
+        Assert.Equal(tei![0]!.ToJsonString(), answer[0]!.ToJsonString());
+
+        (status, answer) = await Post("/models/pair", """{"inputs": [{"text": "weather", "text_pair": "bad"}, "fine"], "parameters": {"top_k": null}, "options": {"wait_for_model": true}}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        (_, tei) = await Post("/models/pair/predict", """{"inputs": [["weather", "bad"], "fine"]}""");
+        Assert.Equal(tei!.ToJsonString(), answer!.ToJsonString());
+
+        (status, answer) = await Post("/models/pair", """{"inputs": "good", "parameters": {"function_to_apply": "none", "top_k": 3}}""");
+        (_, tei) = await Post("/models/pair/predict", """{"inputs": "good", "raw_scores": true}""");
+        Assert.Equal(tei!.ToJsonString(), answer!.ToJsonString());
+
+        (status, answer) = await Post("/models/pair", """{"inputs": "good", "parameters": {"temperature": 1}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Contains("temperature", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task MultiTaskModelsAnswerPerTask()
     {
         var (status, answer) = await Post("/models/multi/predict", """{"inputs": "a text"}""");
