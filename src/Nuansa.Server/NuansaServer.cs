@@ -105,7 +105,7 @@ public sealed class NuansaServer : IAsyncDisposable
         _app.MapPost("/models/{name}", (HttpContext context, string name) => Predict(context, name, huggingFace: true));
         _app.MapGet("/info", () => _workers.TryGetValue(DefaultModel, out var w) ? Json(Info(w)) : Json(new JsonObject { ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/models/{name}/info", (string name) => _workers.TryGetValue(name, out var w) ? Json(Info(w)) : UnknownModel(name));
-        _app.MapGet("/health", () => Json(new JsonObject { ["status"] = "ok", ["models"] = Names(_workers.Keys), ["pipelines"] = Names(_pipelines.Keys) }));
+        _app.MapGet("/health", Health);
         _app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4"));
     }
 
@@ -228,6 +228,28 @@ public sealed class NuansaServer : IAsyncDisposable
         {
             entry.Slots.Release();
         }
+    }
+
+    // As TEI's: every model runs one short input through its queue, so a wedged worker shows as 503, not as "ok".
+    private async Task<IResult> Health()
+    {
+        foreach (var (name, worker) in _workers)
+        {
+            var encoding = worker.Classifier.Encode([new TextInput("health check")], new EncodeOptions());
+            var pending = worker.TryClassify(encoding, ClassifyOptions.Default);
+            if (pending == null)
+                continue; // saturated with real requests: working, just busy
+            try
+            {
+                await pending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return Results.Text(new JsonObject { ["status"] = "unhealthy", ["model"] = name, ["error"] = e.Message }.ToJsonString(Relaxed),
+                    "application/json", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+        }
+        return Json(new JsonObject { ["status"] = "ok", ["models"] = Names(_workers.Keys), ["pipelines"] = Names(_pipelines.Keys) });
     }
 
     private static JsonArray Names(IEnumerable<string> names) => new([.. names.Select(n => JsonValue.Create(n))]);
