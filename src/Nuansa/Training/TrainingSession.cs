@@ -15,6 +15,7 @@ public sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<float[
 /// <summary>
 /// Runs a <see cref="TrainingGraph"/> on ONNX Runtime: feeds the current parameter values and a batch, returns
 /// the loss, logits and one gradient per parameter (in <see cref="TrainingGraph.Parameters"/> order).
+/// One step at a time: the session reuses its dropout-mask buffers between runs, so it is not for concurrent use.
 /// </summary>
 public sealed class TrainingSession : IDisposable
 {
