@@ -27,9 +27,10 @@ internal static class EvalCommand
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var maxLength = new Option<int?>("--max-length");
         var quantize = CliParsing.QuantizeOption();
+        var groupColumn = new Option<string?>("--group-column") { Description = "Also report the metrics of each value of this column (language, source, demographic group): a bias audit." };
         var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
         {
-            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, quantize,
+            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, quantize, groupColumn,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -63,7 +64,7 @@ internal static class EvalCommand
                     stdout.WriteLine($"wrote {parse.GetValue(output)}");
                     return 0;
                 }
-                (reports, predictionLines) = EvaluateModel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath, options);
+                (reports, predictionLines) = EvaluateModel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath, options, parse.GetValue(groupColumn));
             }
             var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(m, Training.Trainer.LogFileName) : null;
             Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
@@ -102,8 +103,12 @@ internal static class EvalCommand
     }
 
     private static (List<(string?, EvaluationReport)>, string) EvaluateModel(TextClassifier classifier, IReadOnlyList<DataRow> rows, IReadOnlyList<Classification> results,
-        string labelColumn, string dataPath, EvaluationOptions options)
+        string labelColumn, string dataPath, EvaluationOptions options, string? groupColumn)
     {
+        // A group cell may be text or a number; an empty or missing one is its own group, "(none)".
+        var groups = groupColumn == null ? null : rows.Select(r => r.Fields.TryGetValue(groupColumn, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null
+            ? (v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : v.ToString()) is { Length: > 0 } g ? g : "(none)"
+            : rows.Count > 0 && !rows.Any(x => x.Fields.ContainsKey(groupColumn)) ? throw new NuansaException($"{dataPath}: no column \"{groupColumn}\" for --group-column.") : "(none)").ToArray();
         var heads = classifier.Tasks ?? [new TaskHead(labelColumn, classifier.Labels)];
         var gold = heads.Select(h => rows.Select(r => r.LabelId(classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
         var reports = new List<(string?, EvaluationReport)>();
@@ -111,8 +116,8 @@ internal static class EvalCommand
         {
             var ranked = results.Select(r => classifier.Tasks != null ? r.Tasks![heads[t].Name] : r.Labels).ToArray();
             var predicted = ranked.Select(l => heads[t].Labels.ToList().IndexOf(l[0].Label)).ToArray();
-            reports.Add((classifier.Tasks != null ? heads[t].Name : null,
-                EvaluationReport.Compute(heads[t].Labels, gold[t], predicted, [.. ranked.Select(l => (double)l[0].Score)], options)));
+            var report = EvaluationReport.Compute(heads[t].Labels, gold[t], predicted, [.. ranked.Select(l => (double)l[0].Score)], options);
+            reports.Add((classifier.Tasks != null ? heads[t].Name : null, groups == null ? report : report.WithGroups(groups, gold[t], predicted)));
         }
         var lines = JsonLines.Format(Enumerable.Range(0, rows.Count), (json, i) =>
         {

@@ -45,6 +45,24 @@ public sealed class EvaluationReport
     /// <summary>Per confidence bin: mean confidence, accuracy and count (the reliability diagram's points).</summary>
     public IReadOnlyList<(double Confidence, double Accuracy, int Count)> Reliability { get; }
 
+    /// <summary>
+    /// The metrics of each subgroup of the data (a column such as language, source or a demographic attribute), for the
+    /// bias audit the IMDb card recommends; empty unless <see cref="WithGroups"/> was called.
+    /// </summary>
+    public IReadOnlyList<(string Group, ClassificationMetrics Metrics)> Groups { get; private init; } = [];
+
+    /// <summary>This report with the metrics of each value of <paramref name="groups"/> (one per example, same order as gold).</summary>
+    public EvaluationReport WithGroups(IReadOnlyList<string> groups, IReadOnlyList<int> gold, IReadOnlyList<int> predicted)
+    {
+        if (groups.Count != gold.Count || predicted.Count != gold.Count)
+            throw new ArgumentException("One group per example is needed.");
+        var split = Enumerable.Range(0, gold.Count).GroupBy(i => groups[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal);
+        return new EvaluationReport(Labels, Metrics, Bootstrap, Ece, Reliability)
+        {
+            Groups = [.. split.Select(g => (g.Key, ClassificationMetrics.Compute([.. g.Select(i => gold[i])], [.. g.Select(i => predicted[i])], Labels.Count)))],
+        };
+    }
+
     /// <param name="labels">Label names by id.</param>
     /// <param name="gold">Gold label ids.</param>
     /// <param name="predicted">Predicted label ids.</param>
@@ -160,6 +178,19 @@ public sealed class EvaluationReport
         }
         json.WriteEndObject();
         json.WriteNumber("ece", Ece);
+        if (Groups.Count > 0)
+        {
+            json.WriteStartObject("groups");
+            foreach (var (group, g) in Groups)
+            {
+                json.WriteStartObject(group);
+                json.WriteNumber("count", g.Count);
+                foreach (var name in ClassificationMetrics.Names)
+                    json.WriteNumber(name, g[name]);
+                json.WriteEndObject();
+            }
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
     }
 
@@ -190,6 +221,14 @@ public sealed class EvaluationReport
         text.AppendLine("| mean confidence | accuracy | examples |").AppendLine("| --- | --- | --- |");
         foreach (var (confidence, accuracy, count) in Reliability)
             text.AppendLine(inv, $"| {confidence:0.000} | {accuracy:0.000} | {count} |");
+        if (Groups.Count > 0)
+        {
+            // Gaps between groups are what a bias audit looks for; small groups have wide error bars.
+            text.AppendLine().AppendLine("By group:").AppendLine();
+            text.AppendLine("| group | examples | accuracy | f1_macro | f1_weighted | mcc |").AppendLine("| --- | --- | --- | --- | --- | --- |");
+            foreach (var (group, g) in Groups)
+                text.AppendLine(inv, $"| {group} | {g.Count} | {g.Accuracy:0.0000} | {g.F1Macro:0.0000} | {g.F1Weighted:0.0000} | {g.Mcc:0.0000} |");
+        }
         return text.ToString();
     }
 }

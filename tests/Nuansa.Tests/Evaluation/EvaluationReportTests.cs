@@ -97,4 +97,48 @@ public class EvaluationReportTests
         Assert.Equal(12, predictions.Length);
         Assert.Contains("\"label\":", predictions[0]);
     }
+
+    [Fact]
+    public void GroupsGetTheirOwnMetrics()
+    {
+        // Gold [0, 1, 1, 0, 1], predicted [0, 1, 0, 0, 1], groups [en, en, id, id, (none)]:
+        // en 2/2 right, id 1/2 right (gold 1 predicted 0), (none) 1/1.
+        int[] gold = [0, 1, 1, 0, 1];
+        int[] predicted = [0, 1, 0, 0, 1];
+        var report = EvaluationReport.Compute(["neg", "pos"], gold, predicted, [0.9, 0.8, 0.6, 0.7, 0.9], new EvaluationOptions { BootstrapResamples = 0 })
+            .WithGroups(["en", "en", "id", "id", "(none)"], gold, predicted);
+        Assert.Equal(["(none)", "en", "id"], report.Groups.Select(g => g.Group));
+        Assert.Equal([1, 2, 2], report.Groups.Select(g => g.Metrics.Count));
+        Assert.Equal([1.0, 1.0, 0.5], report.Groups.Select(g => g.Metrics.Accuracy));
+        // id: class neg precision 1/2, recall 1; class pos precision 0, recall 0 → F1 (2/3 + 0) / 2.
+        Assert.Equal(1.0 / 3, report.Groups[2].Metrics.F1Macro, 10);
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+            report.WriteJson(json);
+        var groups = JsonDocument.Parse(stream.ToArray()).RootElement.GetProperty("groups");
+        Assert.Equal(0.5, groups.GetProperty("id").GetProperty("accuracy").GetDouble());
+        Assert.Equal(2, groups.GetProperty("en").GetProperty("count").GetInt32());
+        Assert.Contains("| id | 2 | 0.5000 | 0.3333 |", report.ToMarkdown("t"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NuansaEvalReportsEachGroup()
+    {
+        var folder = SharedFiles.Model("bert-2label");
+        using var dir = new TempDirectory();
+        File.WriteAllLines(dir.File("data.tsv"), ["text\tlabel\tlang", "good film\tpositive\ten", "bad film\tnegative\ten", "film bagus\tpositive\tid", "film jelek\tnegative\tid", "meh\tnegative\t"]);
+        var (code, _, error) = CliRunner.Run("eval", "--model", folder, "--data", dir.File("data.tsv"), "--output", dir.File("out"), "--group-column", "lang", "--bootstrap", "0");
+        Assert.True(code == 0, error);
+        using var metrics = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir.File("out"), "metrics.json")));
+        var groups = metrics.RootElement.GetProperty("groups");
+        Assert.Equal(["(none)", "en", "id"], groups.EnumerateObject().Select(p => p.Name));
+        // Each group's accuracy is its share of right predictions in predictions.jsonl.
+        var lines = File.ReadAllLines(Path.Combine(dir.File("out"), "predictions.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var right = lines.Select(l => l.GetProperty("labels")[0].GetProperty("label").GetString() == l.GetProperty("label").GetString()).ToArray();
+        Assert.Equal(right.Take(2).Count(r => r) / 2.0, groups.GetProperty("en").GetProperty("accuracy").GetDouble());
+        Assert.Equal(right.Skip(2).Take(2).Count(r => r) / 2.0, groups.GetProperty("id").GetProperty("accuracy").GetDouble());
+        (code, _, error) = CliRunner.Run("eval", "--model", folder, "--data", dir.File("data.tsv"), "--output", dir.File("out2"), "--group-column", "country");
+        Assert.Equal(1, code);
+        Assert.Contains("no column \"country\"", error);
+    }
 }
