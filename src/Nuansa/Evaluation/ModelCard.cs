@@ -140,6 +140,13 @@ public static class ModelCard
                 foreach (var (label, s) in perClass)
                     card.AppendLine(inv, $"| {label} | {s!["precision"]!.GetValue<double>():0.0000} | {s["recall"]!.GetValue<double>():0.0000} | {s["f1"]!.GetValue<double>():0.0000} | {s["support"]} |");
             }
+            if (metrics["groups"] is JsonObject groups)
+            {
+                // The subgroup results of `nuansa eval --group-column`: the gaps are what readers should see.
+                card.AppendLine().AppendLine("By group:").AppendLine().AppendLine("| group | examples | accuracy | f1_macro |").AppendLine("| --- | --- | --- | --- |");
+                foreach (var (group, g) in groups)
+                    card.AppendLine(inv, $"| {group} | {g!["count"]} | {g["accuracy"]!.GetValue<double>():0.0000} | {g["f1_macro"]!.GetValue<double>():0.0000} |");
+            }
         }
         else if (summary?["best"] is JsonObject best)
         {

@@ -137,6 +137,12 @@ public class EvaluationReportTests
         var right = lines.Select(l => l.GetProperty("labels")[0].GetProperty("label").GetString() == l.GetProperty("label").GetString()).ToArray();
         Assert.Equal(right.Take(2).Count(r => r) / 2.0, groups.GetProperty("en").GetProperty("accuracy").GetDouble());
         Assert.Equal(right.Skip(2).Take(2).Count(r => r) / 2.0, groups.GetProperty("id").GetProperty("accuracy").GetDouble());
+        // The model card shows the groups too.
+        foreach (var f in Directory.GetFiles(folder))
+            File.Copy(f, Path.Combine(Directory.CreateDirectory(dir.File("model")).FullName, Path.GetFileName(f)));
+        (code, _, error) = CliRunner.Run("card", "--model", dir.File("model"), "--eval", dir.File("out"), "--force");
+        Assert.True(code == 0, error);
+        Assert.Matches(@"\| id \| 2 \| [01]\.\d{4} \| ", File.ReadAllText(Path.Combine(dir.File("model"), "README.md")));
         (code, _, error) = CliRunner.Run("eval", "--model", folder, "--data", dir.File("data.tsv"), "--output", dir.File("out2"), "--group-column", "country");
         Assert.Equal(1, code);
         Assert.Contains("no column \"country\"", error);
