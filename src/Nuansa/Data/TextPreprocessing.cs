@@ -22,8 +22,25 @@ public sealed record TextPreprocessing
     /// <summary>Runs of one character longer than this are cut to this length; null keeps them.</summary>
     public int? MaxRepeat { get; init; }
 
+    private readonly IReadOnlyDictionary<string, string> _replacements = new Dictionary<string, string>();
+    private readonly Dictionary<string, string> _lookup = new(StringComparer.Ordinal);
+
     /// <summary>Whole words (runs of letters and digits, compared case-insensitively) and what replaces them.</summary>
-    public IReadOnlyDictionary<string, string> Replacements { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Replacements
+    {
+        get => _replacements;
+        init
+        {
+            // Looked up lower-cased, built once here rather than for every text.
+            _replacements = value;
+            _lookup = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (word, replacement) in value)
+            {
+                if (!_lookup.TryAdd(word.ToLowerInvariant(), replacement))
+                    throw new NuansaException($"The replacements list \"{word}\" twice (words are compared without case).");
+            }
+        }
+    }
 
     [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => !Lowercase && MaxRepeat == null && Replacements.Count == 0;
@@ -58,7 +75,6 @@ public sealed record TextPreprocessing
 
     private string ReplaceWords(string text)
     {
-        var lookup = Replacements.ToDictionary(p => p.Key.ToLowerInvariant(), p => p.Value, StringComparer.Ordinal);
         var result = new StringBuilder(text.Length);
         var i = 0;
         while (i < text.Length)
@@ -72,7 +88,7 @@ public sealed record TextPreprocessing
             while (i < text.Length && IsWordChar(text, i))
                 i += char.IsSurrogatePair(text, i) ? 2 : 1;
             var word = text[start..i];
-            result.Append(lookup.TryGetValue(word.ToLowerInvariant(), out var replacement) ? replacement : word);
+            result.Append(_lookup.TryGetValue(word.ToLowerInvariant(), out var replacement) ? replacement : word);
         }
         return result.ToString();
     }

@@ -19,6 +19,7 @@ public interface ITokenizerModel
 public sealed class WordPieceModel : ITokenizerModel
 {
     private readonly Dictionary<string, int> _vocab;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private readonly string[] _byId;
     private readonly int _unkId;
 
@@ -31,6 +32,7 @@ public sealed class WordPieceModel : ITokenizerModel
             : throw new TokenizerFormatException($"The WordPiece vocabulary has no unknown token '{unkToken}'.");
         ContinuingSubwordPrefix = continuingSubwordPrefix;
         MaxInputCharsPerWord = maxInputCharsPerWord;
+        _lookup = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public string UnkToken { get; }
@@ -51,7 +53,6 @@ public sealed class WordPieceModel : ITokenizerModel
             return;
         }
         // Candidates are looked up as spans (no string per attempt); a match hands back the vocabulary's own string.
-        var lookup = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         var prefix = ContinuingSubwordPrefix.Length;
         var size = prefix + 2 * word.Length;
         Span<char> chars = size <= 512 ? stackalloc char[size] : new char[size];
@@ -71,7 +72,7 @@ public sealed class WordPieceModel : ITokenizerModel
             var end = word.Length;
             string? piece = null;
             var id = 0;
-            while (start < end && !lookup.TryGetValue(candidate[..(lead + charEnd[end] - charEnd[start])], out piece, out id))
+            while (start < end && !_lookup.TryGetValue(candidate[..(lead + charEnd[end] - charEnd[start])], out piece, out id))
                 end--;
             if (piece == null || start == end)
             {

@@ -30,6 +30,8 @@ public class TextPreprocessingTests
         Assert.Equal("aaaa", new TextPreprocessing { Lowercase = true }.Apply("AAAA"));
         Assert.Equal("Tidak!", new TextPreprocessing { Replacements = new Dictionary<string, string> { ["gk"] = "Tidak" } }.Apply("GK!"));
         Assert.Equal("As Is", new TextPreprocessing().Apply("As Is"));
+        // Words are matched without case, so "GK" and "gk" would be ambiguous.
+        Assert.Contains("twice", Assert.Throws<NuansaException>(() => new TextPreprocessing { Replacements = new Dictionary<string, string> { ["gk"] = "a", ["GK"] = "b" } }).Message);
     }
 
     [Fact]
