@@ -22,10 +22,11 @@ internal static class ServeCommand
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Inputs one request may send.", DefaultValueFactory = _ => defaults.MaxClientBatchSize };
         var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests waiting per model before new ones get 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer KEY\" on every request but /health and /metrics (default: the NUANSA_API_KEY environment variable, if set)." };
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
         {
-            models, pipelines, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate,
+            models, pipelines, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate, apiKey,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -49,6 +50,8 @@ internal static class ServeCommand
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),
                     MaxConcurrentRequests = parse.GetValue(maxConcurrent),
                     AutoTruncate = parse.GetValue(autoTruncate),
+                    // An environment variable keeps the key out of the process list.
+                    ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("NUANSA_API_KEY"),
                 });
             }
             catch (NuansaException e)

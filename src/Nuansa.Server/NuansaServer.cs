@@ -99,6 +99,23 @@ public sealed class NuansaServer : IAsyncDisposable
 
     private void Map()
     {
+        if (_options.ApiKey is { Length: > 0 } key)
+        {
+            var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + key);
+            _app.Use(async (context, next) =>
+            {
+                var path = context.Request.Path;
+                var given = System.Text.Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
+                // Fixed-time comparison: the answer time says nothing about how much of the key was right.
+                if (path == "/health" || path == "/metrics" || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected))
+                {
+                    await next(context).ConfigureAwait(false);
+                    return;
+                }
+                var (result, _) = Error(StatusCodes.Status401Unauthorized, "unauthorized", "Send the server's API key as \"Authorization: Bearer <key>\".");
+                await result.ExecuteAsync(context).ConfigureAwait(false);
+            });
+        }
         _app.MapPost("/predict", (Func<HttpContext, Task<IResult>>)(context => Predict(context, DefaultModel)));
         _app.MapPost("/pipelines/{name}", (HttpContext context, string name) => RunPipeline(context, name));
         _app.MapPost("/models/{name}/predict", (HttpContext context, string name) => Predict(context, name));

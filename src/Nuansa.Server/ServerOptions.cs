@@ -31,6 +31,12 @@ public sealed record ServerOptions
     /// <summary>Truncate inputs that are too long when a request does not say (TEI's <c>--auto-truncate</c>); otherwise they are refused.</summary>
     public bool AutoTruncate { get; init; }
 
+    /// <summary>
+    /// When set, requests must carry <c>Authorization: Bearer &lt;key&gt;</c> (as TEI's <c>--api-key</c>); <c>/health</c> and
+    /// <c>/metrics</c> stay open for probes and scrapers.
+    /// </summary>
+    public string? ApiKey { get; init; }
+
     /// <summary>Largest request body accepted, in bytes.</summary>
     public long MaxRequestBytes { get; init; } = 2 * 1024 * 1024;
 }

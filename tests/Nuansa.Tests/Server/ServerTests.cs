@@ -282,3 +282,33 @@ public class ServerPipelineTests
         Assert.Equal(["triage"], health["pipelines"]!.AsArray().Select(p => p!.GetValue<string>()));
     }
 }
+
+public class ServerApiKeyTests
+{
+    [Fact]
+    public async Task RequestsNeedTheKeyButProbesDoNot()
+    {
+        await using var server = NuansaServer.Create(new ServerOptions { Models = [("m", SharedFiles.Model("bert-2label"))], Url = "http://127.0.0.1:0", ApiKey = "s3cret" });
+        await server.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
+        StringContent Body() => new("""{"inputs": "fine"}""");
+        using (var none = await client.PostAsync("/predict", Body()))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+            Assert.Equal("unauthorized", JsonNode.Parse(await none.Content.ReadAsStringAsync())!["error_type"]!.GetValue<string>());
+        }
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "wrong");
+        using (var wrong = await client.PostAsync("/predict", Body()))
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        using (var info = await client.GetAsync("/info"))
+            Assert.Equal(HttpStatusCode.Unauthorized, info.StatusCode);
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "s3cret");
+        using (var right = await client.PostAsync("/predict", Body()))
+            Assert.Equal(HttpStatusCode.OK, right.StatusCode);
+        client.DefaultRequestHeaders.Authorization = null;
+        using (var health = await client.GetAsync("/health"))
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        using (var metrics = await client.GetAsync("/metrics"))
+            Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+    }
+}
