@@ -50,6 +50,7 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume-from-checkpoint") { Description = "Continue exactly from a checkpoint-<step> folder of an earlier run." };
         var oversample = new Option<bool>("--oversample") { Description = "Single-label: repeat examples of smaller classes up to the largest class's size." };
         var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
+        var labelsOption = new Option<string?>("--labels") { Description = "Comma-separated labels in id order, for a base checkpoint (e.g. bert-base-uncased) whose classification head is then initialized, as HF's num_labels." };
         var lowercase = new Option<bool>("--lowercase") { Description = "Preprocessing: lower-case texts before tokenizing (saved with the model)." };
         var maxRepeat = new Option<int?>("--max-repeat") { Description = "Preprocessing: cut runs of one repeated character to N (\"bagusssss\" → \"baguss\" with 2)." };
         var replacements = new Option<string?>("--replacements") { Description = "Preprocessing: TSV (word<TAB>replacement) or JSON file of slang and abbreviations to replace word by word." };
@@ -59,7 +60,7 @@ internal static class TrainCommand
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
             loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, resume,
-            lowercase, maxRepeat, replacements,
+            lowercase, maxRepeat, replacements, labelsOption,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -103,6 +104,7 @@ internal static class TrainCommand
                 CheckpointDirectory = parse.GetValue(noCheckpoints) ? "" : parse.GetValue(checkpointDir),
                 ResumeFromCheckpoint = parse.GetValue(resume),
                 Preprocessing = Preprocessing(parse.GetValue(lowercase), parse.GetValue(maxRepeat), parse.GetValue(replacements)),
+                Labels = parse.GetValue(labelsOption) is { } l ? CliParsing.List(l) : null,
             };
             var error = parse.InvocationConfiguration.Error;
             var interactive = error == Console.Error && !Console.IsErrorRedirected;
@@ -117,6 +119,8 @@ internal static class TrainCommand
             var result = Trainer.Train(parse.GetValue(model)!, parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
             if (interactive)
                 error.WriteLine();
+            if (result.InitializedHead.Count > 0)
+                stdout.WriteLine($"newly initialized (the checkpoint had no such weights, or other shapes): {string.Join(", ", result.InitializedHead)}");
             foreach (var e in result.Evaluations)
                 stdout.WriteLine(FormattableString.Invariant($"eval step {e.Step} epoch {e.Epoch:0.00}: ") + string.Join("  ", e.Metrics.Select(m => FormattableString.Invariant($"{m.Key} {m.Value:0.0000}"))));
             var bestText = result.Best is { } best ? FormattableString.Invariant($" (best {options.MetricForBestModel} {best.Metrics[options.MetricForBestModel]:0.0000} at step {best.Step})") : "";

@@ -79,6 +79,23 @@ public sealed class WeightStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds (or replaces) a float32 tensor held in memory: the newly initialized classification head of a base
+    /// checkpoint being fine-tuned, as HF's <c>from_pretrained</c> adds the weights a checkpoint lacks.
+    /// </summary>
+    public void Put(string name, long[] shape, float[] values)
+    {
+        var info = new TensorInfo(name, DType.F32, shape);
+        if (info.ElementCount != values.Length)
+            throw new ArgumentException($"Tensor '{name}': {values.Length} values do not fill [{string.Join(", ", shape)}].");
+        var bytes = new byte[values.Length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        if (_entries.ContainsKey(name))
+            _order.RemoveAll(t => t.Name == name);
+        _entries[name] = new Entry(info, null, bytes);
+        _order.Add(info);
+    }
+
     /// <summary>The raw little-endian bytes of a tensor; for mapped files valid until the store is disposed.</summary>
     public ReadOnlySpan<byte> GetBytes(string name)
     {

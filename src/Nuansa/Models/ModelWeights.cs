@@ -43,6 +43,9 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
 
     public bool Has(string name) => TryResolve(name) != null;
 
+    /// <summary>The name the checkpoint stores <paramref name="name"/> under (with or without the base prefix, gamma/beta).</summary>
+    public string ResolveName(string name) => Resolve(name);
+
     /// <summary>Adds a tensor to the graph as a constant, under its HF name.</summary>
     public string Constant(GraphBuilder g, string name, params long[] shape)
     {

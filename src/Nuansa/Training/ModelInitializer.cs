@@ -109,7 +109,7 @@ public static class ModelInitializer
     }
 
     // Box–Muller transform of two uniform draws.
-    private static double StandardNormal(Random random) =>
+    internal static double StandardNormal(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
     /// <summary>

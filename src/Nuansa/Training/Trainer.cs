@@ -22,12 +22,26 @@ public static class Trainer
     {
         Validate(options);
         var config = ModelConfig.Load(modelDirectory);
+        // A base checkpoint gets its labels here (HF's num_labels / id2label); multi-task heads take their size from the tasks.
+        if (options.Labels is { } labels)
+            config = ClassificationHead.WithLabels(config, labels);
+        else if (options.Tasks is { } named && named.Sum(t => t.Labels.Count) != config.NumLabels)
+            config = ClassificationHead.WithLabels(config, [.. named.SelectMany(t => t.Labels.Select(l => $"{t.Name}_{l}"))]);
         if (config.ProblemType == "regression")
             throw new NuansaException($"{config.Source}: problem_type \"regression\" is not supported by the trainer.");
         var tasks = options.Tasks != null ? Inference.MultiTask.Validate(options.Tasks, config) : Inference.MultiTask.FromConfig(config);
         var task = new TaskSpec(config, tasks, options);
         var tokenizer = Tokenizer.Load(modelDirectory);
-        var train = ReadExamples(trainFile, task, options, tokenizer);
+        List<Example> train;
+        try
+        {
+            train = ReadExamples(trainFile, task, options, tokenizer);
+        }
+        catch (NuansaException e) when (options.Labels == null && config.Id2Label.Select((l, i) => l == $"LABEL_{i}").All(x => x))
+        {
+            // HF's placeholder names: a base checkpoint, which has no labels of its own yet.
+            throw new NuansaException($"{e.Message} {config.Source} has only HF's placeholder labels (a base checkpoint?): name yours with --labels.");
+        }
         List<Example> validation;
         if (validationFile != null)
         {
@@ -53,6 +67,7 @@ public static class Trainer
 
         var clock = Stopwatch.StartNew();
         using var store = WeightStore.Open(modelDirectory);
+        var initialized = ClassificationHead.InitializeMissing(config, store, options.Seed);
         var graph = TrainingGraph.Build(config, store, task.Loss);
         using var session = new TrainingSession(graph, options.Threads, options.Seed);
         using var evaluator = new ForwardSession(config, store, options.Threads);
@@ -186,7 +201,7 @@ public static class Trainer
             ["duration_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
         };
         SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks, summary, options.Preprocessing);
-        return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed);
+        return new TrainingResult(step, epochIndex, evaluations, best, stoppedEarly, clock.Elapsed) { InitializedHead = initialized };
     }
 
     /// <summary>An encoded input with its labels: label ids (one, or one per task), or 0/1 targets for multi-label.</summary>

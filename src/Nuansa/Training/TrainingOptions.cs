@@ -79,6 +79,12 @@ public sealed record TrainingOptions
     /// <summary>Multi-task: the tasks (overrides <c>nuansa_tasks</c> in the config); each task's labels come from the column named after it.</summary>
     public IReadOnlyList<Inference.TaskHead>? Tasks { get; init; }
 
+    /// <summary>
+    /// The labels, in id order, for a base checkpoint (or one whose head has another label set): the config gets them
+    /// and the head is initialized anew, as HF's <c>from_pretrained(..., num_labels=...)</c>. Null keeps the config's.
+    /// </summary>
+    public IReadOnlyList<string>? Labels { get; init; }
+
     /// <summary>Text normalization before tokenizing (saved in the output's config); null keeps the model's own, if any.</summary>
     public Data.TextPreprocessing? Preprocessing { get; init; }
 
@@ -124,4 +130,8 @@ public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, do
 public sealed record EvaluationRecord(int Step, double Epoch, IReadOnlyDictionary<string, double> Metrics);
 
 /// <summary>What a training run did.</summary>
-public sealed record TrainingResult(int Steps, double Epochs, IReadOnlyList<EvaluationRecord> Evaluations, EvaluationRecord? Best, bool StoppedEarly, TimeSpan Duration);
+public sealed record TrainingResult(int Steps, double Epochs, IReadOnlyList<EvaluationRecord> Evaluations, EvaluationRecord? Best, bool StoppedEarly, TimeSpan Duration)
+{
+    /// <summary>Head parameters the checkpoint lacked (or held for another label count) and training started from HF's initialization.</summary>
+    public IReadOnlyList<string> InitializedHead { get; init; } = [];
+}
