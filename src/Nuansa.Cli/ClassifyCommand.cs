@@ -106,8 +106,7 @@ internal static class ClassifyCommand
         var text = new StringBuilder();
         for (var i = 0; i < items.Length; i++)
         {
-            var shown = items[i].TextPair == null ? items[i].Text : $"[{items[i].Text}] {items[i].TextPair}";
-            text.AppendLine(shown.Length > 70 ? shown[..67] + "..." : shown);
+            text.AppendLine(Shown(items[i]));
             var r = results[i];
             if (r.Tasks != null)
             {
@@ -122,7 +121,14 @@ internal static class ClassifyCommand
         return text.ToString();
     }
 
-    private static string Scores(IEnumerable<LabelScore> labels) =>
+    /// <summary>An input as a table shows it: "[context] text", cut to 70 characters.</summary>
+    internal static string Shown(TextInput input)
+    {
+        var shown = input.TextPair == null ? input.Text : $"[{input.Text}] {input.TextPair}";
+        return shown.Length > 70 ? shown[..67] + "..." : shown;
+    }
+
+    internal static string Scores(IEnumerable<LabelScore> labels) =>
         string.Join("  ", labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")));
 
     private static string Json(IReadOnlyList<Classification> results) => JsonLines.Format(results, (json, r) =>

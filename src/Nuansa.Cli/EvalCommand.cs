@@ -105,10 +105,13 @@ internal static class EvalCommand
     private static (List<(string?, EvaluationReport)>, string) EvaluateModel(TextClassifier classifier, IReadOnlyList<DataRow> rows, IReadOnlyList<Classification> results,
         string labelColumn, string dataPath, EvaluationOptions options, string? groupColumn)
     {
+        if (groupColumn != null && !rows.Any(r => r.Fields.ContainsKey(groupColumn)))
+            throw new NuansaException($"{dataPath}: no column \"{groupColumn}\" for --group-column.");
         // A group cell may be text or a number; an empty or missing one is its own group, "(none)".
-        var groups = groupColumn == null ? null : rows.Select(r => r.Fields.TryGetValue(groupColumn, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null
-            ? (v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : v.ToString()) is { Length: > 0 } g ? g : "(none)"
-            : rows.Count > 0 && !rows.Any(x => x.Fields.ContainsKey(groupColumn)) ? throw new NuansaException($"{dataPath}: no column \"{groupColumn}\" for --group-column.") : "(none)").ToArray();
+        string Group(DataRow r) =>
+            r.Fields.TryGetValue(groupColumn!, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null
+            && (v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : v.ToString()) is { Length: > 0 } g ? g : "(none)";
+        var groups = groupColumn == null ? null : rows.Select(Group).ToArray();
         var heads = classifier.Tasks ?? [new TaskHead(labelColumn, classifier.Labels)];
         var gold = heads.Select(h => rows.Select(r => r.LabelId(classifier.Tasks != null ? h.Name : labelColumn, h.Labels, dataPath)).ToArray()).ToArray();
         var reports = new List<(string?, EvaluationReport)>();

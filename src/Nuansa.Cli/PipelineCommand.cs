@@ -53,10 +53,9 @@ internal static class PipelineCommand
         var text = new StringBuilder();
         for (var i = 0; i < items.Length; i++)
         {
-            var shown = items[i].TextPair == null ? items[i].Text : $"[{items[i].Text}] {items[i].TextPair}";
-            text.AppendLine(shown.Length > 70 ? shown[..67] + "..." : shown);
+            text.AppendLine(ClassifyCommand.Shown(items[i]));
             foreach (var (step, c) in results[i].Steps)
-                text.AppendLine(CultureInfo.InvariantCulture, $"  {step}: {string.Join("  ", c.Labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")))}");
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {step}: {ClassifyCommand.Scores(c.Labels)}");
             if (results[i].StoppedAt is { } stop)
                 text.AppendLine(CultureInfo.InvariantCulture, $"  stopped at {stop}");
             if (results[i].Alerts.Count > 0)

@@ -126,15 +126,21 @@ public sealed class NuansaServer : IAsyncDisposable
         _app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4"));
     }
 
-    private async Task<IResult> Predict(HttpContext context, string model, bool huggingFace = false)
+    // Unknown names share one label: a client must not be able to grow the metrics without bound.
+    private Task<IResult> Predict(HttpContext context, string model, bool huggingFace = false) =>
+        Measured(_workers.ContainsKey(model) ? model : "(unknown)", () => PredictCore(context, model, huggingFace));
+
+    private Task<IResult> RunPipeline(HttpContext context, string name) =>
+        Measured(_pipelines.ContainsKey(name) ? "pipeline:" + name : "(unknown)", () => RunPipelineCore(context, name));
+
+    // Counts every request by status and times the successful ones.
+    private async Task<IResult> Measured(string label, Func<Task<(IResult Result, int Status)>> handle)
     {
         var clock = Stopwatch.StartNew();
-        var (result, status) = await PredictCore(context, model, huggingFace).ConfigureAwait(false);
-        // Unknown names share one label: a client must not be able to grow the metrics without bound.
-        var label = _workers.ContainsKey(model) ? model : "(unknown)";
+        var (result, status) = await handle().ConfigureAwait(false);
         _metrics.Increment("nuansa_requests_total", label, status: status.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (status == StatusCodes.Status200OK)
-            _metrics.ObserveDuration("nuansa_request_duration_seconds", model, clock.Elapsed.TotalSeconds);
+            _metrics.ObserveDuration("nuansa_request_duration_seconds", label, clock.Elapsed.TotalSeconds);
         return result;
     }
 
@@ -202,17 +208,6 @@ public sealed class NuansaServer : IAsyncDisposable
     }
 
     // A pipeline per request (pipelines run their own batched steps): {"steps": {...}, "kept", "stopped_at", "alerts"} per input.
-    private async Task<IResult> RunPipeline(HttpContext context, string name)
-    {
-        var label = _pipelines.ContainsKey(name) ? "pipeline:" + name : "(unknown)";
-        var clock = Stopwatch.StartNew();
-        var (result, status) = await RunPipelineCore(context, name).ConfigureAwait(false);
-        _metrics.Increment("nuansa_requests_total", label, status: status.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (status == StatusCodes.Status200OK)
-            _metrics.ObserveDuration("nuansa_request_duration_seconds", label, clock.Elapsed.TotalSeconds);
-        return result;
-    }
-
     private async Task<(IResult Result, int Status)> RunPipelineCore(HttpContext context, string name)
     {
         if (!_pipelines.TryGetValue(name, out var entry))

@@ -71,13 +71,7 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
         // The encoder layers' linears (".layer.N." in every family's names) carry nearly all the compute.
         if (Quantization == Quantization.Int8 && name.Contains(".layer.", StringComparison.Ordinal))
             return QuantizedLinear.Build(g, x, name, w, Get($"{name}.bias", outFeatures), outFeatures, inFeatures);
-        var transposed = new float[w.Length];
-        for (var o = 0; o < outFeatures; o++)
-        {
-            for (var i = 0; i < inFeatures; i++)
-                transposed[i * outFeatures + o] = w[o * inFeatures + i];
-        }
-        var weight = g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, outFeatures], transposed));
+        var weight = g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, outFeatures], Transpose(w, (int)outFeatures, (int)inFeatures)));
         var bias = Constant(g, $"{name}.bias", outFeatures);
         return g.Add(g.MatMul(x, weight), bias);
     }
@@ -88,6 +82,18 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
         if (Quantization != Quantization.Int8)
             return g.Gather(Constant(g, $"{name}.weight", rows, size), ids);
         return QuantizedLinear.Embedding(g, name, Get($"{name}.weight", rows, size), rows, size, ids);
+    }
+
+    /// <summary>A row-major [rows, columns] matrix as [columns, rows] (HF's [out, in] linear weights → MatMul's [in, out]).</summary>
+    internal static T[] Transpose<T>(T[] matrix, int rows, int columns)
+    {
+        var transposed = new T[matrix.Length];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var c = 0; c < columns; c++)
+                transposed[c * rows + r] = matrix[r * columns + c];
+        }
+        return transposed;
     }
 
     /// <summary>A LayerNorm with its weight and bias.</summary>

@@ -52,13 +52,8 @@ internal static class QuantizedLinear
     public static string Build(GraphBuilder g, string x, string name, float[] weight, float[] bias, long outFeatures, long inFeatures)
     {
         var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures);
-        var transposed = new sbyte[values.Length]; // [in, out] for MatMulInteger
-        for (var o = 0; o < outFeatures; o++)
-        {
-            for (var i = 0; i < inFeatures; i++)
-                transposed[i * outFeatures + o] = values[o * inFeatures + i];
-        }
-        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], transposed));
+        // [in, out] for MatMulInteger, as the float32 graph stores its weights.
+        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], ModelWeights.Transpose(values, (int)outFeatures, (int)inFeatures)));
         var scale = g.Initializer(TensorData.Float($"{name}.weight_scale", [outFeatures], scales));
         var zeroPoint = g.Initializer(TensorData.Int8($"{name}.weight_zero_point", [outFeatures], new sbyte[outFeatures]));
         // Outputs: x as uint8, its scale, its zero point.

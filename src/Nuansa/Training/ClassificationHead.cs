@@ -40,13 +40,7 @@ public static class ClassificationHead
             var isHead = !p.Name.StartsWith(prefix, StringComparison.Ordinal) || p.Name.StartsWith(prefix + "pooler.", StringComparison.Ordinal);
             if (!isHead || (weights.Has(p.Name) && Shape(store, weights, p.Name).SequenceEqual(p.Shape)))
                 continue;
-            var values = new float[p.ElementCount];
-            if (p.Kind == ParameterKind.LinearWeight)
-            {
-                for (var i = 0; i < values.Length; i++)
-                    values[i] = (float)(config.InitializerRange * ModelInitializer.StandardNormal(random));
-            }
-            store.Put(p.Name, p.Shape, values);
+            store.Put(p.Name, p.Shape, ModelInitializer.InitialValues(p, config, random));
             added.Add(p.Name);
         }
         return added;

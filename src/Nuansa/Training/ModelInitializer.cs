@@ -85,31 +85,34 @@ public static class ModelInitializer
     public static List<TensorToWrite> CreateWeights(ModelConfig config, int seed)
     {
         var random = new Random(seed);
-        var std = config.InitializerRange;
-        var tensors = new List<TensorToWrite>();
-        foreach (var p in ParameterLayout.For(config))
+        return [.. ParameterLayout.For(config).Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, InitialValues(p, config, random)))];
+    }
+
+    /// <summary>
+    /// HF's <c>_init_weights</c> for one parameter: normal(0, initializer_range) for linear and embedding weights (the
+    /// padding row zero), ones for LayerNorm weights, zeros for biases.
+    /// </summary>
+    internal static float[] InitialValues(Parameter p, ModelConfig config, Random random)
+    {
+        var values = new float[p.ElementCount];
+        switch (p.Kind)
         {
-            var values = new float[p.ElementCount];
-            switch (p.Kind)
-            {
-                case ParameterKind.LinearWeight:
-                case ParameterKind.Embedding:
-                    for (var i = 0; i < values.Length; i++)
-                        values[i] = (float)(std * StandardNormal(random));
-                    if (p.PaddingRow is { } row && row >= 0 && row < p.Shape[0])
-                        Array.Clear(values, (int)(row * p.Shape[1]), (int)p.Shape[1]);
-                    break;
-                case ParameterKind.LayerNormWeight:
-                    Array.Fill(values, 1f);
-                    break;
-            }
-            tensors.Add(TensorToWrite.FromSingle(p.Name, p.Shape, values));
+            case ParameterKind.LinearWeight:
+            case ParameterKind.Embedding:
+                for (var i = 0; i < values.Length; i++)
+                    values[i] = (float)(config.InitializerRange * StandardNormal(random));
+                if (p.PaddingRow is { } row && row >= 0 && row < p.Shape[0])
+                    Array.Clear(values, (int)(row * p.Shape[1]), (int)p.Shape[1]);
+                break;
+            case ParameterKind.LayerNormWeight:
+                Array.Fill(values, 1f);
+                break;
         }
-        return tensors;
+        return values;
     }
 
     // Box–Muller transform of two uniform draws.
-    internal static double StandardNormal(Random random) =>
+    private static double StandardNormal(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
     /// <summary>
