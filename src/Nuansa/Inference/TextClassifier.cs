@@ -89,9 +89,11 @@ public sealed class TextClassifier : IDisposable
             return [];
         var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation });
         // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
-        var tooLong = Array.FindIndex(encodings.ToArray(), e => e.Length > MaxLength);
-        if (tooLong >= 0)
-            throw new TokenizationException($"Input {tooLong}: {encodings[tooLong].Length} tokens, more than the {MaxLength} the model takes.", tooLong);
+        for (var i = 0; i < encodings.Count; i++)
+        {
+            if (encodings[i].Length > MaxLength)
+                throw new TokenizationException($"Input {i}: {encodings[i].Length} tokens, more than the {MaxLength} the model takes.", i);
+        }
         var order = Enumerable.Range(0, inputs.Count).OrderBy(i => encodings[i].Length).ToArray();
         var results = new Classification[inputs.Count];
         var done = 0;
