@@ -29,11 +29,11 @@ internal static class ClassifyCommand
         var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
         var taskLabels = new Option<string?>("--task-labels") { Description = "Labels of the --tasks: one comma-separated list for all, or one per task separated by ';'." };
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForRunning();
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
         {
-            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, batchSize, tasks, taskLabels, threads, quantize,
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -49,18 +49,18 @@ internal static class ClassifyCommand
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
             };
-            var loadOptions = new TextClassifierOptions
+            var loadOptions = precision.Apply(parse, new TextClassifierOptions
             {
                 Threads = parse.GetValue(threads),
                 Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
-                Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
-            };
+            });
 
             var (items, lines, source) = inputPath == null
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
                 : ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
 
             using var classifier = TextClassifier.Load(parse.GetValue(model)!, loadOptions);
+            CliParsing.ReportPrecision(parse, classifier);
             var progress = Progress(parse.InvocationConfiguration.Error, items.Length);
             IReadOnlyList<Classification> results;
             try

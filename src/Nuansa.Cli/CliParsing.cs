@@ -27,20 +27,60 @@ internal static class CliParsing
         return [.. names.Select((n, i) => new TaskHead(n, lists[i]))];
     }
 
-    /// <summary>--quantize none|int8: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
-    public static Option<string> QuantizeOption()
+    /// <summary>A one-line note of how a loaded int8 model computes (nothing for float32), on standard error.</summary>
+    public static void ReportPrecision(ParseResult parse, TextClassifier classifier)
     {
-        var option = new Option<string>("--quantize")
-        {
-            Description = "int8: dynamic int8 encoder linears (smaller, ~2-3x faster on CPUs with int8 dot products; scores differ slightly); none: float32.",
-            DefaultValueFactory = _ => "none",
-        };
-        option.AcceptOnlyFromAmong("none", "int8");
-        return option;
+        if (classifier.Int8Weights != null)
+            parse.InvocationConfiguration.Error.WriteLine($"{classifier.Path}: {classifier.Precision}");
     }
-
-    public static Models.Quantization Quantization(string value) => value == "int8" ? Models.Quantization.Int8 : Models.Quantization.None;
 
     /// <summary>A comma-separated list, entries trimmed, empty ones dropped.</summary>
     public static string[] List(string text) => [.. text.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
+}
+
+/// <summary>--quantize none|int8 and --int8-weights: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
+internal sealed class PrecisionOptions
+{
+    private PrecisionOptions(bool export)
+    {
+        Quantize = new Option<string>("--quantize")
+        {
+            Description = "int8: dynamic int8 encoder linears (a quarter of the size, ~2-3x faster; scores differ slightly); none: float32.",
+            DefaultValueFactory = _ => "none",
+        };
+        Quantize.AcceptOnlyFromAmong("none", "int8");
+        Int8Weights = new Option<string>("--int8-weights")
+        {
+            Description = export
+                ? "reduced: 7-bit weights, exact on every CPU (default); full: 8-bit weights, exact only on CPUs with VNNI (AVX512-VNNI, AVX-VNNI) or Arm64."
+                : "auto: 8-bit weights where this CPU computes them exactly (VNNI, Arm64), else 7-bit (default); full or reduced to force one.",
+            DefaultValueFactory = _ => export ? "reduced" : "auto",
+        };
+        if (export)
+            Int8Weights.AcceptOnlyFromAmong("reduced", "full");
+        else
+            Int8Weights.AcceptOnlyFromAmong("auto", "reduced", "full");
+    }
+
+    public Option<string> Quantize { get; }
+    public Option<string> Int8Weights { get; }
+
+    /// <summary>For commands that run the model here (auto allowed).</summary>
+    public static PrecisionOptions ForRunning() => new(export: false);
+
+    /// <summary>For export: the file runs on machines we do not know, so the default is the form exact everywhere.</summary>
+    public static PrecisionOptions ForExport() => new(export: true);
+
+    public Models.Quantization Quantization(ParseResult parse) => parse.GetValue(Quantize) == "int8" ? Models.Quantization.Int8 : Models.Quantization.None;
+
+    public Models.Int8Weights Weights(ParseResult parse) => parse.GetValue(Int8Weights) switch
+    {
+        "full" => Models.Int8Weights.FullRange,
+        "reduced" => Models.Int8Weights.ReducedRange,
+        _ => Models.Int8Weights.Auto,
+    };
+
+    /// <summary><paramref name="options"/> with the precision asked for on the command line.</summary>
+    public TextClassifierOptions Apply(ParseResult parse, TextClassifierOptions? options = null) =>
+        (options ?? new TextClassifierOptions()) with { Quantization = Quantization(parse), Int8Weights = Weights(parse) };
 }

@@ -26,11 +26,11 @@ internal static class EvalCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var maxLength = new Option<int?>("--max-length");
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForRunning();
         var groupColumn = new Option<string?>("--group-column") { Description = "Also report the metrics of each value of this column (language, source, demographic group): a bias audit." };
         var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
         {
-            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, quantize, groupColumn,
+            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, groupColumn,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -50,7 +50,8 @@ internal static class EvalCommand
                 var modelPath = parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions.");
                 var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
-                using var classifier = TextClassifier.Load(modelPath, new TextClassifierOptions { Quantization = CliParsing.Quantization(parse.GetValue(quantize)!) });
+                using var classifier = TextClassifier.Load(modelPath, precision.Apply(parse));
+                CliParsing.ReportPrecision(parse, classifier);
                 var rows = TableReader.Read(dataPath);
                 var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, dataPath),
                     r.Fields.ContainsKey(parse.GetValue(pairColumn)!) ? r.OptionalText(parse.GetValue(pairColumn)!, dataPath) : null)).ToArray();

@@ -24,10 +24,10 @@ internal static class ExportCommand
             DefaultValueFactory = _ => "optimum",
         };
         layout.AcceptOnlyFromAmong("optimum", "transformers.js");
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForExport();
         var command = new Command("export", "Write the model as ONNX (inputs input_ids, attention_mask[, token_type_ids]; output logits) with its config and tokenizer files.")
         {
-            model, output, layout, quantize,
+            model, output, layout, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -36,16 +36,20 @@ internal static class ExportCommand
             if (source.TrimEnd('/') == target.TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
             var config = ModelConfig.Load(source);
-            var quantization = CliParsing.Quantization(parse.GetValue(quantize)!);
+            var quantization = precision.Quantization(parse);
             // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.
             var fileName = quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
             var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", fileName) : Path.Combine(target, fileName);
             IReadOnlyList<string> written;
             using (var weights = WeightStore.Open(source))
-                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization }));
+                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) }));
             foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
                 AtomicFile.Write(Path.Combine(target, name), s => { using var f = File.OpenRead(Path.Combine(source, name)); f.CopyTo(s); });
             stdout.WriteLine($"wrote {string.Join(" and ", written)}");
+            if (quantization == Quantization.Int8)
+                stdout.WriteLine(precision.Weights(parse) == Int8Weights.FullRange
+                    ? "int8 weights: full_range (8-bit): exact only on CPUs with AVX512-VNNI, AVX-VNNI or Arm64 dot products; recorded in the file's metadata"
+                    : "int8 weights: reduced_range (7-bit): exact on every CPU; recorded in the file's metadata");
             return 0;
         }));
         return command;

@@ -18,11 +18,11 @@ internal static class PipelineCommand
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
         var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
         var topK = new Option<string>("--top-k") { Description = "Labels per step in the output, or 'all'.", DefaultValueFactory = _ => "1" };
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForRunning();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var command = new Command("pipeline", "Run texts through chained classifiers: gates (e.g. a relevancy filter) stop what they do not keep; alerts flag scores over a threshold.")
         {
-            config, texts, context, input, output, textColumn, pairColumn, topK, quantize, threads,
+            config, texts, context, input, output, textColumn, pairColumn, topK, precision.Quantize, precision.Int8Weights, threads,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -33,11 +33,7 @@ internal static class PipelineCommand
             var (items, lines, _) = inputPath == null
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
                 : ClassifyCommand.ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
-            using var pipeline = Pipeline.Load(parse.GetValue(config)!, new TextClassifierOptions
-            {
-                Threads = parse.GetValue(threads),
-                Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
-            });
+            using var pipeline = Pipeline.Load(parse.GetValue(config)!, precision.Apply(parse, new TextClassifierOptions { Threads = parse.GetValue(threads) }));
             var results = pipeline.Run(items, new ClassifyOptions { TopK = ClassifyCommand.ParseTopK(parse.GetValue(topK)!) });
             if (inputPath == null && parse.GetValue(output) == null)
                 stdout.Write(Table(items, results));

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.CommandLine;
+using Nuansa.Models;
 using Nuansa.Server;
 
 namespace Nuansa.Cli;
@@ -16,7 +17,7 @@ internal static class ServeCommand
         var pipelines = new Option<string[]>("--pipeline") { Description = "Pipeline file to serve at /pipelines/NAME, as FILE or NAME=FILE; repeatable." };
         var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port", "-p") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForRunning();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var defaults = new ServerOptions();
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
@@ -26,7 +27,7 @@ internal static class ServeCommand
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
         {
-            models, pipelines, host, port, quantize, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate, apiKey,
+            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate, apiKey,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -44,7 +45,8 @@ internal static class ServeCommand
                     Models = named,
                     Pipelines = chains,
                     Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
-                    Quantization = CliParsing.Quantization(parse.GetValue(quantize)!),
+                    Quantization = precision.Quantization(parse),
+                    Int8Weights = precision.Weights(parse),
                     Threads = parse.GetValue(threads),
                     MaxBatchSize = parse.GetValue(maxBatch),
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),
@@ -72,6 +74,8 @@ internal static class ServeCommand
                     return 1;
                 }
                 await parse.InvocationConfiguration.Output.WriteLineAsync($"serving {string.Join(", ", names)} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");
+                if (precision.Quantization(parse) == Quantization.Int8)
+                    await parse.InvocationConfiguration.Output.WriteLineAsync(Int8Kernels.Explain(Int8Kernels.Resolve(precision.Weights(parse))));
                 // SIGTERM (docker stop, systemd) and SIGINT end the wait instead of the process: a clean stop, exit code 0.
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 void Stop(PosixSignalContext context)

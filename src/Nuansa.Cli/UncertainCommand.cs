@@ -16,17 +16,18 @@ internal static class UncertainCommand
         strategy.AcceptOnlyFromAmong("entropy", "margin", "least_confidence");
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
         var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
-        var quantize = CliParsing.QuantizeOption();
+        var precision = PrecisionOptions.ForRunning();
         var command = new Command("uncertain", "Rank unlabelled texts by how unsure the model is, most uncertain first: the ones to annotate next (active learning).")
         {
-            model, input, output, top, strategy, textColumn, pairColumn, quantize,
+            model, input, output, top, strategy, textColumn, pairColumn, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
             if (parse.GetValue(top) is < 1)
                 throw new NuansaException("--top must be at least 1.");
             var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
-            using var classifier = TextClassifier.Load(parse.GetValue(model)!, new TextClassifierOptions { Quantization = CliParsing.Quantization(parse.GetValue(quantize)!) });
+            using var classifier = TextClassifier.Load(parse.GetValue(model)!, precision.Apply(parse));
+            CliParsing.ReportPrecision(parse, classifier);
             var results = classifier.ClassifyBatch(items, new ClassifyOptions { TopK = null });
             var chosen = parse.GetValue(strategy) switch { "margin" => UncertaintyStrategy.Margin, "least_confidence" => UncertaintyStrategy.LeastConfidence, _ => UncertaintyStrategy.Entropy };
             var ranked = Uncertainty.Rank(results, chosen, classifier.Config.ProblemType == "multi_label_classification");

@@ -55,7 +55,7 @@ public sealed class NuansaServer : IAsyncDisposable
         var metrics = new Metrics();
         var workers = new Dictionary<string, ModelWorker>(StringComparer.Ordinal);
         var pipelines = new Dictionary<string, (Pipeline, SemaphoreSlim)>(StringComparer.Ordinal);
-        var loadOptions = new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization };
+        var loadOptions = new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization, Int8Weights = options.Int8Weights };
         try
         {
             foreach (var (name, path) in options.Models)
@@ -290,6 +290,7 @@ public sealed class NuansaServer : IAsyncDisposable
             ["labels"] = new JsonArray([.. c.Labels.Select(l => JsonValue.Create(l))]),
             ["max_input_length"] = c.MaxLength,
             ["quantization"] = _options.Quantization.ToString().ToLowerInvariant(),
+            ["precision"] = c.Precision,
             ["max_batch_size"] = _options.MaxBatchSize,
             ["max_client_batch_size"] = _options.MaxClientBatchSize,
             ["max_concurrent_requests"] = _options.MaxConcurrentRequests,

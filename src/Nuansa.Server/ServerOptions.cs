@@ -16,6 +16,9 @@ public sealed record ServerOptions
 
     public Quantization Quantization { get; init; }
 
+    /// <summary>Int8 weight form (Auto: the most precise form exact on this CPU).</summary>
+    public Int8Weights Int8Weights { get; init; }
+
     /// <summary>ONNX Runtime threads per forward pass; 0 uses every core.</summary>
     public int Threads { get; init; }
 

@@ -80,9 +80,11 @@ public sealed class TensorData
 /// <summary>A computation graph: inputs, outputs, nodes in topological order, and constant tensors.</summary>
 public sealed class Graph
 {
-    public Graph(string name, IReadOnlyList<ValueInfo> inputs, IReadOnlyList<ValueInfo> outputs, IReadOnlyList<Node> nodes, IReadOnlyList<TensorData> initializers)
+    public Graph(string name, IReadOnlyList<ValueInfo> inputs, IReadOnlyList<ValueInfo> outputs, IReadOnlyList<Node> nodes, IReadOnlyList<TensorData> initializers,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         Name = name;
+        Metadata = metadata ?? new Dictionary<string, string>();
         Inputs = inputs;
         Outputs = outputs;
         Nodes = nodes;
@@ -94,4 +96,7 @@ public sealed class Graph
     public IReadOnlyList<ValueInfo> Outputs { get; }
     public IReadOnlyList<Node> Nodes { get; }
     public IReadOnlyList<TensorData> Initializers { get; }
+
+    /// <summary>Key–value facts about the model, written as the ONNX file's <c>metadata_props</c>.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
 }

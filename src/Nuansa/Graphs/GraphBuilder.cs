@@ -14,7 +14,11 @@ public sealed class GraphBuilder(string name)
     private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _ranks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long[]> _intValues = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _metadata = new(StringComparer.Ordinal);
     private int _counter;
+
+    /// <summary>Facts recorded in the model file's metadata (see <see cref="Graph.Metadata"/>).</summary>
+    public IDictionary<string, string> Metadata => _metadata;
 
     /// <summary>The nodes added so far, in order.</summary>
     public IReadOnlyList<Node> Nodes => _nodes;
@@ -120,7 +124,7 @@ public sealed class GraphBuilder(string name)
     public string LayerNorm(string x, string gamma, string beta, double epsilon) =>
         Op("LayerNormalization", [x, gamma, beta], new() { ["axis"] = -1, ["epsilon"] = (float)epsilon });
 
-    public Graph Build() => new(name, _inputs, _outputs, _nodes, _initializers);
+    public Graph Build() => new(name, _inputs, _outputs, _nodes, _initializers, _metadata);
 
     // `create` names the tensor with Fresh(), which has already claimed the name.
     private string Constant(string key, Func<TensorData> create)

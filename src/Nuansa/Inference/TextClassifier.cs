@@ -16,6 +16,9 @@ public sealed record TextClassifierOptions
 
     /// <summary>Int8 runs the encoder's linear layers quantized (smaller, faster on CPUs with int8 dot products, slightly different scores).</summary>
     public Quantization Quantization { get; init; }
+
+    /// <summary>Int8: how the weights use their 8 bits; Auto (the default) picks the most precise form that is exact on this CPU.</summary>
+    public Int8Weights Int8Weights { get; init; }
 }
 
 /// <summary>
@@ -27,8 +30,9 @@ public sealed class TextClassifier : IDisposable
     private readonly OnnxSession _session;
     private readonly bool _tokenTypes;
 
-    private TextClassifier(string path, ModelConfig config, Tokenizer tokenizer, OnnxSession session, IReadOnlyList<TaskHead>? tasks)
+    private TextClassifier(string path, ModelConfig config, Tokenizer tokenizer, OnnxSession session, IReadOnlyList<TaskHead>? tasks, Int8Weights? int8Weights)
     {
+        Int8Weights = int8Weights;
         Path = path;
         Config = config;
         Tokenizer = tokenizer;
@@ -39,6 +43,12 @@ public sealed class TextClassifier : IDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>For an int8 model, the weight form it runs with (never Auto); null for float32.</summary>
+    public Int8Weights? Int8Weights { get; }
+
+    /// <summary>How the model computes, in a few words: "float32", or the int8 form and why it was chosen.</summary>
+    public string Precision => Int8Weights is { } form ? Int8Kernels.Explain(form) : "float32";
     public ModelConfig Config { get; }
     public Tokenizer Tokenizer { get; }
 
@@ -63,9 +73,10 @@ public sealed class TextClassifier : IDisposable
         // not resident at the same time.
         Graphs.Graph graph;
         using (var weights = WeightStore.Open(path))
-            graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization });
+            graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights });
         session = new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads });
-        return new TextClassifier(path, config, tokenizer, session, tasks);
+        Int8Weights? form = options.Quantization == Quantization.Int8 ? Int8Kernels.Resolve(options.Int8Weights) : null;
+        return new TextClassifier(path, config, tokenizer, session, tasks, form);
     }
 
     /// <summary>Classifies one text.</summary>

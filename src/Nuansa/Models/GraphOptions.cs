@@ -9,6 +9,9 @@ public sealed record GraphOptions
     /// <summary>Inference graphs: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
     public Quantization Quantization { get; init; }
 
+    /// <summary>Int8 graphs: how the weights use their 8 bits; Auto picks the most precise form that is exact on this machine.</summary>
+    public Int8Weights Int8Weights { get; init; }
+
     /// <summary>Training graph: dropout layers are active (with the config's probabilities).</summary>
     public bool Training { get; init; }
 

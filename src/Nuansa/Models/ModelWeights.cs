@@ -8,7 +8,8 @@ namespace Nuansa.Models;
 /// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
 /// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
 /// </summary>
-public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None)
+public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
+    Int8Weights int8Weights = Int8Weights.Auto)
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
 
@@ -24,6 +25,9 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
     public Quantization Quantization { get; } = trainable && quantization != Quantization.None
         ? throw new ArgumentException("Training graphs are not quantized.", nameof(quantization))
         : quantization;
+
+    /// <summary>For int8 graphs, the weight form, resolved for this machine when Auto was asked for.</summary>
+    public Int8Weights Int8Weights { get; } = quantization == Quantization.Int8 ? Int8Kernels.Resolve(int8Weights) : int8Weights;
 
     /// <summary>In a trainable graph, the initial values of each weight input, by name.</summary>
     public IReadOnlyDictionary<string, float[]> Inputs => _inputs;
@@ -70,7 +74,7 @@ public sealed class ModelWeights(WeightStore store, string basePrefix, bool trai
         var w = Get($"{name}.weight", outFeatures, inFeatures);
         // The encoder layers' linears (".layer.N." in every family's names) carry nearly all the compute.
         if (Quantization == Quantization.Int8 && name.Contains(".layer.", StringComparison.Ordinal))
-            return QuantizedLinear.Build(g, x, name, w, Get($"{name}.bias", outFeatures), outFeatures, inFeatures);
+            return QuantizedLinear.Build(g, x, name, w, Get($"{name}.bias", outFeatures), outFeatures, inFeatures, Int8Weights);
         var weight = g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, outFeatures], Transpose(w, (int)outFeatures, (int)inFeatures)));
         var bias = Constant(g, $"{name}.bias", outFeatures);
         return g.Add(g.MatMul(x, weight), bias);

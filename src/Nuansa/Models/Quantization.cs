@@ -13,20 +13,114 @@ public enum Quantization
     /// is stored as int8 with one symmetric scale per output channel; activations are quantized to uint8 per tensor
     /// at run time, multiplied in integers and scaled back to float. The word-embedding table is stored as int8 rows
     /// with a scale each (a quarter of its size). Position and token-type embeddings, LayerNorms, the pooler and the
-    /// classification head stay float32.
+    /// classification head stay float32. How many of the 8 bits the weights use is <see cref="Int8Weights"/>.
     /// </summary>
     Int8,
 }
+
+/// <summary>
+/// How int8 weights use their 8 bits. On x64 CPUs without int8 dot-product instructions (VNNI), ONNX Runtime's
+/// uint8 × int8 kernel adds pairs of products in 16 bits, which saturates with full-range weights (255 · 127 · 2 is
+/// past 32,767): results are wrong, not just less precise. 7-bit weights can never saturate there (255 · 64 · 2).
+/// </summary>
+public enum Int8Weights
+{
+    /// <summary>The most precise form that is exact on this machine: <see cref="FullRange"/> where ONNX Runtime's int8 kernel is exact with it, else <see cref="ReducedRange"/>.</summary>
+    Auto,
+
+    /// <summary>Weights in ±127: the most precise form; exact on CPUs with AVX512-VNNI or AVX-VNNI (and on Arm64), wrong on AVX2-only x64 CPUs.</summary>
+    FullRange,
+
+    /// <summary>Weights in ±64 (ONNX Runtime's <c>reduce_range</c>): half the precision, exact on every CPU; what exported files use by default.</summary>
+    ReducedRange,
+}
+
+/// <summary>What this machine's CPU and ONNX Runtime do with int8 matrix products.</summary>
+public static class Int8Kernels
+{
+    private static readonly Lazy<bool> FullRangeExact = new(ProbeFullRange);
+
+    /// <summary>
+    /// True when the CPU has int8 dot-product instructions ONNX Runtime uses (x64: AVX512-VNNI or AVX-VNNI read from
+    /// CPUID, independent of the .NET runtime's own settings; Arm64: always).
+    /// </summary>
+    public static bool CpuHasDotProducts => Describe().HasDotProducts;
+
+    /// <summary>The CPU's int8 instructions in a few words, e.g. "AVX512-VNNI" or "AVX2 without VNNI".</summary>
+    public static string CpuFeatures => Describe().Text;
+
+    /// <summary>
+    /// True when ONNX Runtime, run here, computes a full-range int8 product exactly: found by running one product
+    /// whose pairs of terms would saturate a 16-bit sum (all activations 255, all weights 127), once per process.
+    /// </summary>
+    public static bool FullRangeIsExact => FullRangeExact.Value;
+
+    /// <summary>The form <paramref name="requested"/> stands for on this machine (Auto resolved by <see cref="FullRangeIsExact"/>).</summary>
+    public static Int8Weights Resolve(Int8Weights requested) => requested switch
+    {
+        Int8Weights.Auto => FullRangeIsExact ? Int8Weights.FullRange : Int8Weights.ReducedRange,
+        _ => requested,
+    };
+
+    /// <summary>One line saying which form a model uses and why, for load messages and <c>/info</c>.</summary>
+    public static string Explain(Int8Weights resolved) => resolved switch
+    {
+        Int8Weights.FullRange when FullRangeIsExact => $"int8 with 8-bit weights (±127; this CPU has {CpuFeatures})",
+        Int8Weights.FullRange => $"int8 with 8-bit weights (±127) although this CPU has {CpuFeatures}: results are NOT exact here",
+        _ => $"int8 with 7-bit weights (±64), exact on every CPU (this one has {CpuFeatures})",
+    };
+
+    /// <summary>The number of levels each side of zero a weight may take in a form.</summary>
+    internal static int Levels(Int8Weights resolved) => resolved switch
+    {
+        Int8Weights.FullRange => 127,
+        Int8Weights.ReducedRange => 64,
+        _ => throw new ArgumentException("Resolve Auto first.", nameof(resolved)),
+    };
+
+    private static (bool HasDotProducts, string Text) Describe()
+    {
+        if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64)
+            return (true, "Arm64 dot products");
+        if (!System.Runtime.Intrinsics.X86.X86Base.IsSupported)
+            return (false, "no x64 SIMD");
+        var leaf7 = System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 0);
+        var leaf71 = System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 1);
+        var avx512Vnni = (leaf7.Ecx & (1 << 11)) != 0;
+        var avxVnni = (leaf71.Eax & (1 << 4)) != 0;
+        var avx2 = (leaf7.Ebx & (1 << 5)) != 0;
+        if (avx512Vnni)
+            return (true, "AVX512-VNNI");
+        if (avxVnni)
+            return (true, "AVX-VNNI");
+        return (false, avx2 ? "AVX2 without VNNI" : "no AVX2");
+    }
+
+    private static bool ProbeFullRange()
+    {
+        // x = 1 everywhere quantizes to 255 (zero point 0); w = 1 to 127. Exact: 64 · 255 · 127 · (1/255) · (1/127) = 64.
+        // With pairs summed in 16 bits each pair gives 32,767 instead of 64,770 and y comes out near 32.
+        const int rows = 4, inFeatures = 64, outFeatures = 8;
+        var g = new GraphBuilder("int8_probe");
+        var x = g.Input("x", ElementType.Float, rows, inFeatures);
+        var y = QuantizedLinear.Build(g, x, "probe", Enumerable.Repeat(1f, outFeatures * inFeatures).ToArray(), new float[outFeatures], outFeatures, inFeatures, Int8Weights.FullRange);
+        g.Output(y, "y", ElementType.Float, rows, outFeatures);
+        using var session = new Graphs.Onnx.OnnxSession(g.Build(), new Graphs.Onnx.SessionSettings { IntraOpThreads = 1 });
+        var result = session.Run(new Dictionary<string, float[]> { ["x"] = Enumerable.Repeat(1f, rows * inFeatures).ToArray() }, [rows, inFeatures], ["y"])[0].Values;
+        return result.All(v => Math.Abs(v - inFeatures) < 1e-3);
+    }
+}
+
 
 /// <summary>The int8 forms of <c>torch.nn.Linear</c> and <c>nn.Embedding</c> (see <see cref="Quantization.Int8"/>).</summary>
 internal static class QuantizedLinear
 {
     /// <summary>
-    /// Quantizes a row-major matrix row by row: scale[r] = max|M[r, :]| / 127 and values round(M / scale) (half to
-    /// even, as numpy's rint in ONNX Runtime's quantizer). HF stores a linear weight as [out, in], so its rows are
-    /// the output channels.
+    /// Quantizes a row-major matrix row by row: scale[r] = max|M[r, :]| / levels and values round(M / scale) (half
+    /// to even, as numpy's rint in ONNX Runtime's quantizer), within ±levels. HF stores a linear weight as [out, in],
+    /// so its rows are the output channels.
     /// </summary>
-    public static (sbyte[] Values, float[] Scales) QuantizeRows(float[] matrix, int rows, int columns)
+    public static (sbyte[] Values, float[] Scales) QuantizeRows(float[] matrix, int rows, int columns, int levels = 127)
     {
         var scales = new float[rows];
         var values = new sbyte[matrix.Length];
@@ -37,21 +131,22 @@ internal static class QuantizedLinear
             foreach (var m in row)
                 max = Math.Max(max, Math.Abs(m));
             // An all-zero row keeps scale 1 (every value quantizes to 0 either way).
-            var scale = max > 0 ? max / 127f : 1f;
+            var scale = max > 0 ? max / levels : 1f;
             scales[r] = scale;
             for (var c = 0; c < columns; c++)
-                values[r * columns + c] = (sbyte)Math.Clamp(MathF.Round(row[c] / scale, MidpointRounding.ToEven), -127, 127);
+                values[r * columns + c] = (sbyte)Math.Clamp(MathF.Round(row[c] / scale, MidpointRounding.ToEven), -levels, levels);
         }
         return (values, scales);
     }
 
     /// <summary>
-    /// x · Wᵀ + b with W quantized: DynamicQuantizeLinear(x) → MatMulInteger → Cast → × (x_scale · w_scale) → + b.
-    /// Standard ONNX ops (so an exported model runs anywhere); ONNX Runtime fuses them into one DynamicQuantizeMatMul.
+    /// x · Wᵀ + b with W quantized in the given (resolved) form: DynamicQuantizeLinear(x) → MatMulInteger → Cast →
+    /// × (x_scale · w_scale) → + b. Standard ONNX ops (so an exported model runs anywhere); ONNX Runtime fuses them
+    /// into one DynamicQuantizeMatMul.
     /// </summary>
-    public static string Build(GraphBuilder g, string x, string name, float[] weight, float[] bias, long outFeatures, long inFeatures)
+    public static string Build(GraphBuilder g, string x, string name, float[] weight, float[] bias, long outFeatures, long inFeatures, Int8Weights form)
     {
-        var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures);
+        var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures, Int8Kernels.Levels(form));
         // [in, out] for MatMulInteger, as the float32 graph stores its weights.
         var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], ModelWeights.Transpose(values, (int)outFeatures, (int)inFeatures)));
         var scale = g.Initializer(TensorData.Float($"{name}.weight_scale", [outFeatures], scales));

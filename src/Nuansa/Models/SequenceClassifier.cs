@@ -10,8 +10,17 @@ public static class SequenceClassifier
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)
     {
         var g = new GraphBuilder($"{config.ModelType.Replace('-', '_')}_for_sequence_classification");
-        var logits = Forward(g, new ModelWeights(store, BasePrefix(config), quantization: options?.Quantization ?? Quantization.None), config, options);
+        var weights = new ModelWeights(store, BasePrefix(config), quantization: options?.Quantization ?? Quantization.None, int8Weights: options?.Int8Weights ?? Int8Weights.Auto);
+        var logits = Forward(g, weights, config, options);
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        if (weights.Quantization == Quantization.Int8)
+        {
+            // Recorded in the file so whoever runs an exported model can tell whether it is exact on their CPU.
+            g.Metadata["nuansa.quantization"] = "int8";
+            g.Metadata["nuansa.int8_weights"] = weights.Int8Weights == Int8Weights.FullRange
+                ? "full_range: int8 weights in ±127; exact only on CPUs with int8 dot products (AVX512-VNNI, AVX-VNNI, Arm64)"
+                : "reduced_range: int8 weights in ±64 (7 bits); exact on every CPU";
+        }
         return g.Build();
     }
 

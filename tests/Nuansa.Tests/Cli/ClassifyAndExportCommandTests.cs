@@ -73,24 +73,43 @@ public class ClassifyAndExportCommandTests
     }
 
     [Theory]
-    [InlineData("optimum", "model.onnx", "none", 1e-4)]
-    [InlineData("transformers.js", "onnx/model.onnx", "none", 1e-4)]
-    [InlineData("optimum", "model_quantized.onnx", "int8", 0.08)]
-    [InlineData("transformers.js", "onnx/model_quantized.onnx", "int8", 0.08)]
-    public void ExportedOnnxReproducesTheLogitsOnItsOwn(string layout, string onnxName, string quantize, double tolerance)
+    [InlineData("optimum", "model.onnx", "none", 1e-4, null)]
+    [InlineData("transformers.js", "onnx/model.onnx", "none", 1e-4, null)]
+    [InlineData("optimum", "model_quantized.onnx", "int8", 0.08, null)]
+    [InlineData("transformers.js", "onnx/model_quantized.onnx", "int8", 0.08, null)]
+    [InlineData("optimum", "model_quantized.onnx", "int8", 0.08, "reduced")]
+    [InlineData("optimum", "model_quantized.onnx", "int8", 0.08, "full")]
+    public void ExportedOnnxReproducesTheLogitsOnItsOwn(string layout, string onnxName, string quantize, double tolerance, string? int8Weights)
     {
+        // A full-range file is only right where the CPU has int8 dot products; elsewhere it is checked for its label only.
+        var exactHere = int8Weights != "full" || Nuansa.Models.Int8Kernels.FullRangeIsExact;
         using var dir = new TempDirectory();
         foreach (var model in new[] { "bert-2label", "roberta-2label" })
         {
             var folder = SharedFiles.Model(model);
             var target = Path.Combine(dir.Path, model);
-            var (code, _, error) = CliRunner.Run("export", "--model", folder, "--output", target, "--layout", layout, "--quantize", quantize);
+            string[] args = ["export", "--model", folder, "--output", target, "--layout", layout, "--quantize", quantize];
+            var (code, output, error) = CliRunner.Run(int8Weights == null ? args : [.. args, "--int8-weights", int8Weights]);
             Assert.True(code == 0, error);
             Assert.True(File.Exists(Path.Combine(target, "config.json")));
             Assert.True(File.Exists(Path.Combine(target, "tokenizer.json")));
 
             // Plain ONNX Runtime, no Nuansa code: the padded batch of the fixture.
             using var session = new InferenceSession(Path.Combine(target, onnxName));
+            // Exported int8 files are the portable 7-bit form unless asked otherwise, and say which they are.
+            var metadata = session.ModelMetadata.CustomMetadataMap;
+            if (quantize == "int8")
+            {
+                var form = int8Weights == "full" ? "full_range" : "reduced_range";
+                Assert.StartsWith(form, metadata["nuansa.int8_weights"], StringComparison.Ordinal);
+                Assert.Contains(form, output, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.False(metadata.ContainsKey("nuansa.int8_weights"));
+            }
+            if (!exactHere)
+                continue;
             using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
             var shape = expected.GetInfo("input_ids").Shape.ToArray();
             var feeds = session.InputMetadata.Keys.ToDictionary(n => n, n => OrtValue.CreateTensorValueFromMemory(expected.ReadInt64(n), shape));

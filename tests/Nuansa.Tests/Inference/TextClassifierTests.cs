@@ -45,13 +45,17 @@ public class TextClassifierTests
         }
     }
 
+    public static TheoryData<string, Nuansa.Models.Int8Weights> ModelsAndInt8Forms() => Nuansa.Tests.Models.QuantizationTests.ModelsAndForms();
+
     [Theory]
-    [MemberData(nameof(Models))]
-    public void Int8KeepsHuggingFacesClearPredictions(string model)
+    [MemberData(nameof(ModelsAndInt8Forms))]
+    public void Int8KeepsHuggingFacesClearPredictions(string model, Nuansa.Models.Int8Weights form)
     {
         // Quantization moves probabilities a little: every prediction HF makes with a margin of 0.05 or more must stay.
         var folder = SharedFiles.Model(model);
-        using var classifier = TextClassifier.Load(folder, new TextClassifierOptions { Quantization = Nuansa.Models.Quantization.Int8 });
+        using var classifier = TextClassifier.Load(folder, new TextClassifierOptions { Quantization = Nuansa.Models.Quantization.Int8, Int8Weights = form });
+        Assert.Equal(Nuansa.Models.Int8Kernels.Resolve(form), classifier.Int8Weights);
+        Assert.Contains(Nuansa.Models.Int8Kernels.CpuFeatures, classifier.Precision, StringComparison.Ordinal);
         using var inputs = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
         using var expected = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
         var texts = inputs.RootElement.GetProperty("texts").EnumerateArray()

@@ -82,8 +82,9 @@ public sealed class OnnxSession : IDisposable
     public IReadOnlyList<string> InputNames { get; }
     public IReadOnlyList<string> OutputNames { get; }
 
-    /// <summary>Runs the graph on int64 inputs of one shape and returns the requested float outputs with their shapes.</summary>
-    public IReadOnlyList<(float[] Values, long[] Shape)> Run(IReadOnlyDictionary<string, long[]> inputs, long[] shape, IReadOnlyList<string> outputs)
+    /// <summary>Runs the graph on inputs of one shape and type (token ids, or floats) and returns the requested float outputs with their shapes.</summary>
+    public IReadOnlyList<(float[] Values, long[] Shape)> Run<T>(IReadOnlyDictionary<string, T[]> inputs, long[] shape, IReadOnlyList<string> outputs)
+        where T : unmanaged
     {
         var names = InputNames.ToArray();
         var values = new OrtValue[names.Length];

@@ -29,6 +29,8 @@ public static class OnnxWriter
         model.Message(8, o => { o.String(1, ""); o.Int(2, Opset); });              // opset_import (default domain)
         if (graph.Nodes.Any(n => n.Domain == "com.microsoft"))
             model.Message(8, o => { o.String(1, "com.microsoft"); o.Int(2, 1); });
+        foreach (var (key, value) in graph.Metadata.OrderBy(m => m.Key, StringComparer.Ordinal))
+            model.Message(14, e => { e.String(1, key); e.String(2, value); });   // metadata_props
         return model.ToArray();
     }
 
