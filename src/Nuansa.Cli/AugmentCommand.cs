@@ -25,6 +25,7 @@ internal static class AugmentCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
+            JsonLines.CheckOutput(parse.GetValue(output));
             var path = parse.GetValue(input)!;
             var rows = TableReader.Read(path);
             var textName = parse.GetValue(textColumn)!;

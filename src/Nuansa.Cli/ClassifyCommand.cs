@@ -37,6 +37,7 @@ internal static class ClassifyCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
+            JsonLines.CheckOutput(parse.GetValue(output));
             var positional = parse.GetValue(texts) ?? [];
             var inputPath = parse.GetValue(input);
             if ((positional.Length > 0) == (inputPath != null))

@@ -34,6 +34,7 @@ internal static class EvalCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
+            AtomicFolder.CheckWritable(parse.GetValue(output)!);
             var options = new EvaluationOptions { BootstrapResamples = parse.GetValue(bootstrap), Seed = parse.GetValue(seed) };
             List<(string? Task, EvaluationReport Report)> reports;
             string predictionLines;

@@ -35,17 +35,22 @@ internal static class ExportCommand
             var target = Path.GetFullPath(parse.GetValue(output)!);
             if (source.TrimEnd('/') == target.TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
+            AtomicFolder.CheckWritable(target);
             var config = ModelConfig.Load(source);
             var quantization = precision.Quantization(parse);
             // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.
             var fileName = quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
-            var onnxPath = parse.GetValue(layout) == "transformers.js" ? Path.Combine(target, "onnx", fileName) : Path.Combine(target, fileName);
-            IReadOnlyList<string> written;
-            using (var weights = WeightStore.Open(source))
-                written = OnnxWriter.Write(onnxPath, SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) }));
-            foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
-                AtomicFile.Write(Path.Combine(target, name), s => { using var f = File.OpenRead(Path.Combine(source, name)); f.CopyTo(s); });
-            stdout.WriteLine($"wrote {string.Join(" and ", written)}");
+            var relative = parse.GetValue(layout) == "transformers.js" ? Path.Combine("onnx", fileName) : fileName;
+            IReadOnlyList<string> written = [];
+            // The folder appears complete or not at all, like init's, train's and eval's.
+            AtomicFolder.Write(target, staging =>
+            {
+                using (var weights = WeightStore.Open(source))
+                    written = OnnxWriter.Write(Path.Combine(staging, relative), SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) }));
+                foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
+                    File.Copy(Path.Combine(source, name), Path.Combine(staging, name));
+            });
+            stdout.WriteLine($"wrote {string.Join(" and ", written.Select(w => Path.Combine(target, Path.GetDirectoryName(relative) ?? "", Path.GetFileName(w))))}");
             if (quantization == Quantization.Int8)
                 stdout.WriteLine(precision.Weights(parse) == Int8Weights.FullRange
                     ? "int8 weights: full_range (8-bit): exact only on CPUs with AVX512-VNNI, AVX-VNNI or Arm64 dot products; recorded in the file's metadata"

@@ -20,6 +20,7 @@ internal static class JsonLines
             return standardInput;
         if (!File.Exists(path))
             throw new NuansaException($"{path}: input file not found.");
+        TableReader.CheckUtf8(path);
         return new StreamReader(path, Encoding.UTF8);
     }
 
@@ -44,6 +45,13 @@ internal static class JsonLines
         foreach (var v in values)
             json.WriteNumberValue(v);
         json.WriteEndArray();
+    }
+
+    /// <summary>Checks, before any work, that <see cref="WriteOutput"/> will be able to write <paramref name="path"/>.</summary>
+    public static void CheckOutput(string? path)
+    {
+        if (path != null && path != "-")
+            AtomicFile.CheckWritable(path);
     }
 
     /// <summary>Writes the whole output at once: to a file atomically, or to standard output.</summary>

@@ -27,6 +27,7 @@ internal static class PipelineCommand
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
             var positional = parse.GetValue(texts) ?? [];
+            JsonLines.CheckOutput(parse.GetValue(output));
             var inputPath = parse.GetValue(input);
             if ((positional.Length > 0) == (inputPath != null))
                 throw new NuansaException("Give texts as arguments or --input, one of the two.");

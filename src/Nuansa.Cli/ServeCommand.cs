@@ -8,6 +8,10 @@ namespace Nuansa.Cli;
 /// <summary><c>nuansa serve --model DIR [--model NAME=DIR ...] [--pipeline NAME=FILE ...] [--port N] ...</c>: the HTTP server.</summary>
 internal static class ServeCommand
 {
+    /// <summary>An IPv6 address goes in brackets in a URL.</summary>
+    private static string UrlHost(string host) =>
+        System.Net.IPAddress.TryParse(host, out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : host;
+
     public static Command Create()
     {
         var models = new Option<string[]>("--model", "-m")
@@ -15,7 +19,14 @@ internal static class ServeCommand
             Description = "Checkpoint folder to serve, as DIR or NAME=DIR; repeat for several (the first answers /predict).",
         };
         var pipelines = new Option<string[]>("--pipeline") { Description = "Pipeline file to serve at /pipelines/NAME, as FILE or NAME=FILE; repeatable." };
-        var host = new Option<string>("--host") { Description = "Address to listen on (0.0.0.0 for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
+        var host = new Option<string>("--host") { Description = "IP address to listen on, or localhost (0.0.0.0 or :: for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
+        // Kestrel listens on every interface for a name it cannot bind to: only addresses and localhost are taken.
+        host.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string>();
+            if (value != "localhost" && !System.Net.IPAddress.TryParse(value, out _))
+                r.AddError($"--host must be an IP address or localhost, not '{value}' (0.0.0.0 listens on every interface).");
+        });
         var port = new Option<int>("--port", "-p") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
         var precision = PrecisionOptions.ForRunning();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
@@ -44,7 +55,7 @@ internal static class ServeCommand
                 {
                     Models = named,
                     Pipelines = chains,
-                    Url = $"http://{parse.GetValue(host)}:{parse.GetValue(port)}",
+                    Url = $"http://{UrlHost(parse.GetValue(host)!)}:{parse.GetValue(port)}",
                     Quantization = precision.Quantization(parse),
                     Int8Weights = precision.Weights(parse),
                     Threads = parse.GetValue(threads),

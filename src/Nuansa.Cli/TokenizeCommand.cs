@@ -26,6 +26,7 @@ internal static class TokenizeCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
+            JsonLines.CheckOutput(parse.GetValue(output));
             var tokenizer = Tokenizer.Load(parse.GetValue(model)!);
             var options = new EncodeOptions
             {

@@ -23,6 +23,7 @@ internal static class UncertainCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
+            JsonLines.CheckOutput(parse.GetValue(output));
             if (parse.GetValue(top) is < 1)
                 throw new NuansaException("--top must be at least 1.");
             var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);

@@ -1,11 +1,27 @@
 namespace Nuansa;
 
-/// <summary>Writes files so that a failed or interrupted write never leaves a partial file under the final name.</summary>
+/// <summary>
+/// Writes files so that a failed or interrupted write never leaves a partial file under the final name, and never
+/// replaces what is not a regular file: a symbolic link is written through (its final target replaced, the link
+/// kept), a character device, FIFO or socket (<c>/dev/null</c>, <c>/dev/stdout</c>, a named pipe) is written in place.
+/// </summary>
 public static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {
-        var full = Path.GetFullPath(path);
+        var full = FinalTarget(path);
+        switch (OutputPath.KindOf(full))
+        {
+            case OutputPath.Kind.Directory:
+                throw new NuansaException($"{path}: is a folder, not a file.");
+            case OutputPath.Kind.Special:
+                using (var device = new FileStream(full, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1 << 16))
+                {
+                    write(device);
+                    device.Flush();
+                }
+                return;
+        }
         var directory = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(directory);
         var temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
@@ -16,6 +32,9 @@ public static class AtomicFile
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
+            // A replaced file keeps its permissions.
+            if (!OperatingSystem.IsWindows() && File.Exists(full))
+                File.SetUnixFileMode(temporary, File.GetUnixFileMode(full));
             File.Move(temporary, full, overwrite: true);
         }
         catch
@@ -31,6 +50,89 @@ public static class AtomicFile
             using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
             writer.Write(text);
         });
+
+    /// <summary>
+    /// Fails now, with one clear message, if <see cref="Write"/> could not write <paramref name="path"/> later: a folder
+    /// in the way, a parent that is a file, a read-only file, a folder or file system that cannot be written.
+    /// </summary>
+    public static void CheckWritable(string path)
+    {
+        var full = FinalTarget(path);
+        switch (OutputPath.KindOf(full))
+        {
+            case OutputPath.Kind.Directory:
+                throw new NuansaException($"{path}: is a folder, not a file.");
+            case OutputPath.Kind.Special:
+                return;
+            case OutputPath.Kind.File when !OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & UnixFileMode.UserWrite) == 0:
+                throw new NuansaException($"{path}: the file is read-only; nothing was written.");
+        }
+        OutputPath.CheckCanCreateIn(Path.GetDirectoryName(full)!, path);
+    }
+
+    /// <summary>The absolute path a write lands on: a symbolic link's final target, else the path itself.</summary>
+    private static string FinalTarget(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return new FileInfo(full).LinkTarget != null ? File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full : full;
+    }
+}
+
+/// <summary>What is at an output path, and whether a file or folder can be created there.</summary>
+internal static class OutputPath
+{
+    public enum Kind { Missing, File, Directory, Special }
+
+    /// <summary>What <paramref name="full"/> is, symbolic links followed.</summary>
+    public static Kind KindOf(string full)
+    {
+        if (Directory.Exists(full))
+            return Kind.Directory;
+        if (!File.Exists(full))
+            return Kind.Missing;
+        return IsRegularFile(full) ? Kind.File : Kind.Special;
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="directory"/> exists or can be made, and that files can be created in it: by the
+    /// nearest existing ancestor being a folder, and by creating and removing a probe file in it.
+    /// </summary>
+    public static void CheckCanCreateIn(string directory, string shown)
+    {
+        var existing = directory;
+        while (!Directory.Exists(existing))
+        {
+            if (File.Exists(existing))
+                throw new NuansaException($"{shown}: '{existing}' is a file, so nothing can be written under it.");
+            existing = Path.GetDirectoryName(existing) ?? throw new NuansaException($"{shown}: no existing folder above it.");
+        }
+        var probe = Path.Combine(existing, $".nuansa-write-check-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            throw new NuansaException($"{shown}: cannot write in '{existing}' ({e.Message.TrimEnd('.')}); nothing was written.");
+        }
+    }
+
+    private static bool IsRegularFile(string full)
+    {
+        if (!OperatingSystem.IsLinux())
+            return !full.StartsWith("/dev/", StringComparison.Ordinal);
+        // statx's layout is the same on every Linux architecture: stx_mode is the 16 bits at offset 28.
+        Span<byte> buffer = stackalloc byte[256];
+        if (Statx(-100 /* AT_FDCWD */, full, 0, 0x1 /* STATX_TYPE */, ref buffer[0]) != 0)
+            return true;  // cannot tell: treat as a file, the atomic path
+        var mode = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[28..]);
+        return (mode & 0xF000) == 0x8000;  // S_IFREG
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static extern int Statx(int dirfd, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, ref byte buffer);
 }
 
 /// <summary>Creates an output folder that appears complete or not at all; an existing non-empty folder is never written into.</summary>
@@ -40,7 +142,7 @@ public static class AtomicFolder
     public static void Write(string destination, Action<string> fill)
     {
         var full = Path.GetFullPath(destination);
-        CheckFree(full, destination);
+        CheckWritable(destination);
         var staging = Path.Combine(Path.GetTempPath(), "nuansa-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(staging);
         try
@@ -71,6 +173,17 @@ public static class AtomicFolder
             if (Directory.Exists(staging))
                 Directory.Delete(staging, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Fails now, with one clear message, if <see cref="Write"/> could not create <paramref name="destination"/> later:
+    /// a file in the way, a non-empty folder, a parent that is a file, a place that cannot be written.
+    /// </summary>
+    public static void CheckWritable(string destination)
+    {
+        var full = Path.GetFullPath(destination);
+        CheckFree(full, destination);
+        OutputPath.CheckCanCreateIn(Path.GetDirectoryName(full)!, destination);
     }
 
     private static void CheckFree(string full, string shown)

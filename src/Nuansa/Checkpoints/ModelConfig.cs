@@ -140,6 +140,8 @@ public sealed class ModelConfig
                 ? $"{path}: no config.json in this folder; a Hugging Face checkpoint folder has one."
                 : $"{path}: no such file or folder.");
         }
+        if (file == path && !path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            throw new CheckpointFormatException($"{path}: is a file; give the checkpoint folder (the one with config.json).");
         var length = new FileInfo(file).Length;
         if (length > MaxFileBytes)
             throw new CheckpointFormatException($"{file}: {length} bytes is too large for a config file (limit {MaxFileBytes}).");

@@ -79,6 +79,7 @@ public static class TableReader
         if (!File.Exists(path))
             throw new NuansaException($"{path}: data file not found.");
         var extension = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        CheckUtf8(path);
         using var reader = new StreamReader(path, System.Text.Encoding.UTF8);
         return extension switch
         {
@@ -87,6 +88,33 @@ public static class TableReader
             ".jsonl" or ".json" or ".ndjson" => ReadJsonLines(reader, path),
             _ => throw new NuansaException($"{path}: unknown data format \"{extension}\"; use .csv, .tsv or .jsonl."),
         };
+    }
+
+    /// <summary>
+    /// Fails, naming the line, unless the whole file is UTF-8: a Latin-1 or UTF-16 file read as UTF-8 would silently
+    /// lose characters (Latin-1 "café" would become "caf\uFFFD"). One pass in 64 KB blocks.
+    /// </summary>
+    public static void CheckUtf8(string path)
+    {
+        const int block = 1 << 16;
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        var bytes = new byte[block + 4];
+        var chars = new char[block + 4];
+        var carried = 0;
+        var line = 1L;
+        while (true)
+        {
+            var read = file.Read(bytes, carried, block);
+            var length = carried + read;
+            var status = System.Text.Unicode.Utf8.ToUtf16(bytes.AsSpan(0, length), chars, out var used, out _, replaceInvalidSequences: false, isFinalBlock: read == 0);
+            line += bytes.AsSpan(0, used).Count((byte)'\n');
+            if (status == System.Buffers.OperationStatus.InvalidData)
+                throw new NuansaException($"{path}, line {line}: the file is not valid UTF-8 (bytes 0x{string.Join(" 0x", bytes.Skip(used).Take(Math.Min(4, length - used)).Select(b => b.ToString("X2", CultureInfo.InvariantCulture)))}); save it as UTF-8.");
+            if (read == 0)
+                return;
+            carried = length - used;
+            bytes.AsSpan(used, carried).CopyTo(bytes);
+        }
     }
 
     public static IReadOnlyList<DataRow> ReadJsonLines(TextReader reader, string source)

@@ -98,6 +98,8 @@ public sealed class TextClassifier : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
         if (inputs.Count == 0)
             return [];
+        if (options.MaxLength > MaxLength)
+            throw new NuansaException($"max length {options.MaxLength} is more than the {MaxLength} tokens {Path} takes.");
         var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation });
         // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
         for (var i = 0; i < encodings.Count; i++)
@@ -140,8 +142,7 @@ public sealed class TextClassifier : IDisposable
     /// The longest input the model takes, in tokens with the special ones: the tokenizer's <c>model_max_length</c>,
     /// capped by the position table (RoBERTa-family positions start after <c>padding_idx</c>).
     /// </summary>
-    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength,
-        Config.ModelType is "roberta" or "xlm-roberta" ? Config.MaxPositionEmbeddings - ((Config.PadTokenId ?? 1) + 1) : Config.MaxPositionEmbeddings);
+    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength, SequenceClassifier.MaxPositions(Config));
 
     /// <summary>Turns one input's logits (from <see cref="Forward"/>) into ranked label scores as <see cref="ClassifyBatch"/> does.</summary>
     public Classification Score(float[] logits, ClassifyOptions? options = null)

@@ -41,6 +41,13 @@ public static class SequenceClassifier
         _ => "bert.",
     };
 
+    /// <summary>
+    /// The most tokens the position table holds: <c>max_position_embeddings</c>, less RoBERTa's offset (its positions
+    /// start after <c>padding_idx</c>, so 514 entries take 512 tokens).
+    /// </summary>
+    public static int MaxPositions(ModelConfig config) =>
+        config.ModelType is "roberta" or "xlm-roberta" ? config.MaxPositionEmbeddings - ((config.PadTokenId ?? 1) + 1) : config.MaxPositionEmbeddings;
+
     /// <summary>The graph's inputs besides input_ids and attention_mask: BERT also takes token_type_ids.</summary>
     public static bool UsesTokenTypes(ModelConfig config) => config.ModelType == "bert";
 }

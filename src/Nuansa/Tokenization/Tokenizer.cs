@@ -113,6 +113,8 @@ public sealed class Tokenizer
     public IReadOnlyList<Encoding> EncodeBatch(IReadOnlyList<(string Text, string? TextPair)> inputs, EncodeOptions? options = null)
     {
         options ??= EncodeOptions.Default;
+        if (inputs.Count == 0)
+            return [];
         var encodings = new Encoding[inputs.Count];
         var failures = new System.Collections.Concurrent.ConcurrentBag<(int Index, TokenizationException Error)>();
         // Ranges of inputs per task: one task per text costs more than encoding a short text.

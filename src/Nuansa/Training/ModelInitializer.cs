@@ -122,6 +122,7 @@ public static class ModelInitializer
     /// </summary>
     public static ModelConfig CreateCheckpoint(NewModelOptions options, string vocabPath, string? mergesPath, string outputDirectory, bool cased = false)
     {
+        AtomicFolder.CheckWritable(outputDirectory);
         if (!File.Exists(vocabPath))
             throw new NuansaException($"{vocabPath}: vocabulary file not found.");
         var wordPiece = options.ModelType is "bert" or "distilbert";

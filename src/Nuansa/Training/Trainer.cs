@@ -21,6 +21,15 @@ public static class Trainer
         TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
+        // Every output is checked before any work, so a run is never lost to a folder that was in the way.
+        AtomicFolder.CheckWritable(outputDirectory);
+        var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
+        if (checkpoints.Length > 0 && options.ResumeFromCheckpoint == null && Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any())
+            throw new NuansaException($"{checkpoints} already holds checkpoints of another run: resume from one (--resume-from-checkpoint), or choose another --checkpoint-dir.");
+        if (checkpoints.Length > 0 && File.Exists(checkpoints))
+            throw new NuansaException($"{checkpoints}: a file is in the way of the checkpoint folder.");
+        if (checkpoints.Length > 0)
+            OutputPath.CheckCanCreateIn(Path.GetDirectoryName(Path.GetFullPath(checkpoints))!, checkpoints);
         var config = ModelConfig.Load(modelDirectory);
         // A base checkpoint gets its labels here (HF's num_labels / id2label); multi-task heads take their size from the tasks.
         if (options.Labels is { } labels)
@@ -32,6 +41,11 @@ public static class Trainer
         var tasks = options.Tasks != null ? Inference.MultiTask.Validate(options.Tasks, config) : Inference.MultiTask.FromConfig(config);
         var task = new TaskSpec(config, tasks, options);
         var tokenizer = Tokenizer.Load(modelDirectory);
+        // Texts longer than the position table cannot go through the model: cut them where the model's limit is.
+        var positions = Models.SequenceClassifier.MaxPositions(config);
+        if (options.MaxLength > positions)
+            throw new NuansaException($"--max-length {options.MaxLength} is more than the {positions} tokens {config.Source} takes (max_position_embeddings).");
+        options = options with { MaxLength = options.MaxLength ?? Math.Min(tokenizer.ModelMaxLength, positions) };
         List<Example> train;
         try
         {
@@ -52,7 +66,12 @@ public static class Trainer
             (train, validation) = StratifiedSplit(train, options.ValidationSplit, options.Seed);
         }
         if (train.Count == 0)
-            throw new NuansaException($"{trainFile}: no training examples.");
+            throw new NuansaException($"{trainFile}: no training examples (the file has a header but no rows).");
+        if (task.Mode == TaskMode.SingleLabel && train.Select(e => e.Labels[0]).Distinct().Count() < 2)
+        {
+            throw new NuansaException($"{trainFile}: every training example has label \"{config.Id2Label[(int)train[0].Labels[0]]}\"; a classifier " +
+                "trained on one label can only ever predict it. Add examples of the other labels.");
+        }
         if (options.Oversample)
         {
             if (task.Mode != TaskMode.SingleLabel)
@@ -91,9 +110,6 @@ public static class Trainer
         var random = new Random(options.Seed);
         var tokens = 0L;
         var epochIndex = 0;
-        var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
-        if (checkpoints.Length > 0 && options.ResumeFromCheckpoint == null && Directory.Exists(checkpoints) && Directory.EnumerateFileSystemEntries(checkpoints).Any())
-            throw new NuansaException($"{checkpoints} already holds checkpoints of another run: resume from one (--resume-from-checkpoint), or choose another --checkpoint-dir.");
         if (options.ResumeFromCheckpoint is { } resume)
         {
             var state = Checkpoint.Load(resume, graph);
