@@ -14,7 +14,7 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients] [requests] [none|int8]\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
             return 2;
         }
         return args[0] switch
@@ -24,6 +24,7 @@ public static class Program
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 6),
             "train-profile" => TrainingProfile.Run(Int(1, 2), Int(2, 12), Int(3, 768), Int(4, 16), Int(5, 128), Int(6, 2)),
             "serve" => ServeBenchmark.Run(args.Length > 1 ? args[1] : "../shared", Int(2, 8), Int(3, 200), args.Length > 4 ? args[4] : "none"),
+            "tokenize-long" => TokenizeLong(args.Skip(1).ToArray()),
             "int8-accuracy" => Int8Accuracy.Run(args[1], args[2], args.Length > 3 ? args[3] : "text", args.Length > 4 ? args[4] : "label"),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5),
@@ -55,6 +56,29 @@ public static class Program
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"nuansa texts={texts.Length} tokens={tokens} single_thread_tokens_per_s={tokens / single:F0} all_cores_tokens_per_s={tokens / parallel:F0} cores={Environment.ProcessorCount}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Cost of one long word (no spaces) of 8k to 64k characters per tokenizer: the time should double with the
+    /// length (linear or n log n), not quadruple.
+    /// </summary>
+    private static int TokenizeLong(string[] models)
+    {
+        var random = new Random(7);
+        var word = new string([.. Enumerable.Range(0, 65536).Select(_ => "etaoinshrdlucmfwypvbgkjqxz"[Math.Min(25, (int)(random.NextDouble() * random.NextDouble() * 26))])]);
+        var options = new EncodeOptions { Truncation = TruncationStrategy.DoNotTruncate };
+        foreach (var model in models)
+        {
+            var tokenizer = Tokenizer.Load(model);
+            foreach (var length in new[] { 8192, 16384, 32768, 65536 })
+            {
+                var text = word[..length];
+                tokenizer.Encode(text, null, options);
+                var seconds = Median(5, () => tokenizer.Encode(text, null, options));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa tokenize-long {Path.GetFileName(model.TrimEnd('/'))} chars={length} seconds={seconds:F4}"));
+            }
+        }
         return 0;
     }
 

@@ -87,22 +87,35 @@ public sealed class WordPieceModel : ITokenizerModel
     }
 }
 
-/// <summary>HF's <c>BPE</c> (byte-level for RoBERTa): merge adjacent symbols by merge rank, lowest rank and leftmost first.</summary>
+/// <summary>
+/// HF's <c>BPE</c> (byte-level for RoBERTa): merge adjacent symbols by merge rank, lowest rank and leftmost first.
+/// As HF's Rust core does it: symbols are vocabulary ids in a linked list and candidate merges wait in a priority
+/// queue, so a word of n characters costs O(n log n), not O(n²).
+/// </summary>
 public sealed class BpeModel : ITokenizerModel
 {
+    /// <summary>Words at least this long are not cached (HF's <c>MAX_LENGTH</c>): a long word would pin its memory.</summary>
+    public const int MaxCachedWordLength = 256;
+
+    private const int CacheCapacity = 100_000;
     private readonly Dictionary<string, int> _vocab;
     private readonly string[] _byId;
-    private readonly Dictionary<(string, string), int> _ranks;
+    private readonly Dictionary<long, (int Rank, int NewId)> _merges;   // (left id << 32 | right id) → rank, merged id
     private readonly int? _unkId;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Piece, int Start, int End)[]> _cache = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Id, int Start, int End)[]> _cache = new(StringComparer.Ordinal);
 
     public BpeModel(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken)
     {
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         _byId = Vocabulary.ById(vocab);
-        _ranks = new Dictionary<(string, string), int>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count);
         for (var i = 0; i < merges.Count; i++)
-            _ranks.TryAdd(merges[i], i);
+        {
+            var (left, right) = merges[i];
+            // HF refuses merges whose parts or result are not in the vocabulary; such a merge could never apply here.
+            if (_vocab.TryGetValue(left, out var l) && _vocab.TryGetValue(right, out var r) && _vocab.TryGetValue(left + right, out var merged))
+                _merges.TryAdd(Key(l, r), (i, merged));
+        }
         if (unkToken != null)
             _unkId = _vocab.TryGetValue(unkToken, out var unk) ? unk : null;
         UnkToken = unkToken;
@@ -119,49 +132,88 @@ public sealed class BpeModel : ITokenizerModel
     {
         if (word.Length == 0)
             return;
-        var text = word.ToString();
-        // Lock-free reads: with several threads encoding, a lock taken per word would serialize them.
-        if (!_cache.TryGetValue(text, out var pieces))
+        (int Id, int Start, int End)[] pieces;
+        if (word.Length >= MaxCachedWordLength)
         {
             pieces = Merge(word);
-            if (_cache.Count > 100_000)
-                _cache.Clear();
-            _cache[text] = pieces;
         }
-        foreach (var (piece, start, end) in pieces)
+        else
+        {
+            var text = word.ToString();
+            // Lock-free reads: with several threads encoding, a lock taken per word would serialize them.
+            if (!_cache.TryGetValue(text, out pieces!))
+            {
+                pieces = Merge(word);
+                if (_cache.Count > CacheCapacity)
+                    _cache.Clear();
+                _cache[text] = pieces;
+            }
+        }
+        foreach (var (id, start, end) in pieces)
         {
             var (s, e) = word.Offsets(start, end);
-            if (_vocab.TryGetValue(piece, out var id))
-                output.Add(new Token(id, piece, s, e));
+            if (id >= 0)
+                output.Add(new Token(id, _byId[id], s, e));
             else if (_unkId is { } unk)
                 output.Add(new Token(unk, UnkToken!, s, e));
             // With no unknown token, HF drops symbols missing from the vocabulary.
         }
     }
 
-    private (string, int, int)[] Merge(NormalizedText word)
+    private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+
+    private (int Id, int Start, int End)[] Merge(NormalizedText word)
     {
-        var symbols = new List<(string Piece, int Start, int End)>(word.Length);
-        for (var i = 0; i < word.Length; i++)
-            symbols.Add((char.ConvertFromUtf32(word[i]), i, i + 1));
-        while (symbols.Count > 1)
+        var n = word.Length;
+        // Symbol i covers characters [start[i], end[i]); ids are -1 for characters outside the vocabulary (never merged).
+        var ids = new int[n];
+        var starts = new int[n];
+        var ends = new int[n];
+        var previous = new int[n];
+        var next = new int[n];
+        var lookup = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> chars = stackalloc char[2];
+        for (var i = 0; i < n; i++)
         {
-            var best = -1;
-            var bestRank = int.MaxValue;
-            for (var i = 0; i + 1 < symbols.Count; i++)
-            {
-                if (_ranks.TryGetValue((symbols[i].Piece, symbols[i + 1].Piece), out var rank) && rank < bestRank)
-                {
-                    bestRank = rank;
-                    best = i;
-                }
-            }
-            if (best < 0)
-                break;
-            symbols[best] = (symbols[best].Piece + symbols[best + 1].Piece, symbols[best].Start, symbols[best + 1].End);
-            symbols.RemoveAt(best + 1);
+            var length = new System.Text.Rune(word[i]).EncodeToUtf16(chars);
+            ids[i] = lookup.TryGetValue(chars[..length], out var id) ? id : -1;
+            (starts[i], ends[i], previous[i], next[i]) = (i, i + 1, i - 1, i + 1 < n ? i + 1 : -1);
         }
-        return [.. symbols];
+        // Lowest rank first, then leftmost, as HF orders its merge queue.
+        var queue = new PriorityQueue<(int Position, int NewId), long>();
+        void Consider(int position)
+        {
+            var right = next[position];
+            if (right >= 0 && ids[position] >= 0 && ids[right] >= 0 && _merges.TryGetValue(Key(ids[position], ids[right]), out var merge))
+                queue.Enqueue((position, merge.NewId), ((long)merge.Rank << 32) | (uint)position);
+        }
+        for (var i = 0; i + 1 < n; i++)
+            Consider(i);
+        while (queue.TryDequeue(out var top, out _))
+        {
+            var position = top.Position;
+            var right = next[position];
+            // Skip entries made stale by an earlier merge: the symbol was absorbed, or its right neighbour changed.
+            if (ends[position] == starts[position] || right < 0
+                || ids[position] < 0 || ids[right] < 0
+                || !_merges.TryGetValue(Key(ids[position], ids[right]), out var merge) || merge.NewId != top.NewId)
+            {
+                continue;
+            }
+            ids[position] = merge.NewId;
+            ends[position] = ends[right];
+            ends[right] = starts[right];   // absorbed: empty
+            next[position] = next[right];
+            if (next[right] >= 0)
+                previous[next[right]] = position;
+            if (previous[position] >= 0)
+                Consider(previous[position]);
+            Consider(position);
+        }
+        var result = new List<(int, int, int)>();
+        for (var i = 0; i >= 0; i = next[i])
+            result.Add((ids[i], starts[i], ends[i]));
+        return [.. result];
     }
 }
 
