@@ -106,11 +106,16 @@ public static class Program
         }
         catch (Exception e) when (Describe(e) is { } message)
         {
-            // One line, whatever the message quotes (a JSON parser's excerpt of the bad input, say), and not a screenful.
-            message = message.ReplaceLineEndings(" ");
-            parse.InvocationConfiguration.Error.WriteLine($"error: {(message.Length > 600 ? message[..600] + " …" : message)}");
+            parse.InvocationConfiguration.Error.WriteLine(ErrorLine(message));
             return 1;
         }
+    }
+
+    /// <summary>One line, whatever the message quotes (a JSON parser's excerpt of the bad input, say), and not a screenful.</summary>
+    internal static string ErrorLine(string message)
+    {
+        message = message.ReplaceLineEndings(" ");
+        return $"error: {(message.Length > 600 ? message[..600] + " …" : message)}";
     }
 
     /// <summary>

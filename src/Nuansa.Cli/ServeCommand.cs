@@ -67,9 +67,9 @@ internal static class ServeCommand
                     ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("NUANSA_API_KEY"),
                 });
             }
-            catch (NuansaException e)
+            catch (Exception e) when (Program.Describe(e) is { } message)
             {
-                await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {e.Message}");
+                await parse.InvocationConfiguration.Error.WriteLineAsync(Program.ErrorLine(message));
                 return 1;
             }
             await using (server)
@@ -81,7 +81,7 @@ internal static class ServeCommand
                 catch (IOException e)
                 {
                     // Typically the port is taken: say so in one line.
-                    await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {e.Message}");
+                    await parse.InvocationConfiguration.Error.WriteLineAsync(Program.ErrorLine(e.Message));
                     return 1;
                 }
                 await parse.InvocationConfiguration.Output.WriteLineAsync($"serving {string.Join(", ", names)} on {string.Join(", ", server.Addresses)} (Ctrl+C stops)");

@@ -52,6 +52,9 @@ public class UserMistakeTests
         ["model folder missing"] = new(["classify", "--model", "{dir}/nothing", "hi"], "no such file or folder"),
         ["pipeline file that is not JSON"] = new(["pipeline", "--config", "{dir}/p.json", "hi"], "not valid JSON",
             new() { ["p.json"] = Text("not json\nat all\n") }),
+        ["serve a pipeline without steps"] = new(["serve", "--pipeline", "{dir}/p.json", "--port", "0"], "A pipeline needs at least one step",
+            new() { ["p.json"] = Text("{\"steps\": []}") }),
+        ["serve a model that is not there"] = new(["serve", "--model", "{dir}/nothing", "--port", "0"], "no such file or folder"),
         ["unknown column"] = new(["classify", "--model", Model, "--input", "{dir}/t.tsv", "--text-column", "body"], "no column \"body\"",
             new() { ["t.tsv"] = Text("text\nhello\n") }),
     };
