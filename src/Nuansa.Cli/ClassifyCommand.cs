@@ -60,7 +60,7 @@ internal static class ClassifyCommand
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
                 : ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
 
-            using var classifier = TextClassifier.Load(parse.GetValue(model)!, loadOptions);
+            using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), loadOptions);
             CliParsing.ReportPrecision(parse, classifier);
             var progress = Progress(parse.InvocationConfiguration.Error, items.Length);
             IReadOnlyList<Classification> results;

@@ -27,6 +27,48 @@ internal static class CliParsing
         return [.. names.Select((n, i) => new TaskHead(n, lists[i]))];
     }
 
+    /// <summary>
+    /// A --model value as a checkpoint folder: a path as it is, a Hub id (org/name[@revision]) from the cache or
+    /// downloaded, with a progress line per file on a terminal and warnings on standard error.
+    /// </summary>
+    public static string Model(ParseResult parse, string value) => Hub.HubModels.Resolve(value, HubOptions(parse));
+
+    public static Hub.HubOptions HubOptions(ParseResult parse)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        var terminal = error == Console.Error && !Console.IsErrorRedirected;
+        return Hub.HubOptions.FromEnvironment() with
+        {
+            Warn = message => error.WriteLine($"warning: {message}"),
+            Progress = terminal ? new DownloadBar(error) : null,
+        };
+    }
+
+    /// <summary>One progress line per file on a terminal: name, megabytes, percentage, speed.</summary>
+    private sealed class DownloadBar(TextWriter error) : IProgress<Hub.DownloadProgress>
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private string? _file;
+        private TimeSpan _started;
+        private TimeSpan _shown;
+
+        public void Report(Hub.DownloadProgress p)
+        {
+            var now = _clock.Elapsed;
+            if (p.File != _file)
+                (_file, _started, _shown) = (p.File, now, TimeSpan.Zero);
+            else if (!p.Done && now - _shown < TimeSpan.FromMilliseconds(200))
+                return;
+            _shown = now;
+            var speed = p.Bytes / Math.Max((now - _started).TotalSeconds, 1e-3) / 1e6;
+            var total = p.Total is { } t ? FormattableString.Invariant($" / {t / 1e6:0.0}") : "";
+            var percent = p.Total is > 0 ? FormattableString.Invariant($" {100.0 * p.Bytes / p.Total.Value:0.0}%") : "";
+            error.Write(FormattableString.Invariant($"\r{p.File}: {p.Bytes / 1e6:0.0}{total} MB{percent}  {speed:0.0} MB/s   "));
+            if (p.Done)
+                error.WriteLine();
+        }
+    }
+
     /// <summary>A one-line note of how a loaded int8 model computes (nothing for float32), on standard error.</summary>
     public static void ReportPrecision(ParseResult parse, TextClassifier classifier)
     {

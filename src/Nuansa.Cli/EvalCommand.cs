@@ -48,7 +48,7 @@ internal static class EvalCommand
             }
             else
             {
-                var modelPath = parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions.");
+                var modelPath = CliParsing.Model(parse, parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions."));
                 var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
                 using var classifier = TextClassifier.Load(modelPath, precision.Apply(parse));
@@ -68,7 +68,7 @@ internal static class EvalCommand
                 }
                 (reports, predictionLines) = EvaluateModel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath, options, parse.GetValue(groupColumn));
             }
-            var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(m, Training.Trainer.LogFileName) : null;
+            var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(CliParsing.Model(parse, m), Training.Trainer.LogFileName) : null;
             Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
             var main = reports.Count == 1 ? reports[0].Report.Metrics : null;
             stdout.WriteLine(main != null

@@ -31,11 +31,11 @@ internal static class ExportCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
-            var source = Path.GetFullPath(parse.GetValue(model)!);
             var target = Path.GetFullPath(parse.GetValue(output)!);
-            if (source.TrimEnd('/') == target.TrimEnd('/'))
+            if (Path.GetFullPath(parse.GetValue(model)!).TrimEnd('/') == target.TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
             AtomicFolder.CheckWritable(target);
+            var source = Path.GetFullPath(CliParsing.Model(parse, parse.GetValue(model)!));
             var config = ModelConfig.Load(source);
             var quantization = precision.Quantization(parse);
             // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.

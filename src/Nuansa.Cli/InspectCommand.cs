@@ -14,7 +14,7 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show a checkpoint's architecture, sizes, labels, parameter count and tensors.") { model, json };
         command.SetAction(parse => Program.Guard(parse, output =>
         {
-            var summary = CheckpointSummary.Read(parse.GetValue(model)!);
+            var summary = CheckpointSummary.Read(CliParsing.Model(parse, parse.GetValue(model)!));
             output.Write(parse.GetValue(json) ? summary.ToJson() : Describe(summary));
             return 0;
         }));

@@ -19,6 +19,7 @@ public static class Program
         var root = new RootCommand("Nuansa: fine-tune, evaluate, quantize and serve Hugging Face text classifiers in .NET.")
         {
             InspectCommand.Create(),
+            DownloadCommand.Create(),
             TokenizeCommand.Create(input ?? TextReader.Null),
             ClassifyCommand.Create(input ?? TextReader.Null),
             PipelineCommand.Create(input ?? TextReader.Null),

@@ -48,7 +48,7 @@ internal static class ServeCommand
             string[] names;
             try
             {
-                var named = (parse.GetValue(models) ?? []).Select(Parse).ToArray();
+                var named = (parse.GetValue(models) ?? []).Select(Parse).Select(m => (m.Name, CliParsing.Model(parse, m.Path))).ToArray();
                 var chains = (parse.GetValue(pipelines) ?? []).Select(p => Parse(p) is var (n, f) && n.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? (n[..^5], f) : (n, f)).ToArray();
                 names = [.. named.Select(m => m.Name).Concat(chains.Select(p => "pipeline " + p.Item1))];
                 server = NuansaServer.Create(new ServerOptions
@@ -110,12 +110,14 @@ internal static class ServeCommand
         return command;
     }
 
-    // NAME=PATH, or PATH named after its file or folder.
+    // NAME=PATH, or PATH named after its file or folder (a Hub id after its repository's name).
     private static (string Name, string Path) Parse(string value)
     {
         var equals = value.IndexOf('=', StringComparison.Ordinal);
         if (equals > 0 && !Path.Exists(value))
             return (value[..equals], value[(equals + 1)..]);
+        if (!Path.Exists(value) && Hub.HubModels.TryParse(value, out var repo, out _))
+            return (repo[(repo.IndexOf('/', StringComparison.Ordinal) + 1)..], value);
         return (Path.GetFileName(Path.GetFullPath(value).TrimEnd('/', '\\')), value);
     }
 }

@@ -27,7 +27,7 @@ internal static class TokenizeCommand
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
             JsonLines.CheckOutput(parse.GetValue(output));
-            var tokenizer = Tokenizer.Load(parse.GetValue(model)!);
+            var tokenizer = Tokenizer.Load(CliParsing.Model(parse, parse.GetValue(model)!));
             var options = new EncodeOptions
             {
                 MaxLength = parse.GetValue(maxLength),

@@ -116,7 +116,9 @@ internal static class TrainCommand
                         $"{(interactive ? "\r" : "")}step {p.Step}/{p.TotalSteps}  epoch {p.Epoch:0.00}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.##e+0}  {p.TokensPerSecond:0} tokens/s{(interactive ? "   " : "\n")}"));
                 }
             });
-            var result = Trainer.Train(parse.GetValue(model)!, parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
+            // The output is checked before a Hub model is downloaded (and the trainer checks it again).
+            AtomicFolder.CheckWritable(parse.GetValue(output)!);
+            var result = Trainer.Train(CliParsing.Model(parse, parse.GetValue(model)!), parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
             if (interactive)
                 error.WriteLine();
             if (result.InitializedHead.Count > 0)

@@ -27,7 +27,7 @@ internal static class UncertainCommand
             if (parse.GetValue(top) is < 1)
                 throw new NuansaException("--top must be at least 1.");
             var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
-            using var classifier = TextClassifier.Load(parse.GetValue(model)!, precision.Apply(parse));
+            using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), precision.Apply(parse));
             CliParsing.ReportPrecision(parse, classifier);
             var results = classifier.ClassifyBatch(items, new ClassifyOptions { TopK = null });
             var chosen = parse.GetValue(strategy) switch { "margin" => UncertaintyStrategy.Margin, "least_confidence" => UncertaintyStrategy.LeastConfidence, _ => UncertaintyStrategy.Entropy };

@@ -61,10 +61,14 @@ public sealed class TextClassifier : IDisposable
     /// <summary>For a multi-task model, its tasks; null otherwise.</summary>
     public IReadOnlyList<TaskHead>? Tasks { get; }
 
-    /// <summary>Loads a checkpoint folder: config, weights (safetensors or .bin) and tokenizer.</summary>
+    /// <summary>
+    /// Loads a checkpoint folder — config, weights (safetensors or .bin) and tokenizer — or a Hub model id
+    /// (<c>org/name[@revision]</c>) from the HF cache, downloading it first when needed (see <see cref="Hub.HubModels"/>).
+    /// </summary>
     public static TextClassifier Load(string path, TextClassifierOptions? options = null)
     {
         options ??= new TextClassifierOptions();
+        path = Hub.HubModels.Resolve(path);
         var config = ModelConfig.Load(path);
         var tasks = options.Tasks != null ? MultiTask.Validate(options.Tasks, config) : MultiTask.FromConfig(config);
         var tokenizer = Tokenizer.Load(path);

@@ -30,6 +30,7 @@ public static class Trainer
             throw new NuansaException($"{checkpoints}: a file is in the way of the checkpoint folder.");
         if (checkpoints.Length > 0)
             OutputPath.CheckCanCreateIn(Path.GetDirectoryName(Path.GetFullPath(checkpoints))!, checkpoints);
+        modelDirectory = Hub.HubModels.Resolve(modelDirectory);
         var config = ModelConfig.Load(modelDirectory);
         // A base checkpoint gets its labels here (HF's num_labels / id2label); multi-task heads take their size from the tasks.
         if (options.Labels is { } labels)
