@@ -60,7 +60,7 @@ internal static class ServeBenchmark
             Report($"server, {clients} concurrent clients", sentences.Length, clock.Elapsed.TotalSeconds, latencies);
             var metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult();
             string Metric(string name) => System.Text.RegularExpressions.Regex.Match(metrics, name + @"\{model=""bench""\} (\S+)").Groups[1].Value;
-            Console.WriteLine($"nuansa serve inference {Metric("nuansa_inference_duration_seconds_sum")} s of {clock.Elapsed.TotalSeconds:F1} s, {Metric("nuansa_batch_size_count")} forward passes for {Metric("nuansa_batch_size_sum")} inputs");
+            Console.WriteLine($"nuansa serve inference {Metric("te_request_inference_duration_sum")} s of {clock.Elapsed.TotalSeconds:F1} s, {Metric("te_batch_next_size_count")} forward passes for {Metric("te_batch_next_size_sum")} inputs");
         }
         finally
         {

@@ -33,12 +33,14 @@ internal static class ServeCommand
         var defaults = new ServerOptions();
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Inputs one request may send.", DefaultValueFactory = _ => defaults.MaxClientBatchSize };
-        var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests waiting per model before new ones get 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
+        var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests in flight per model before new ones get 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
+        var maxInputChars = new Option<int?>("--max-input-chars") { Description = "Characters one input may hold, checked before tokenizing (default: 250 per token of the model's limit, as TEI)." };
+        var shutdownTimeout = new Option<int>("--shutdown-timeout") { Description = "Seconds a stop waits for requests in flight; any still running then are cut off and the exit code is 1.", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer KEY\" on every request but /health and /metrics (default: the NUANSA_API_KEY environment variable, if set)." };
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
         {
-            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, threads, maxBatch, maxClientBatch, maxConcurrent, autoTruncate, apiKey,
+            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -62,6 +64,8 @@ internal static class ServeCommand
                     MaxBatchSize = parse.GetValue(maxBatch),
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),
                     MaxConcurrentRequests = parse.GetValue(maxConcurrent),
+                    MaxInputChars = parse.GetValue(maxInputChars),
+                    ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                     AutoTruncate = parse.GetValue(autoTruncate),
                     // An environment variable keeps the key out of the process list.
                     ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("NUANSA_API_KEY"),
@@ -103,6 +107,13 @@ internal static class ServeCommand
                 catch (OperationCanceledException)
                 {
                     await parse.InvocationConfiguration.Output.WriteLineAsync("stopping");
+                }
+                // In-flight requests finish (up to --shutdown-timeout); any cut off make the stop a failure.
+                var cutOff = await server.StopAsync();
+                if (cutOff > 0)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"error: {cutOff} request(s) were still running after {parse.GetValue(shutdownTimeout)} s and were cut off.");
+                    return 1;
                 }
             }
             return 0;

@@ -4,24 +4,41 @@ using System.Text;
 
 namespace Nuansa.Server;
 
-/// <summary>Counters and histograms, written in Prometheus' text exposition format at <c>/metrics</c>.</summary>
+/// <summary>
+/// Counters, gauges and histograms under text-embeddings-inference's names (<c>te_request_count</c>,
+/// <c>te_request_duration</c>, <c>te_batch_next_size</c>, ...) and bucket layouts, so TEI dashboards work; each
+/// carries a <c>model</c> label as well, since one Nuansa server may serve several. Prometheus text at <c>/metrics</c>.
+/// </summary>
 public sealed class Metrics
 {
-    private static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-    private static readonly double[] SizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
+    // TEI's layouts: durations geometric from 1.5e-5 s by 1.5 (35 buckets), sizes and token counts powers of two.
+    private static readonly double[] DurationBuckets = [.. Enumerable.Range(1, 35).Select(i => 1e-5 * Math.Pow(1.5, i))];
+    private static readonly double[] SizeBuckets = [.. Enumerable.Range(0, 13).Select(i => Math.Pow(2, i))];
+    private static readonly double[] TokenBuckets = [.. Enumerable.Range(0, 21).Select(i => Math.Pow(2, i))];
 
     private readonly ConcurrentDictionary<(string Name, string Labels), double> _counters = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), Histogram> _histograms = new();
     private readonly ConcurrentDictionary<(string Name, string Labels), Func<double>> _gauges = new();
 
-    public void Increment(string name, string model, double by = 1, string? status = null) =>
-        _counters.AddOrUpdate((name, Labels(model, status)), by, (_, v) => v + by);
+    public void Increment(string name, string model, params (string Name, string Value)[] labels) => Add(name, model, 1, labels);
 
+    public void Add(string name, string model, double by, params (string Name, string Value)[] labels) =>
+        _counters.AddOrUpdate((name, Labels(model, labels)), by, (_, v) => v + by);
+
+    /// <summary>A duration in seconds (names ending in <c>_duration</c>, as TEI's).</summary>
     public void ObserveDuration(string name, string model, double seconds) => Observe(name, model, seconds, DurationBuckets);
 
+    /// <summary>A count of inputs (batch sizes).</summary>
     public void ObserveSize(string name, string model, double size) => Observe(name, model, size, SizeBuckets);
 
-    public void Gauge(string name, string model, Func<double> read) => _gauges[(name, Labels(model, null))] = read;
+    /// <summary>A count of tokens (input lengths, tokens per batch).</summary>
+    public void ObserveTokens(string name, string model, double tokens) => Observe(name, model, tokens, TokenBuckets);
+
+    public void Gauge(string name, string model, Func<double> read) => _gauges[(name, Labels(model, []))] = read;
+
+    /// <summary>A counter's value, for tests and benchmarks (0 when never counted).</summary>
+    public double Read(string name, string model, params (string Name, string Value)[] labels) =>
+        _counters.TryGetValue((name, Labels(model, labels)), out var v) ? v : 0;
 
     public string Render()
     {
@@ -49,10 +66,10 @@ public sealed class Metrics
     }
 
     private void Observe(string name, string model, double value, double[] buckets) =>
-        _histograms.GetOrAdd((name, Labels(model, null)), _ => new Histogram(buckets)).Observe(value);
+        _histograms.GetOrAdd((name, Labels(model, [])), _ => new Histogram(buckets)).Observe(value);
 
-    private static string Labels(string model, string? status) =>
-        status == null ? $"model=\"{Escape(model)}\"" : $"model=\"{Escape(model)}\",status=\"{Escape(status)}\"";
+    private static string Labels(string model, (string Name, string Value)[] labels) =>
+        string.Join(",", labels.Prepend(("model", model)).Select(l => $"{l.Item1}=\"{Escape(l.Item2)}\""));
 
     private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 

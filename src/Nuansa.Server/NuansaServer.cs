@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Nuansa.Inference;
 using Nuansa.Tokenization;
@@ -77,6 +78,7 @@ public sealed class NuansaServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.WebHost.UseUrls(options.Url);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         var app = builder.Build();
         var server = new NuansaServer(app, workers, pipelines, options, metrics);
         server.Map();
@@ -85,14 +87,46 @@ public sealed class NuansaServer : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
 
+    /// <summary>Requests being handled now, over every model and pipeline.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    private int _inFlight;
+    private int _cutOff;
+    private volatile bool _stopping;
+    private bool _stopped;
+
+    /// <summary>
+    /// Stops taking connections and lets the requests in flight finish, for up to
+    /// <see cref="ServerOptions.ShutdownTimeout"/>; returns how many were still running then and so were cut off.
+    /// </summary>
+    public async Task<int> StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            _stopping = true;
+            await _app.StopAsync().ConfigureAwait(false);
+            // Requests Kestrel aborted at the timeout were counted as they ended; any still running count too.
+            Interlocked.Add(ref _cutOff, InFlight);
+        }
+        return Volatile.Read(ref _cutOff);
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         foreach (var worker in _workers.Values)
             await worker.DisposeAsync().ConfigureAwait(false);
         foreach (var (pipeline, _) in _pipelines.Values)
             pipeline.Dispose();
+    }
+
+    // A request the shutdown ended before it was answered: counted and logged, so the stop can say it was not clean.
+    private void CutOff(HttpContext context)
+    {
+        Interlocked.Increment(ref _cutOff);
+        _app.Logger.LogWarning("shutdown cut off {Method} {Path} before it was answered", context.Request.Method, context.Request.Path);
     }
 
     private string DefaultModel => _options.Models.Count > 0 ? _options.Models[0].Name : "";
@@ -112,10 +146,38 @@ public sealed class NuansaServer : IAsyncDisposable
                     await next(context).ConfigureAwait(false);
                     return;
                 }
-                var (result, _) = Error(StatusCodes.Status401Unauthorized, "unauthorized", "Send the server's API key as \"Authorization: Bearer <key>\".");
+                _metrics.Increment("te_request_failure", "", ("err", "unauthorized"));
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                var (result, _) = Error(StatusCodes.Status401Unauthorized, "Unauthorized", "Send the server's API key as \"Authorization: Bearer <key>\".");
                 await result.ExecuteAsync(context).ConfigureAwait(false);
             });
         }
+        // No empty 500, whatever goes wrong: a JSON error, counted; and every request in flight is counted for shutdown.
+        _app.Use(async (context, next) =>
+        {
+            Interlocked.Increment(ref _inFlight);
+            try
+            {
+                await next(context).ConfigureAwait(false);
+                if (_stopping && context.RequestAborted.IsCancellationRequested)
+                    CutOff(context);
+            }
+            catch (Exception) when (_stopping)
+            {
+                CutOff(context);
+                throw;
+            }
+            catch (Exception e) when (!context.Response.HasStarted && e is not OperationCanceledException)
+            {
+                _metrics.Increment("te_request_failure", "", ("err", "backend"));
+                var (result, _) = Error(StatusCodes.Status500InternalServerError, "Backend", $"The server failed on this request: {e.Message}");
+                await result.ExecuteAsync(context).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        });
         _app.MapPost("/predict", (Func<HttpContext, Task<IResult>>)(context => Predict(context, DefaultModel)));
         _app.MapPost("/pipelines/{name}", (HttpContext context, string name) => RunPipeline(context, name));
         _app.MapPost("/models/{name}/predict", (HttpContext context, string name) => Predict(context, name));
@@ -133,108 +195,193 @@ public sealed class NuansaServer : IAsyncDisposable
     private Task<IResult> RunPipeline(HttpContext context, string name) =>
         Measured(_pipelines.ContainsKey(name) ? "pipeline:" + name : "(unknown)", () => RunPipelineCore(context, name));
 
-    // Counts every request by status and times the successful ones.
-    private async Task<IResult> Measured(string label, Func<Task<(IResult Result, int Status)>> handle)
+    /// <summary>A request's outcome: the answer, and for the metrics its method (single or batch) and failure reason.</summary>
+    private readonly record struct Outcome(IResult Result, string? Method = null, string? Failure = null);
+
+    // TEI's request metrics: te_request_count{method}, te_request_success{method}, te_request_failure{err}, te_request_duration.
+    private async Task<IResult> Measured(string label, Func<Task<Outcome>> handle)
     {
         var clock = Stopwatch.StartNew();
-        var (result, status) = await handle().ConfigureAwait(false);
-        _metrics.Increment("nuansa_requests_total", label, status: status.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (status == StatusCodes.Status200OK)
-            _metrics.ObserveDuration("nuansa_request_duration_seconds", label, clock.Elapsed.TotalSeconds);
-        return result;
+        var outcome = await handle().ConfigureAwait(false);
+        if (outcome.Method != null)
+            _metrics.Increment("te_request_count", label, ("method", outcome.Method));
+        if (outcome.Failure != null)
+        {
+            _metrics.Increment("te_request_failure", label, ("err", outcome.Failure));
+        }
+        else
+        {
+            _metrics.Increment("te_request_success", label, ("method", outcome.Method ?? "single"));
+            _metrics.ObserveDuration("te_request_duration", label, clock.Elapsed.TotalSeconds);
+        }
+        return outcome.Result;
     }
 
-    // The request body as a PredictRequest, or the error to answer with.
-    private async Task<(PredictRequest? Request, (IResult, int) Error)> ReadRequest(HttpContext context, bool huggingFace = false)
+    private static Outcome Fail(int status, string type, string failure, string message, string? method = null) =>
+        new(Error(status, type, message).Result, method, failure);
+
+    // The request body, parsed and checked against every limit that needs no tokenizing.
+    private async Task<(PredictRequest? Request, Outcome Error)> ReadRequest(HttpContext context, int maxChars, bool huggingFace = false)
     {
         PredictRequest request;
         try
         {
-            var body = await JsonNode.ParseAsync(context.Request.Body, documentOptions: new JsonDocumentOptions { MaxDepth = 8 }, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            // Duplicate keys are an error, not "the last one wins"; invalid or overlong UTF-8 fails in the reader.
+            var body = await JsonNode.ParseAsync(context.Request.Body, documentOptions: new JsonDocumentOptions { MaxDepth = 8, AllowDuplicateProperties = false },
+                cancellationToken: context.RequestAborted).ConfigureAwait(false);
             request = huggingFace ? PredictRequest.ParseHuggingFace(body, _options.AutoTruncate) : PredictRequest.Parse(body, _options.AutoTruncate);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return (null, Error(StatusCodes.Status413PayloadTooLarge, "validation", $"The request body is larger than {_options.MaxRequestBytes} bytes."));
+            return (null, Fail(StatusCodes.Status413PayloadTooLarge, "Validation", "payload_too_large", $"The request body is larger than {_options.MaxRequestBytes} bytes."));
         }
         catch (JsonException e)
         {
-            return (null, Error(StatusCodes.Status422UnprocessableEntity, "validation", $"The body is not valid JSON: {e.Message}"));
+            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"The body is not valid JSON: {e.Message}"));
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json refuses to hand out a string whose escapes make invalid UTF-16 (a lone surrogate).
+            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"A text is not valid Unicode (a lone surrogate?): {e.Message}"));
+        }
+        catch (EmptyRequestException e)
+        {
+            return (null, Fail(StatusCodes.Status400BadRequest, "Empty", "empty", e.Message));
         }
         catch (RequestException e)
         {
-            return (null, Error(StatusCodes.Status422UnprocessableEntity, "validation", e.Message));
+            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", e.Message));
         }
+        var method = request.Single ? "single" : "batch";
         if (request.Inputs.Count > _options.MaxClientBatchSize)
-            return (null, Error(StatusCodes.Status413PayloadTooLarge, "validation", $"A request may hold at most {_options.MaxClientBatchSize} inputs; it holds {request.Inputs.Count}."));
+        {
+            return (null, Fail(StatusCodes.Status413PayloadTooLarge, "Validation", "batch_size",
+                $"batch size {request.Inputs.Count} > maximum allowed batch size {_options.MaxClientBatchSize}", method));
+        }
+        for (var i = 0; i < request.Inputs.Count; i++)
+        {
+            var input = request.Inputs[i];
+            if (input.Text.Length == 0 && string.IsNullOrEmpty(input.TextPair))
+                return (null, Fail(StatusCodes.Status400BadRequest, "Empty", "empty", "`inputs` cannot be empty", method));
+            // TEI's rule: characters are limited before any tokenizing, so a huge input costs nothing.
+            var chars = input.Text.Length + (input.TextPair?.Length ?? 0);
+            if (chars > maxChars)
+            {
+                return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation",
+                    $"`inputs` must have less than {maxChars} characters. Given: {chars}", method));
+            }
+        }
         return (request, default);
     }
 
-    private async Task<(IResult Result, int Status)> PredictCore(HttpContext context, string model, bool huggingFace)
+    /// <summary>The character limit of an input: the configured one, else TEI's (250 characters per token of the model's limit).</summary>
+    private int MaxChars(TextClassifier classifier) => _options.MaxInputChars ?? classifier.MaxLength * 250;
+
+    private static Outcome Overloaded(HttpContext context, string what)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Fail(StatusCodes.Status429TooManyRequests, "Overloaded", "overloaded", $"{what} is overloaded: too many requests in flight; retry shortly.");
+    }
+
+    private async Task<Outcome> PredictCore(HttpContext context, string model, bool huggingFace)
     {
         if (!_workers.TryGetValue(model, out var worker))
-            return (UnknownModel(model), StatusCodes.Status404NotFound);
-        var (request, error) = await ReadRequest(context, huggingFace).ConfigureAwait(false);
-        if (request == null)
-            return error;
-
-        var classifier = worker.Classifier;
-        var maxLength = classifier.MaxLength;
-        var encodeOptions = new EncodeOptions { MaxLength = maxLength, Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate };
-        var encodings = classifier.Encode(request.Inputs, encodeOptions);
-        var tooLong = encodings.Select((e, i) => (e.Length, i)).FirstOrDefault(x => x.Length > maxLength);
-        if (tooLong.Length > 0)
-        {
-            return Error(StatusCodes.Status413PayloadTooLarge, "validation",
-                $"Input {tooLong.i} has {tooLong.Length} tokens; the model takes at most {maxLength}. Send \"truncate\": true to cut it.");
-        }
-        var options = new ClassifyOptions { TopK = request.TopK, Function = request.Function };
-        var pending = worker.TryClassify(encodings, options);
-        if (pending == null)
-            return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Model '{model}' has {_options.MaxConcurrentRequests} requests waiting, or is shutting down; try again later.");
-        Classification[] results;
+            return new(UnknownModel(model), null, "not_found");
+        // The slot is taken before the body is even read, so the limit holds whatever the requests cost.
+        if (!worker.TryEnter())
+            return Overloaded(context, $"Model '{model}'");
         try
         {
-            results = await pending.ConfigureAwait(false);
+            var classifier = worker.Classifier;
+            var (request, error) = await ReadRequest(context, MaxChars(classifier), huggingFace).ConfigureAwait(false);
+            if (request == null)
+                return error;
+            var method = request.Single ? "single" : "batch";
+            var maxLength = classifier.MaxLength;
+            var encodeOptions = new EncodeOptions
+            {
+                MaxLength = maxLength,
+                Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate,
+                TruncationSide = request.TruncationSide,
+            };
+            var tokenizing = Stopwatch.StartNew();
+            // Off the request thread; the in-flight limit bounds how many tokenize at once.
+            var encodings = await Task.Run(() => classifier.Encode(request.Inputs, encodeOptions)).ConfigureAwait(false);
+            _metrics.ObserveDuration("te_request_tokenization_duration", model, tokenizing.Elapsed.TotalSeconds);
+            foreach (var e in encodings)
+                _metrics.ObserveTokens("te_request_input_length", model, e.Length);
+            var tooLong = encodings.Select((e, i) => (e.Length, i)).FirstOrDefault(x => x.Length > maxLength);
+            if (tooLong.Length > 0)
+            {
+                return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation",
+                    $"`inputs` must have less than {maxLength} tokens. Given: {tooLong.Length} (input {tooLong.i}); send \"truncate\": true to cut it.", method);
+            }
+            var options = new ClassifyOptions { TopK = request.TopK, Function = request.Function };
+            Classification[] results;
+            try
+            {
+                results = await worker.Enqueue(encodings, options, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client left before its forward pass: dropped from the queue. Nobody reads this answer.
+                return new(Results.Empty, method, "cancelled");
+            }
+            catch (Exception e)
+            {
+                return Fail(StatusCodes.Status424FailedDependency, "Backend", "backend", $"Inference failed: {e.Message}", method);
+            }
+            var predictions = results.Select(Prediction).ToArray();
+            JsonNode response = request.Single ? predictions[0] : new JsonArray(predictions);
+            return new(Json(response), method);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        finally
         {
-            return Error(StatusCodes.Status500InternalServerError, "backend", $"Inference failed: {e.Message}");
+            worker.Exit();
         }
-        _metrics.Increment("nuansa_inputs_total", model, encodings.Count);
-        var predictions = results.Select(Prediction).ToArray();
-        JsonNode response = request.Single ? predictions[0] : new JsonArray(predictions);
-        return (Json(response), StatusCodes.Status200OK);
     }
 
     // A pipeline per request (pipelines run their own batched steps): {"steps": {...}, "kept", "stopped_at", "alerts"} per input.
-    private async Task<(IResult Result, int Status)> RunPipelineCore(HttpContext context, string name)
+    private async Task<Outcome> RunPipelineCore(HttpContext context, string name)
     {
         if (!_pipelines.TryGetValue(name, out var entry))
-            return Error(StatusCodes.Status404NotFound, "not_found", $"No pipeline named '{name}'; this server has {(_pipelines.Count == 0 ? "none" : string.Join(", ", _pipelines.Keys))}.");
-        var (request, error) = await ReadRequest(context).ConfigureAwait(false);
-        if (request == null)
-            return error;
-        if (request.Function == ScoreFunction.None)
-            return Error(StatusCodes.Status422UnprocessableEntity, "validation", "Pipelines answer with scores; \"raw_scores\" is for /predict.");
+        {
+            return new(Error(StatusCodes.Status404NotFound, "NotFound",
+                $"No pipeline named '{name}'; this server has {(_pipelines.Count == 0 ? "none" : string.Join(", ", _pipelines.Keys))}.").Result, null, "not_found");
+        }
         if (!entry.Slots.Wait(0))
-            return Error(StatusCodes.Status429TooManyRequests, "overloaded", $"Pipeline '{name}' has {_options.MaxConcurrentRequests} requests running; try again later.");
+            return Overloaded(context, $"Pipeline '{name}'");
         try
         {
-            var options = new ClassifyOptions { TopK = request.TopK, Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate };
-            var results = await Task.Run(() => entry.Pipeline.Run(request.Inputs, options, context.RequestAborted)).ConfigureAwait(false);
-            var answers = results.Select(r => (JsonNode)new JsonObject
+            var maxChars = _options.MaxInputChars ?? entry.Pipeline.Steps.Min(step => entry.Pipeline.Classifier(step.Name).MaxLength) * 250;
+            var (request, error) = await ReadRequest(context, maxChars).ConfigureAwait(false);
+            if (request == null)
+                return error;
+            var method = request.Single ? "single" : "batch";
+            if (request.Function == ScoreFunction.None)
+                return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", "Pipelines answer with scores; \"raw_scores\" is for /predict.", method);
+            var options = new ClassifyOptions
             {
-                ["steps"] = new JsonObject(r.Steps.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)Prediction(s.Value)))),
-                ["kept"] = r.Kept,
-                ["stopped_at"] = r.StoppedAt,
-                ["alerts"] = Names(r.Alerts),
-            }).ToArray();
-            return (Json(request.Single ? answers[0] : new JsonArray(answers)), StatusCodes.Status200OK);
-        }
-        catch (TokenizationException e)
-        {
-            return Error(StatusCodes.Status413PayloadTooLarge, "validation", $"{e.Message} Send \"truncate\": true to cut it.");
+                TopK = request.TopK,
+                Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate,
+                TruncationSide = request.TruncationSide,
+            };
+            try
+            {
+                var results = await Task.Run(() => entry.Pipeline.Run(request.Inputs, options, context.RequestAborted)).ConfigureAwait(false);
+                var answers = results.Select(r => (JsonNode)new JsonObject
+                {
+                    ["steps"] = new JsonObject(r.Steps.Select(s => KeyValuePair.Create(s.Key, (JsonNode?)Prediction(s.Value)))),
+                    ["kept"] = r.Kept,
+                    ["stopped_at"] = r.StoppedAt,
+                    ["alerts"] = Names(r.Alerts),
+                }).ToArray();
+                return new(Json(request.Single ? answers[0] : new JsonArray(answers)), method);
+            }
+            catch (TokenizationException e)
+            {
+                return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"{e.Message} Send \"truncate\": true to cut it.", method);
+            }
         }
         finally
         {
@@ -242,22 +389,16 @@ public sealed class NuansaServer : IAsyncDisposable
         }
     }
 
-    // As TEI's: every model runs one short input through its queue, so a wedged worker shows as 503, not as "ok".
+    // Fast under load (a model busy with requests it answers is healthy), a probe through the idle queue otherwise;
+    // a model whose last forward pass failed is unhealthy until one succeeds.
     private async Task<IResult> Health()
     {
         foreach (var (name, worker) in _workers)
         {
-            var encoding = worker.Classifier.Encode([new TextInput("health check")], new EncodeOptions());
-            var pending = worker.TryClassify(encoding, ClassifyOptions.Default);
-            if (pending == null)
-                continue; // saturated with real requests: working, just busy
-            try
+            var (healthy, error) = await worker.CheckHealthAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            if (!healthy)
             {
-                await pending.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                return Results.Text(new JsonObject { ["status"] = "unhealthy", ["model"] = name, ["error"] = e.Message }.ToJsonString(Relaxed),
+                return Results.Text(new JsonObject { ["error"] = $"model '{name}': {error}", ["error_type"] = "Unhealthy" }.ToJsonString(Relaxed),
                     "application/json", statusCode: StatusCodes.Status503ServiceUnavailable);
             }
         }
@@ -294,6 +435,7 @@ public sealed class NuansaServer : IAsyncDisposable
             ["max_batch_size"] = _options.MaxBatchSize,
             ["max_client_batch_size"] = _options.MaxClientBatchSize,
             ["max_concurrent_requests"] = _options.MaxConcurrentRequests,
+            ["max_input_chars"] = MaxChars(c),
             ["auto_truncate"] = _options.AutoTruncate,
             ["models"] = Names(_workers.Keys),
             ["pipelines"] = Names(_pipelines.Keys),
@@ -305,14 +447,14 @@ public sealed class NuansaServer : IAsyncDisposable
     }
 
     private IResult UnknownModel(string name) =>
-        Error(StatusCodes.Status404NotFound, "not_found", $"No model named '{name}'; this server has {string.Join(", ", _workers.Keys)}.").Result;
+        Error(StatusCodes.Status404NotFound, "NotFound", $"No model named '{name}'; this server has {string.Join(", ", _workers.Keys)}.").Result;
 
     // Labels and texts are written as they are (no \u escapes for quotes or non-ASCII letters).
     private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private static IResult Json(JsonNode node) => Results.Text(node.ToJsonString(Relaxed), "application/json");
 
-    // TEI's error body: {"error": "...", "error_type": "..."}.
+    // TEI's error body: {"error": "...", "error_type": "Validation" | "Empty" | "Overloaded" | "Backend" | "Unhealthy" | ...}.
     private static (IResult Result, int Status) Error(int status, string type, string message) =>
         (Results.Text(new JsonObject { ["error"] = message, ["error_type"] = type }.ToJsonString(Relaxed), "application/json", statusCode: status), status);
 }

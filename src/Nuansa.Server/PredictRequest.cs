@@ -1,39 +1,50 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Nuansa.Inference;
+using Nuansa.Tokenization;
 
 namespace Nuansa.Server;
 
-/// <summary>A request the server cannot take, with the reason.</summary>
-public sealed class RequestException(string message) : Exception(message);
+/// <summary>A request the server cannot take, with the reason (TEI's <c>Validation</c>, 422).</summary>
+public class RequestException(string message) : Exception(message);
+
+/// <summary>A request with nothing to classify (TEI's <c>Empty</c>, 400).</summary>
+public sealed class EmptyRequestException(string message) : RequestException(message);
 
 /// <summary>
 /// A classification request: TEI's <c>/predict</c> body (<see cref="Parse"/>) or HF's Inference API body
-/// (<see cref="ParseHuggingFace"/>). A single input answers with one result, a list with a list.
+/// (<see cref="ParseHuggingFace"/>). <see cref="Single"/>: the answer is one list of labels, not a list of lists.
 /// </summary>
-public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, ScoreFunction Function, int? TopK)
+public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, ScoreFunction Function, int? TopK,
+    TruncationSide TruncationSide = TruncationSide.Right)
 {
     /// <summary>
-    /// TEI: <c>{"inputs": ..., "truncate": bool, "raw_scores": bool}</c> (plus <c>top_k</c>); <c>inputs</c> is a text,
-    /// a [context, text] pair, or a list of those. Every label is returned unless <c>top_k</c> says otherwise.
+    /// TEI's grammar (router/src/http/types.rs): <c>inputs</c> is a string (one text), <c>["a"]</c> (one text),
+    /// <c>["a", "b"]</c> (one pair), or an array of arrays — a batch whose items are <c>[text]</c> or
+    /// <c>[first, second]</c>; three strings are refused. <c>truncate</c>, <c>truncation_direction</c> (left or right,
+    /// any case TEI takes) and <c>raw_scores</c> as TEI; <c>top_k</c> is Nuansa's; other fields are ignored, as TEI does.
     /// </summary>
     public static PredictRequest Parse(JsonNode? body, bool autoTruncate)
     {
         if (body is not JsonObject o)
             throw new RequestException("The body must be a JSON object with \"inputs\".");
-        var known = new HashSet<string>(StringComparer.Ordinal) { "inputs", "truncate", "raw_scores", "top_k", "truncation_direction" };
-        var unknown = o.Select(p => p.Key).FirstOrDefault(k => !known.Contains(k));
-        if (unknown != null)
-            throw new RequestException($"Unknown field \"{unknown}\" (the fields are {string.Join(", ", known)}).");
-        if (o["truncation_direction"] is JsonNode direction && direction.GetValueKind() == JsonValueKind.String && direction.GetValue<string>() != "Right")
-            throw new RequestException("Only \"truncation_direction\": \"Right\" is supported.");
-        var inputs = o["inputs"] ?? throw new RequestException("\"inputs\" is missing.");
-        var (list, single) = inputs switch
+        var side = o["truncation_direction"] switch
         {
-            JsonValue v when v.GetValueKind() == JsonValueKind.String => ([new TextInput(v.GetValue<string>())], true),
-            JsonArray a when a.Count > 0 => (a.Select(Input).ToArray(), false),
-            JsonArray => throw new RequestException("\"inputs\" is an empty list."),
-            _ => throw new RequestException("\"inputs\" must be a text, a [context, text] pair, or a list of those."),
+            null => TruncationSide.Right,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "left" or "Left" => TruncationSide.Left,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "right" or "Right" => TruncationSide.Right,
+            _ => throw new RequestException("\"truncation_direction\" must be \"left\" or \"right\"."),
+        };
+        var (list, single) = o["inputs"] switch
+        {
+            null => throw new RequestException("\"inputs\" is missing."),
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => ([new TextInput(Text(v))], true),
+            JsonArray { Count: 0 } => throw new EmptyRequestException("`inputs` cannot be empty"),
+            // A first element that is a string: the whole array is one input, a text or a pair.
+            JsonArray a when a[0] is JsonValue => (new[] { Sequence(a, "inputs") }, true),
+            JsonArray a => (a.Select((item, i) => item is JsonArray s ? Sequence(s, $"inputs[{i}]")
+                : throw new RequestException($"inputs[{i}]: a batch holds [text] or [first, second] arrays.")).ToArray(), false),
+            _ => throw new RequestException("\"inputs\" must be a string, a pair of strings [string, string] or a batch of mixed strings and pairs [[string], [string, string], ...]."),
         };
         int? topK = o["top_k"] switch
         {
@@ -41,13 +52,37 @@ public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single
             JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int k) && k > 0 => k,
             _ => throw new RequestException("\"top_k\" must be a positive integer."),
         };
-        return new PredictRequest(list, single, Bool(o, "truncate") ?? autoTruncate, Bool(o, "raw_scores") == true ? ScoreFunction.None : ScoreFunction.Default, topK);
+        return new PredictRequest(list, single, Bool(o, "truncate") ?? autoTruncate, Bool(o, "raw_scores") == true ? ScoreFunction.None : ScoreFunction.Default, topK, side);
+    }
+
+    /// <summary>One TEI sequence: [text] or [first, second] (the first is the context of a context-conditioned model).</summary>
+    private static TextInput Sequence(JsonArray a, string where)
+    {
+        if (a.Count is < 1 or > 2)
+            throw new RequestException($"{where}: a sequence is [text] or [first, second], not {a.Count} strings.");
+        if (a.Any(x => x is not JsonValue v || v.GetValueKind() != JsonValueKind.String))
+            throw new RequestException($"{where}: a sequence holds strings only.");
+        return a.Count == 1 ? new TextInput(Text(a[0]!.AsValue())) : TextInput.WithContext(Text(a[0]!.AsValue()), Text(a[1]!.AsValue()));
+    }
+
+    /// <summary>A JSON string that is valid Unicode: an escaped lone surrogate (<c>\ud800</c>) is refused, not passed on.</summary>
+    internal static string Text(JsonValue value)
+    {
+        var text = value.GetValue<string>();
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                i++;
+            else if (char.IsSurrogate(text[i]))
+                throw new RequestException($"A text holds a lone surrogate (U+{(int)text[i]:X4}) at character {i}: it is not valid Unicode.");
+        }
+        return text;
     }
 
     /// <summary>
-    /// HF's Inference API and text-classification pipeline: <c>{"inputs": text | {"text", "text_pair"} | list of those,
-    /// "parameters": {"top_k": n | null, "function_to_apply": "softmax" | "sigmoid" | "none", "truncation": bool}}</c>;
-    /// as in the pipeline, only the best label comes back unless <c>top_k</c> asks for more (null: all).
+    /// HF's Inference API: <c>{"inputs": text | {"text", "text_pair"} | list of those, "parameters": {"top_k": n | null,
+    /// "function_to_apply": "softmax" | "sigmoid" | "none", "truncation": bool}}</c>; every label comes back, best
+    /// first, unless <c>top_k</c> is given, and the answer is one list per input also for a single string.
     /// </summary>
     public static PredictRequest ParseHuggingFace(JsonNode? body, bool autoTruncate)
     {
@@ -58,19 +93,19 @@ public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single
             throw new RequestException($"Unknown field \"{unknown}\" (the fields are inputs, parameters).");
         TextInput Item(JsonNode? node) => node switch
         {
-            JsonValue v when v.GetValueKind() == JsonValueKind.String => new TextInput(v.GetValue<string>()),
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => new TextInput(Text(v)),
             JsonObject p when p["text"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
                 && (p["text_pair"] is null || (p["text_pair"] is JsonValue pv && pv.GetValueKind() == JsonValueKind.String))
                 && p.All(f => f.Key is "text" or "text_pair") =>
-                p["text_pair"] is JsonValue pair ? TextInput.WithContext(t.GetValue<string>(), pair.GetValue<string>()) : new TextInput(t.GetValue<string>()),
+                p["text_pair"] is JsonValue pair ? TextInput.WithContext(Text(t), Text(pair)) : new TextInput(Text(t)),
             _ => throw new RequestException("Each input must be a text or {\"text\": ..., \"text_pair\": ...}."),
         };
-        var (list, single) = o["inputs"] switch
+        var list = o["inputs"] switch
         {
             null => throw new RequestException("\"inputs\" is missing."),
-            JsonArray { Count: 0 } => throw new RequestException("\"inputs\" is an empty list."),
-            JsonArray a => (a.Select(Item).ToArray(), false),
-            var one => ([Item(one)], true),
+            JsonArray { Count: 0 } => throw new EmptyRequestException("`inputs` cannot be empty"),
+            JsonArray a => a.Select(Item).ToArray(),
+            var one => [Item(one)],
         };
         var parameters = o["parameters"] switch
         {
@@ -81,7 +116,7 @@ public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single
         var unknownParameter = parameters.Select(p => p.Key).FirstOrDefault(k => k is not ("top_k" or "function_to_apply" or "truncation"));
         if (unknownParameter != null)
             throw new RequestException($"Unknown parameter \"{unknownParameter}\" (top_k, function_to_apply, truncation).");
-        int? topK = !parameters.ContainsKey("top_k") ? 1 : parameters["top_k"] switch
+        int? topK = parameters["top_k"] switch
         {
             null => null,
             JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int k) && k > 0 => k,
@@ -94,21 +129,9 @@ public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single
                 v.GetValue<string>() switch { "softmax" => ScoreFunction.Softmax, "sigmoid" => ScoreFunction.Sigmoid, _ => ScoreFunction.None },
             _ => throw new RequestException("\"function_to_apply\" must be \"softmax\", \"sigmoid\" or \"none\"."),
         };
-        return new PredictRequest(list, single, Bool(parameters, "truncation") ?? autoTruncate, function, topK);
+        // The huggingface_hub client takes element [0] of the answer: a list per input, even for one string.
+        return new PredictRequest(list, false, Bool(parameters, "truncation") ?? autoTruncate, function, topK);
     }
-
-    // A top-level ["a", "b"] is a batch of two texts, as in TEI; a pair is an inner [context, text].
-    private static TextInput Input(JsonNode? node) => node switch
-    {
-        JsonValue v when v.GetValueKind() == JsonValueKind.String => new TextInput(v.GetValue<string>()),
-        JsonArray a when a.Count == 2 => Pair(a),
-        _ => throw new RequestException("Each input must be a text or a [context, text] pair of texts."),
-    };
-
-    private static TextInput Pair(JsonArray a) =>
-        a[0] is JsonValue c && c.GetValueKind() == JsonValueKind.String && a[1] is JsonValue t && t.GetValueKind() == JsonValueKind.String
-            ? TextInput.WithContext(c.GetValue<string>(), t.GetValue<string>())
-            : throw new RequestException("A pair must be two texts: [context, text].");
 
     private static bool? Bool(JsonObject o, string name) => o[name] switch
     {

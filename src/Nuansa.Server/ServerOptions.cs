@@ -28,7 +28,7 @@ public sealed record ServerOptions
     /// <summary>Inputs one request may send (TEI's <c>max_client_batch_size</c>).</summary>
     public int MaxClientBatchSize { get; init; } = 32;
 
-    /// <summary>Requests queued or running per model before new ones get 429 (TEI's <c>max_concurrent_requests</c>).</summary>
+    /// <summary>Requests in flight per model (reading, tokenizing, queued or running) before new ones get 429 (TEI's <c>max_concurrent_requests</c>).</summary>
     public int MaxConcurrentRequests { get; init; } = 512;
 
     /// <summary>Truncate inputs that are too long when a request does not say (TEI's <c>--auto-truncate</c>); otherwise they are refused.</summary>
@@ -42,4 +42,10 @@ public sealed record ServerOptions
 
     /// <summary>Largest request body accepted, in bytes.</summary>
     public long MaxRequestBytes { get; init; } = 2 * 1024 * 1024;
+
+    /// <summary>Characters one input (text and context together) may hold, checked before tokenizing; null: TEI's rule, 250 per token of the model's limit.</summary>
+    public int? MaxInputChars { get; init; }
+
+    /// <summary>How long a stop waits for the requests in flight to finish before cutting them off.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

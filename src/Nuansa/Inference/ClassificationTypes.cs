@@ -32,6 +32,9 @@ public sealed record ClassifyOptions
     public int? MaxLength { get; init; }
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
 
+    /// <summary>Which end of a too-long text is cut (HF's <c>truncation_side</c>).</summary>
+    public TruncationSide TruncationSide { get; init; } = TruncationSide.Right;
+
     /// <summary>Inputs per forward pass; batches are formed from inputs of similar length.</summary>
     public int BatchSize { get; init; } = 32;
 

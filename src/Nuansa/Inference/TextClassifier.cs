@@ -104,7 +104,7 @@ public sealed class TextClassifier : IDisposable
             return [];
         if (options.MaxLength > MaxLength)
             throw new NuansaException($"max length {options.MaxLength} is more than the {MaxLength} tokens {Path} takes.");
-        var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation });
+        var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation, TruncationSide = options.TruncationSide });
         // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
         for (var i = 0; i < encodings.Count; i++)
         {

@@ -17,6 +17,13 @@ public enum TruncationStrategy
 }
 
 /// <summary>How a batch is padded.</summary>
+/// <summary>Which end of a text loses its tokens when it is cut: the end (right, HF's default) or the start (left).</summary>
+public enum TruncationSide
+{
+    Right,
+    Left,
+}
+
 public enum PaddingStrategy
 {
     /// <summary>Every encoding keeps its own length.</summary>
@@ -34,6 +41,9 @@ public sealed record EncodeOptions
 {
     public bool AddSpecialTokens { get; init; } = true;
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
+
+    /// <summary>Which end of a text truncation cuts (HF's <c>truncation_side</c>, TEI's <c>truncation_direction</c>).</summary>
+    public TruncationSide TruncationSide { get; init; } = TruncationSide.Right;
 
     /// <summary>Length limit including special tokens; null means the model's limit (<see cref="Tokenizer.ModelMaxLength"/>).</summary>
     public int? MaxLength { get; init; }
@@ -103,7 +113,7 @@ public sealed class Tokenizer
             var added = process ? PostProcessor!.AddedTokens(second != null) : 0;
             if (maxLength < added)
                 throw new TokenizationException($"max_length {maxLength} leaves no room: the special tokens alone take {added}.");
-            Truncate(first, second, maxLength - added, options.Truncation);
+            Truncate(first, second, maxLength - added, options.Truncation, options.TruncationSide);
         }
         var encoding = process ? PostProcessor!.Apply(first, second) : Plain(first, second);
         return options.Padding == PaddingStrategy.MaxLength ? encoding.PadTo(maxLength, PadTokenId, PadToken) : encoding;
@@ -170,8 +180,15 @@ public sealed class Tokenizer
     }
 
     // HF tokenizers' truncate_encodings, with `limit` the room left after special tokens.
-    private static void Truncate(List<Token> first, List<Token>? second, int limit, TruncationStrategy strategy)
+    private static void Truncate(List<Token> first, List<Token>? second, int limit, TruncationStrategy strategy, TruncationSide side)
     {
+        // Keeps `keep` tokens of a segment, dropping the rest from the chosen end.
+        void Keep(List<Token> tokens, int keep)
+        {
+            if (tokens.Count > keep)
+                tokens.RemoveRange(side == TruncationSide.Right ? keep : 0, tokens.Count - keep);
+        }
+
         var total = first.Count + (second?.Count ?? 0);
         if (total <= limit)
             return;
@@ -179,7 +196,7 @@ public sealed class Tokenizer
         switch (strategy)
         {
             case TruncationStrategy.LongestFirst when second == null:
-                first.RemoveRange(limit, first.Count - limit);
+                Keep(first, limit);
                 return;
             case TruncationStrategy.LongestFirst:
             {
@@ -196,10 +213,8 @@ public sealed class Tokenizer
                 }
                 if (swap)
                     (n1, n2) = (n2, n1);
-                if (first.Count > n1)
-                    first.RemoveRange(n1, first.Count - n1);
-                if (second.Count > n2)
-                    second.RemoveRange(n2, second.Count - n2);
+                Keep(first, n1);
+                Keep(second, n2);
                 return;
             }
             case TruncationStrategy.OnlyFirst:
@@ -213,7 +228,7 @@ public sealed class Tokenizer
                         $"Cannot truncate to the maximum length with {StrategyName(strategy)}: the {(strategy == TruncationStrategy.OnlyFirst ? "first" : "second")} " +
                         $"text has {target.Count} tokens but {toRemove} must go. Use longest_first or a larger max_length.");
                 }
-                target.RemoveRange(target.Count - toRemove, toRemove);
+                Keep(target, target.Count - toRemove);
                 return;
             }
         }

@@ -90,7 +90,7 @@ public sealed class ServerTests : IAsyncLifetime
     [Fact]
     public async Task BatchesAnswerWithListsAndHonourTopKAndRawScores()
     {
-        var (status, answer) = await Post("/predict", """{"inputs": ["good", ["weather", "bad"], "fine"], "top_k": 1}""");
+        var (status, answer) = await Post("/predict", """{"inputs": [["good"], ["weather", "bad"], ["fine"]], "top_k": 1}""");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(3, answer!.AsArray().Count);
         Assert.All(answer.AsArray(), a => Assert.Single(a!.AsArray()));
@@ -110,21 +110,28 @@ public sealed class ServerTests : IAsyncLifetime
     [Fact]
     public async Task HuggingFaceInferenceApiRequestsWorkOnModelUrls()
     {
-        // POST /models/{name} as HF's Inference API: the pipeline's defaults (best label only), its parameters and input forms.
+        // POST /models/{name} as HF's Inference API: [[...]] per input, also for one string (huggingface_hub takes [0]),
+        // every label best first unless top_k; its parameters and input forms.
         var (status, answer) = await Post("/models/pair", """{"inputs": "good"}""");
         Assert.Equal(HttpStatusCode.OK, status);
         var (_, tei) = await Post("/models/pair/predict", """{"inputs": "good"}""");
         Assert.Single(answer!.AsArray());
-        Assert.Equal(tei![0]!.ToJsonString(), answer[0]!.ToJsonString());
+        Assert.Equal(3, answer[0]!.AsArray().Count);
+        Assert.Equal(tei!.ToJsonString(), answer[0]!.ToJsonString());
+
+        (status, answer) = await Post("/models/pair", """{"inputs": "good", "parameters": {"top_k": 1}}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Single(answer![0]!.AsArray());
+        Assert.Equal(tei[0]!.ToJsonString(), answer[0]![0]!.ToJsonString());
 
         (status, answer) = await Post("/models/pair", """{"inputs": [{"text": "weather", "text_pair": "bad"}, "fine"], "parameters": {"top_k": null}, "options": {"wait_for_model": true}}""");
         Assert.Equal(HttpStatusCode.OK, status);
-        (_, tei) = await Post("/models/pair/predict", """{"inputs": [["weather", "bad"], "fine"]}""");
+        (_, tei) = await Post("/models/pair/predict", """{"inputs": [["weather", "bad"], ["fine"]]}""");
         Assert.Equal(tei!.ToJsonString(), answer!.ToJsonString());
 
         (status, answer) = await Post("/models/pair", """{"inputs": "good", "parameters": {"function_to_apply": "none", "top_k": 3}}""");
         (_, tei) = await Post("/models/pair/predict", """{"inputs": "good", "raw_scores": true}""");
-        Assert.Equal(tei!.ToJsonString(), answer!.ToJsonString());
+        Assert.Equal(tei!.ToJsonString(), answer![0]!.ToJsonString());
 
         (status, answer) = await Post("/models/pair", """{"inputs": "good", "parameters": {"temperature": 1}}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
@@ -145,20 +152,30 @@ public sealed class ServerTests : IAsyncLifetime
 
     [Theory]
     [InlineData("/predict", "{\"inputs\": ", HttpStatusCode.UnprocessableEntity, "not valid JSON")]
-    [InlineData("/predict", "{\"inputs\": 5}", HttpStatusCode.UnprocessableEntity, "must be a text")]
-    [InlineData("/predict", "{\"input\": \"x\"}", HttpStatusCode.UnprocessableEntity, "Unknown field \"input\"")]
-    [InlineData("/predict", "{\"inputs\": []}", HttpStatusCode.UnprocessableEntity, "empty list")]
-    [InlineData("/predict", "{\"inputs\": [\"a\", [\"b\"]]}", HttpStatusCode.UnprocessableEntity, "text or a [context, text] pair")]
+    [InlineData("/predict", "{\"inputs\": 5}", HttpStatusCode.UnprocessableEntity, "must be a string, a pair of strings")]
+    [InlineData("/predict", "{\"input\": \"x\"}", HttpStatusCode.UnprocessableEntity, "\"inputs\" is missing")]
+    [InlineData("/predict", "{\"inputs\": []}", HttpStatusCode.BadRequest, "`inputs` cannot be empty")]
+    [InlineData("/predict", "{\"inputs\": \"\"}", HttpStatusCode.BadRequest, "`inputs` cannot be empty")]
+    [InlineData("/predict", "{\"inputs\": [\"a\", \"b\", \"c\"]}", HttpStatusCode.UnprocessableEntity, "not 3 strings")]
+    [InlineData("/predict", "{\"inputs\": [\"a\", [\"b\"]]}", HttpStatusCode.UnprocessableEntity, "holds strings only")]
+    [InlineData("/predict", "{\"inputs\": [[\"a\"], \"b\"]}", HttpStatusCode.UnprocessableEntity, "inputs[1]")]
+    [InlineData("/predict", "{\"inputs\": [[\"a\", \"b\", \"c\"]]}", HttpStatusCode.UnprocessableEntity, "not 3 strings")]
+    [InlineData("/predict", "{\"inputs\": \"x\", \"truncation_direction\": \"up\"}", HttpStatusCode.UnprocessableEntity, "truncation_direction")]
+    [InlineData("/predict", "{\"inputs\": \"x\", \"inputs\": \"y\"}", HttpStatusCode.UnprocessableEntity, "not valid JSON")]
+    [InlineData("/predict", "{\"inputs\": \"\\ud800 alone\"}", HttpStatusCode.UnprocessableEntity, "lone surrogate")]
+    [InlineData("/models/pair", "{\"inputs\": [\"fine\", \"a \\udc00\"]}", HttpStatusCode.UnprocessableEntity, "lone surrogate")]
     [InlineData("/predict", "{\"inputs\": \"x\", \"top_k\": 0}", HttpStatusCode.UnprocessableEntity, "top_k")]
     [InlineData("/predict", "{\"inputs\": \"x\", \"truncate\": \"yes\"}", HttpStatusCode.UnprocessableEntity, "true or false")]
-    [InlineData("/predict", "{\"inputs\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", HttpStatusCode.RequestEntityTooLarge, "at most 4 inputs")]
+    [InlineData("/predict", "{\"inputs\": [[\"a\"], [\"b\"], [\"c\"], [\"d\"], [\"e\"]]}", HttpStatusCode.RequestEntityTooLarge, "batch size 5 > maximum allowed batch size 4")]
     [InlineData("/models/nope/predict", "{\"inputs\": \"x\"}", HttpStatusCode.NotFound, "No model named 'nope'")]
     public async Task BadRequestsGetTeiStyleErrors(string path, string json, HttpStatusCode expected, string message)
     {
         var (status, answer) = await Post(path, json);
         Assert.Equal(expected, status);
         Assert.Contains(message, answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.NotNull(answer["error_type"]);
+        // TEI's error types and codes.
+        var type = answer["error_type"]!.GetValue<string>();
+        Assert.Equal(expected switch { HttpStatusCode.BadRequest => "Empty", HttpStatusCode.NotFound => "NotFound", _ => "Validation" }, type);
     }
 
     [Fact]
@@ -166,8 +183,8 @@ public sealed class ServerTests : IAsyncLifetime
     {
         var longText = string.Join(' ', Enumerable.Repeat("word", 600));
         var (status, answer) = await Post("/predict", new JsonObject { ["inputs"] = longText }.ToJsonString());
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
-        Assert.Contains("truncate", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Contains("must have less than 512 tokens. Given: 602", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
         (status, answer) = await Post("/predict", new JsonObject { ["inputs"] = longText, ["truncate"] = true }.ToJsonString());
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(3, answer!.AsArray().Count);
@@ -190,12 +207,13 @@ public sealed class ServerTests : IAsyncLifetime
             Assert.Equal(expected.Label, answers[i].Body![0]!["label"]!.GetValue<string>());
             Assert.Equal(expected.Score, answers[i].Body![0]!["score"]!.GetValue<float>(), 5);
         }
-        // Every input went through a forward pass exactly once, however the requests were grouped.
+        // Every input went through a forward pass exactly once, however the requests were grouped (TEI's metric names).
         var metrics = await _client.GetStringAsync("/metrics");
-        Assert.Matches(@"nuansa_requests_total\{model=""pair"",status=""200""\} \d+", metrics);
-        var inputs = double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"nuansa_inputs_total\{model=""pair""\} (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        var batched = double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, @"nuansa_batch_size_sum\{model=""pair""\} (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(inputs, batched);
+        double Metric(string pattern) => double.Parse(System.Text.RegularExpressions.Regex.Match(metrics, pattern).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Metric(@"te_request_success\{model=""pair"",method=""single""\} (\S+)") >= 24);
+        Assert.Equal(Metric(@"te_request_input_length_count\{model=""pair""\} (\S+)"), Metric(@"te_batch_next_size_sum\{model=""pair""\} (\S+)"));
+        Assert.Contains("te_request_duration_bucket{model=\"pair\",le=", metrics, StringComparison.Ordinal);
+        Assert.Contains("te_queue_size{model=\"pair\"}", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -257,7 +275,7 @@ public class ServerPipelineTests
         await server.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
         string[] texts = ["the food was great", "terrible service", "okay I guess", "what a lovely day"];
-        using var response = await client.PostAsync("/pipelines/triage", new StringContent(new JsonObject { ["inputs"] = new JsonArray([.. texts.Select(t => JsonValue.Create(t))]) }.ToJsonString()));
+        using var response = await client.PostAsync("/pipelines/triage", new StringContent(new JsonObject { ["inputs"] = new JsonArray([.. texts.Select(t => new JsonArray(t))]) }.ToJsonString()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answers = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
 
@@ -295,7 +313,8 @@ public class ServerApiKeyTests
         using (var none = await client.PostAsync("/predict", Body()))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
-            Assert.Equal("unauthorized", JsonNode.Parse(await none.Content.ReadAsStringAsync())!["error_type"]!.GetValue<string>());
+            Assert.Equal("Bearer", none.Headers.WwwAuthenticate.Single().Scheme);
+            Assert.Equal("Unauthorized", JsonNode.Parse(await none.Content.ReadAsStringAsync())!["error_type"]!.GetValue<string>());
         }
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "wrong");
         using (var wrong = await client.PostAsync("/predict", Body()))
@@ -309,6 +328,10 @@ public class ServerApiKeyTests
         using (var health = await client.GetAsync("/health"))
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         using (var metrics = await client.GetAsync("/metrics"))
+        {
             Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+            // Failed authentications are counted: three above.
+            Assert.Contains("te_request_failure{model=\"\",err=\"unauthorized\"} 3", await metrics.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
     }
 }

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+using System.Text.Json.Nodes;
+using Nuansa.Inference;
+using Nuansa.Server;
+using Nuansa.Tokenization;
+
+namespace Nuansa.Tests.Server;
+
+/// <summary>TEI's grammar exactly, and no request that can hurt the server: limits before work, slots, health, shutdown.</summary>
+public sealed class ServerRulesTests : IAsyncLifetime
+{
+    private static readonly string Model = SharedFiles.Model("bert-pair-3label");
+    private NuansaServer _server = null!;
+    private readonly HttpClient _client = new();
+    private readonly TextClassifier _classifier = TextClassifier.Load(Model);
+
+    public async Task InitializeAsync()
+    {
+        _server = NuansaServer.Create(new ServerOptions
+        {
+            Models = [("pair", Model)],
+            Url = "http://127.0.0.1:0",
+            MaxConcurrentRequests = 4,
+            MaxInputChars = 2000,
+            ShutdownTimeout = TimeSpan.FromMilliseconds(500),
+        });
+        await _server.StartAsync();
+        _client.BaseAddress = new Uri(_server.Addresses[0]);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+        _classifier.Dispose();
+    }
+
+    private async Task<(HttpStatusCode Status, JsonNode? Body, HttpResponseMessage Response)> Post(string json, string path = "/predict") =>
+        await Post(System.Text.Encoding.UTF8.GetBytes(json), path);
+
+    private async Task<(HttpStatusCode Status, JsonNode? Body, HttpResponseMessage Response)> Post(byte[] body, string path = "/predict")
+    {
+        var response = await _client.PostAsync(path, new ByteArrayContent(body));
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length > 0 ? JsonNode.Parse(text) : null, response);
+    }
+
+    private static string[] Labels(JsonNode answer) => [.. answer.AsArray().Select(l => $"{l!["label"]}:{l["score"]!.GetValue<float>():F5}")];
+
+    private string[] Expected(Classification c) => [.. c.Labels.Select(l => $"{l.Label}:{l.Score:F5}")];
+
+    [Fact]
+    public async Task InputsAreReadAsTeiReadsThem()
+    {
+        // A string and ["a"]: one text, a flat list of every label.
+        Assert.Equal(Expected(_classifier.Classify("good", new ClassifyOptions { TopK = null })), Labels((await Post("""{"inputs": "good"}""")).Body!));
+        Assert.Equal(Expected(_classifier.Classify("good", new ClassifyOptions { TopK = null })), Labels((await Post("""{"inputs": ["good"]}""")).Body!));
+        // ["a", "b"]: ONE pair (the first is the context), not two texts.
+        var pair = (await Post("""{"inputs": ["battery", "lasts all day"]}""")).Body!;
+        Assert.Equal(Expected(_classifier.Classify("battery", "lasts all day", new ClassifyOptions { TopK = null })), Labels(pair));
+        // [[...], [...]]: a batch of texts and pairs mixed, a list per item; unknown fields are ignored as TEI ignores them.
+        var batch = (await Post("""{"inputs": [["good"], ["battery", "lasts all day"], ["bad"]], "normalize": true}""")).Body!.AsArray();
+        Assert.Equal(3, batch.Count);
+        Assert.Equal(Labels(pair), Labels(batch[1]!));
+        Assert.Equal(Expected(_classifier.Classify("bad", new ClassifyOptions { TopK = null })), Labels(batch[2]!));
+    }
+
+    [Theory]
+    [InlineData("left", TruncationSide.Left)]
+    [InlineData("Left", TruncationSide.Left)]
+    [InlineData("right", TruncationSide.Right)]
+    [InlineData("Right", TruncationSide.Right)]
+    public async Task TruncationDirectionCutsTheNamedEnd(string direction, TruncationSide side)
+    {
+        // Over 512 tokens in under 2,000 characters (the character limit here).
+        var text = "awful terrible " + string.Join(' ', Enumerable.Repeat("x", 600)) + " wonderful great";
+        var (status, body, _) = await Post(new JsonObject { ["inputs"] = text, ["truncate"] = true, ["truncation_direction"] = direction }.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, status);
+        var expected = _classifier.ClassifyBatch([new TextInput(text)], new ClassifyOptions { TopK = null, TruncationSide = side })[0];
+        Assert.Equal(Expected(expected), Labels(body!));
+        var other = _classifier.ClassifyBatch([new TextInput(text)], new ClassifyOptions { TopK = null, TruncationSide = side == TruncationSide.Left ? TruncationSide.Right : TruncationSide.Left })[0];
+        Assert.NotEqual(Expected(other), Labels(body!));
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x7B, 0x22, 0x69, 0x6E, 0x70, 0x75, 0x74, 0x73, 0x22, 0x3A, 0x22, 0xFF, 0xFE, 0x22, 0x7D })]        // {"inputs":"<FF FE>"}
+    [InlineData(new byte[] { 0x7B, 0x22, 0x69, 0x6E, 0x70, 0x75, 0x74, 0x73, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x7D })]        // overlong "/"
+    [InlineData(new byte[] { 0x7B, 0x22, 0x69, 0x6E, 0x70, 0x75, 0x74, 0x73, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D })]  // encoded surrogate
+    public async Task MalformedBytesGetAJsonValidationError(byte[] body)
+    {
+        var (status, answer, _) = await Post(body);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Equal("Validation", answer!["error_type"]!.GetValue<string>());
+        var metrics = await _client.GetStringAsync("/metrics");
+        Assert.Contains("te_request_failure{model=\"pair\",err=\"validation\"}", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnInputPastTheCharacterLimitIsRefusedBeforeTokenizing()
+    {
+        var before = TokenizedRequests(await _client.GetStringAsync("/metrics"));
+        var (status, answer, _) = await Post(new JsonObject { ["inputs"] = new string('x', 2500) }.ToJsonString());
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Contains("must have less than 2000 characters. Given: 2500", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(before, TokenizedRequests(await _client.GetStringAsync("/metrics")));
+        Assert.Equal(2000, JsonNode.Parse(await _client.GetStringAsync("/info"))!["max_input_chars"]!.GetValue<int>());
+    }
+
+    private static double TokenizedRequests(string metrics) =>
+        System.Text.RegularExpressions.Regex.Match(metrics, @"te_request_tokenization_duration_count\{model=""pair""\} (\S+)") is { Success: true } m
+            ? double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+
+    [Fact]
+    public async Task AsManyClientsAsTheLimitAreNeverRefused()
+    {
+        // 4 clients, each sending its next request when the last is answered: never more than 4 in flight, never 429.
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 4).Select(async c =>
+        {
+            var seen = new List<HttpStatusCode>();
+            for (var i = 0; i < 25; i++)
+                seen.Add((await Post(new JsonObject { ["inputs"] = $"client {c} request {i}" }.ToJsonString())).Status);
+            return seen;
+        }));
+        Assert.All(statuses.SelectMany(s => s), s => Assert.Equal(HttpStatusCode.OK, s));
+    }
+
+    [Fact]
+    public async Task OneRequestPastTheLimitGets429WithRetryAfter()
+    {
+        var stalled = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => StalledRequest()));
+        try
+        {
+            await WaitFor(() => _server.InFlight >= 4);
+            var (status, answer, response) = await Post("""{"inputs": "one more"}""");
+            Assert.Equal(HttpStatusCode.TooManyRequests, status);
+            Assert.Equal("Overloaded", answer!["error_type"]!.GetValue<string>());
+            Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter!.Delta);
+            // Health is not a request slot: it answers at once.
+            var clock = Stopwatch.StartNew();
+            using var health = await _client.GetAsync("/health");
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"/health took {clock.Elapsed.TotalMilliseconds:F0} ms");
+        }
+        finally
+        {
+            foreach (var s in stalled)
+                s.Dispose();
+        }
+        await WaitFor(() => _server.InFlight == 0);
+        Assert.Equal(HttpStatusCode.OK, (await Post("""{"inputs": "after"}""")).Status);
+    }
+
+    [Fact]
+    public async Task ShutdownCountsTheRequestsItCutOff()
+    {
+        using var stalled = await StalledRequest();
+        await WaitFor(() => _server.InFlight >= 1);
+        Assert.Equal(1, await _server.StopAsync());
+    }
+
+    [Fact]
+    public async Task AnIdleStopCutsNothingOff()
+    {
+        await using var server = NuansaServer.Create(new ServerOptions { Models = [("m", SharedFiles.Model("bert-2label"))], Url = "http://127.0.0.1:0" });
+        await server.StartAsync();
+        using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
+        using (var response = await client.PostAsync("/predict", new StringContent("""{"inputs": "fine"}""")))
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    /// <summary>A request whose headers arrive but whose body never finishes: it holds a slot until the socket closes.</summary>
+    private async Task<TcpClient> StalledRequest()
+    {
+        var uri = new Uri(_server.Addresses[0]);
+        var socket = new TcpClient();
+        await socket.ConnectAsync(uri.Host, uri.Port);
+        var head = "POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"inputs\": ";
+        await socket.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+        return socket;
+    }
+
+    private static async Task WaitFor(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "timed out waiting for the server");
+            await Task.Delay(10);
+        }
+    }
+}
+
+/// <summary>The model worker on its own: requests whose client left, and a model that fails.</summary>
+public class ModelWorkerTests
+{
+    [Fact]
+    public async Task ARequestWhoseClientLeftGetsNoForwardPass()
+    {
+        var metrics = new Metrics();
+        await using var worker = new ModelWorker("m", TextClassifier.Load(SharedFiles.Model("bert-2label")), new ServerOptions(), metrics);
+        var encodings = worker.Classifier.Encode([new TextInput("hello")], new EncodeOptions());
+        using var gone = new CancellationTokenSource();
+        await gone.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => worker.Enqueue(encodings, ClassifyOptions.Default, gone.Token));
+        Assert.DoesNotContain("te_batch_next_size", metrics.Render(), StringComparison.Ordinal);
+        // A live request still gets its forward pass, and health probes do not count as batches.
+        Assert.Single(await worker.Enqueue(encodings, ClassifyOptions.Default));
+        Assert.Contains("te_batch_next_size_count{model=\"m\"} 1", metrics.Render(), StringComparison.Ordinal);
+        Assert.True((await worker.CheckHealthAsync(TimeSpan.Zero, TimeSpan.FromSeconds(10))).Healthy);
+        Assert.Contains("te_batch_next_size_count{model=\"m\"} 1", metrics.Render(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AModelThatFailsIsUnhealthy()
+    {
+        await using var worker = new ModelWorker("m", TextClassifier.Load(SharedFiles.Model("bert-2label")), new ServerOptions(), new Metrics());
+        var encodings = worker.Classifier.Encode([new TextInput("hello")], new EncodeOptions());
+        Assert.True((await worker.CheckHealthAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10))).Healthy);
+        // An input whose token id is past the vocabulary makes the forward pass fail inside ONNX Runtime.
+        var e = encodings[0];
+        var broken = new Encoding([.. e.Ids.Select(_ => 10_000_000)], e.TypeIds, e.Tokens, e.Offsets, e.SpecialTokensMask, e.AttentionMask);
+        await Assert.ThrowsAnyAsync<Exception>(() => worker.Enqueue([broken], ClassifyOptions.Default));
+        var (healthy, error) = await worker.CheckHealthAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
+        Assert.False(healthy);
+        Assert.False(string.IsNullOrEmpty(error));
+        // The next good pass makes it healthy again.
+        Assert.Single(await worker.Enqueue(encodings, ClassifyOptions.Default));
+        Assert.True((await worker.CheckHealthAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10))).Healthy);
+    }
+}
