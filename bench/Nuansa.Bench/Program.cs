@@ -14,7 +14,7 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
             return 2;
         }
         return args[0] switch
@@ -23,7 +23,8 @@ public static class Program
             "train" => TrainingBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 6),
             "train-profile" => TrainingProfile.Run(Int(1, 2), Int(2, 12), Int(3, 768), Int(4, 16), Int(5, 128), Int(6, 2)),
-            "serve" => ServeBenchmark.Run(args.Length > 1 ? args[1] : "../shared", Int(2, 8), Int(3, 200), args.Length > 4 ? args[4] : "none"),
+            "serve" => ServeBenchmark.Run(args.Length > 1 ? args[1] : "../shared", args.Length > 2 ? [.. args[2].Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))] : [1, 8, 32, 128],
+                Int(3, 200), args.Length > 4 ? args[4] : "none"),
             "tokenize-long" => TokenizeLong(args.Skip(1).ToArray()),
             "int8-accuracy" => Int8Accuracy.Run(args[1], args[2], args.Length > 3 ? args[3] : "text", args.Length > 4 ? args[4] : "label"),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,

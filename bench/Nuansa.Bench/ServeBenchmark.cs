@@ -14,7 +14,7 @@ namespace Nuansa.Bench;
 /// </summary>
 internal static class ServeBenchmark
 {
-    public static int Run(string shared, int clients, int requests, string quantize)
+    public static int Run(string shared, int[] clients, int requests, string quantize)
     {
         var quantization = quantize == "int8" ? Quantization.Int8 : Quantization.None;
         var folder = ForwardBenchmark.BertBase(Path.Combine(shared, "data", "vocab", "bert-base-uncased.txt"));
@@ -38,13 +38,24 @@ internal static class ServeBenchmark
             }
         }
 
-        var server = NuansaServer.Create(new ServerOptions { Models = [("bench", folder)], Url = "http://127.0.0.1:0", Quantization = quantization });
+        // Each client count against its own server; then overload: 128 clients against a limit of 16 in flight.
+        foreach (var (count, limit) in clients.Select(c => (c, new ServerOptions().MaxConcurrentRequests)).Append((128, 16)))
+            Serve(folder, quantization, sentences, count, limit);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"nuansa serve quantize={quantize} sentences={sentences.Length} mean_tokens={tokens / (double)sentences.Length:F1} peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
+        return 0;
+    }
+
+    private static void Serve(string folder, Quantization quantization, string[] sentences, int clients, int limit)
+    {
+        var server = NuansaServer.Create(new ServerOptions { Models = [("bench", folder)], Url = "http://127.0.0.1:0", Quantization = quantization, MaxConcurrentRequests = limit });
         try
         {
             server.StartAsync().GetAwaiter().GetResult();
-            using var http = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(server.Addresses[0]) };
             Send(http, sentences[0]).GetAwaiter().GetResult();
-            var latencies = new double[sentences.Length];
+            var latencies = new List<double>();
+            var refused = 0;
             var next = -1;
             var clock = Stopwatch.StartNew();
             Task.WaitAll([.. Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
@@ -53,27 +64,36 @@ internal static class ServeBenchmark
                 while ((i = Interlocked.Increment(ref next)) < sentences.Length)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    await Send(http, sentences[i]);
-                    latencies[i] = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    if (await Send(http, sentences[i]))
+                    {
+                        lock (latencies)
+                            latencies.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref refused);
+                    }
                 }
             }))]);
-            Report($"server, {clients} concurrent clients", sentences.Length, clock.Elapsed.TotalSeconds, latencies);
-            var metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult();
-            string Metric(string name) => System.Text.RegularExpressions.Regex.Match(metrics, name + @"\{model=""bench""\} (\S+)").Groups[1].Value;
-            Console.WriteLine($"nuansa serve inference {Metric("te_request_inference_duration_sum")} s of {clock.Elapsed.TotalSeconds:F1} s, {Metric("te_batch_next_size_count")} forward passes for {Metric("te_batch_next_size_sum")} inputs");
+            var seconds = clock.Elapsed.TotalSeconds;
+            var memory = Process.GetCurrentProcess().WorkingSet64 / 1e6;
+            Report($"server, {clients} clients, limit {limit}", latencies.Count, seconds, [.. latencies]);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa serve   refused (429) {refused} of {sentences.Length}, working set {memory:F0} MB"));
         }
         finally
         {
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa serve quantize={quantize} sentences={sentences.Length} mean_tokens={tokens / (double)sentences.Length:F1}"));
-        return 0;
     }
 
-    private static async Task Send(HttpClient http, string text)
+    /// <summary>One request; false when the server refused it as overloaded.</summary>
+    private static async Task<bool> Send(HttpClient http, string text)
     {
         using var response = await http.PostAsync("/predict", new StringContent(new JsonObject { ["inputs"] = text }.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        if (response.StatusCode == System.Net.HttpStatusCode.TooManyRequests)
+            return false;
         response.EnsureSuccessStatusCode();
+        return true;
     }
 
     private static void Report(string what, int count, double seconds, double[]? latencies)
@@ -82,7 +102,8 @@ internal static class ServeBenchmark
         if (latencies != null)
         {
             var sorted = latencies.Order().ToArray();
-            line += string.Create(CultureInfo.InvariantCulture, $", latency p50 {sorted[sorted.Length / 2] * 1000:F0} ms, p95 {sorted[(int)(sorted.Length * 0.95)] * 1000:F0} ms");
+            double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))] * 1000;
+            line += string.Create(CultureInfo.InvariantCulture, $", latency p50 {P(0.5):F0} ms, p95 {P(0.95):F0} ms, p99 {P(0.99):F0} ms");
         }
         Console.WriteLine(line);
     }

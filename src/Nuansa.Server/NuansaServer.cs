@@ -53,6 +53,8 @@ public sealed class NuansaServer : IAsyncDisposable
         var duplicatePipeline = options.Pipelines.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicatePipeline != null)
             throw new NuansaException($"Two pipelines are named '{duplicatePipeline.Key}'.");
+        // One ONNX Runtime thread pool for every model (when this process has made no session yet).
+        Graphs.Onnx.OnnxRuntimeThreads.UseSharedPool(options.Threads);
         var metrics = new Metrics();
         var workers = new Dictionary<string, ModelWorker>(StringComparer.Ordinal);
         var pipelines = new Dictionary<string, (Pipeline, SemaphoreSlim)>(StringComparer.Ordinal);
@@ -432,6 +434,7 @@ public sealed class NuansaServer : IAsyncDisposable
             ["max_input_length"] = c.MaxLength,
             ["quantization"] = _options.Quantization.ToString().ToLowerInvariant(),
             ["precision"] = c.Precision,
+            ["thread_pool"] = Graphs.Onnx.OnnxRuntimeThreads.Shared ? "shared" : "per model",
             ["max_batch_size"] = _options.MaxBatchSize,
             ["max_client_batch_size"] = _options.MaxClientBatchSize,
             ["max_concurrent_requests"] = _options.MaxConcurrentRequests,

@@ -232,3 +232,55 @@ public class ModelWorkerTests
         Assert.True((await worker.CheckHealthAsync(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10))).Healthy);
     }
 }
+
+/// <summary>The serve command in its own process: one ONNX Runtime thread pool however many models it serves.</summary>
+public class ServerThreadPoolTests
+{
+    [Fact]
+    public async Task ModelsShareOneThreadPool()
+    {
+        // With a pool per model, each model with 6 threads would add 5 threads; a shared pool adds none.
+        var one = await ThreadsWhileServing(1);
+        var three = await ThreadsWhileServing(3);
+        Assert.True(three - one < 5, $"serving 3 models took {three} threads, 1 model {one}");
+    }
+
+    private static async Task<int> ThreadsWhileServing(int models)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "Nuansa.Cli.dll"), "serve", "--port", "0", "--threads", "6",
+                     .. Enumerable.Range(0, models).SelectMany(i => new[] { "--model", $"m{i}={SharedFiles.Model("bert-2label")}" })])
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        try
+        {
+            // Log lines may come first; the one that matters starts with "serving".
+            var seen = new List<string>();
+            string? line;
+            do
+            {
+                line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+                seen.Add(line ?? "(end)");
+            }
+            while (line != null && !line.StartsWith("serving", StringComparison.Ordinal));
+            Assert.True(line != null, $"serve said: {string.Join(" | ", seen)}");
+            var address = line![(line.IndexOf("http://", StringComparison.Ordinal))..].Split(' ')[0].TrimEnd(',');
+            using var client = new HttpClient { BaseAddress = new Uri(address) };
+            // Every model runs a forward pass, so every pool there is has started.
+            for (var i = 0; i < models; i++)
+            {
+                using var response = await client.PostAsync($"/models/m{i}/predict", new StringContent("""{"inputs": "warm up"}"""));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+            Assert.Equal("shared", System.Text.Json.Nodes.JsonNode.Parse(await client.GetStringAsync("/info"))!["thread_pool"]!.GetValue<string>());
+            var status = await File.ReadAllLinesAsync($"/proc/{process.Id}/status");
+            return int.Parse(status.First(l => l.StartsWith("Threads:", StringComparison.Ordinal))[8..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+}

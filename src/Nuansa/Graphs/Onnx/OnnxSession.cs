@@ -15,6 +15,40 @@ public sealed record SessionSettings
     public long InlineWeightLimit { get; init; } = 1L << 30;
 }
 
+/// <summary>
+/// ONNX Runtime's process-wide thread pool: a server with several models would otherwise start a pool of
+/// threads per model (N models × cores threads, all spinning for work).
+/// </summary>
+public static class OnnxRuntimeThreads
+{
+    private static readonly Lock Gate = new();
+    private static volatile bool _shared;
+
+    /// <summary>True once sessions share the process-wide pool.</summary>
+    public static bool Shared => _shared;
+
+    /// <summary>
+    /// Makes every session created from now on run on one shared pool of <paramref name="threads"/> threads (0: one
+    /// per core). ONNX Runtime only allows this before the process's first session; returns whether the shared
+    /// pool is in use (false when sessions already exist, which then keep their own pools).
+    /// </summary>
+    public static bool UseSharedPool(int threads)
+    {
+        lock (Gate)
+        {
+            if (_shared)
+                return true;
+            if (OrtEnv.IsCreated)
+                return false;
+            using var threading = new OrtThreadingOptions { GlobalIntraOpNumThreads = threads, GlobalInterOpNumThreads = 1 };
+            var options = new EnvironmentCreationOptions { threadOptions = threading };
+            OrtEnv.CreateInstanceWithOptions(ref options);
+            _shared = true;
+            return true;
+        }
+    }
+}
+
 /// <summary>One ONNX Runtime session on the CPU; safe to run from several threads at once.</summary>
 public sealed class OnnxSession : IDisposable
 {
@@ -68,6 +102,8 @@ public sealed class OnnxSession : IDisposable
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
+        if (OnnxRuntimeThreads.Shared)
+            options.DisablePerSessionThreads();
         configure?.Invoke(options);
         try
         {
