@@ -21,7 +21,7 @@ internal static class ForwardBenchmark
     // Multiply-adds of BERT-base at 128 tokens: 12 layers × (4·768² + 2·768·3072) per token, plus 2 · 128 · 768 per token for attention.
     private const double FlopsPerSequence = 2.0 * 128 * 12 * (4 * 768 * 768 + 2 * 768 * 3072 + 2 * 128 * 768);
 
-    public static int Run(int threads, int repeats)
+    public static int Run(int threads, int repeats, string? anchor)
     {
         var folder = Path.Combine(Path.GetTempPath(), "nuansa-bench-bert-base");
         var config = ModelConfig.Parse(BertBaseConfig);
@@ -38,9 +38,18 @@ internal static class ForwardBenchmark
                 ["token_type_ids"] = new long[ids.Length],
             });
         }).ToArray();
-        var seconds = new Dictionary<(string, int), double>();
         Console.WriteLine($"nuansa int8 on this CPU: {Int8Kernels.CpuFeatures}; full-range weights exact here: {Int8Kernels.FullRangeIsExact}");
-        // Both int8 forms are timed (same kernels; the full form's results are only right where it is exact).
+        var limit = FmaProbe.Run(threads);
+        var seconds = new Dictionary<(string, int), double>();
+
+        // The baseline: ONNX Runtime on a torch.onnx.export of HF's model (../shared/anchors), same inputs, same
+        // process, its runs alternating with Nuansa's float32 runs so both see the same state of the host.
+        OnnxSession? baseline = null;
+        if (anchor != null)
+        {
+            baseline = new OnnxSession(File.ReadAllBytes(anchor), new SessionSettings { IntraOpThreads = threads });
+            Console.WriteLine($"baseline: {anchor} (ORT, torch.onnx.export of HF BertForSequenceClassification)");
+        }
         foreach (var (name, options) in new[]
         {
             ("fp32", new GraphOptions()),
@@ -58,23 +67,42 @@ internal static class ForwardBenchmark
             {
                 foreach (var (batch, inputs) in batches)
                 {
+                    var pair = name == "fp32" && baseline != null;
                     void Forward() => session.Run(inputs, [batch, 128], ["logits"]);
-                    Forward(); // warm-up
-                    var median = Program.Median(repeats, Forward);
-                    seconds[(name, batch)] = median;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"nuansa bert-base {name} seq_len=128 batch={batch} sequences_per_s={batch / median:F2} gflops={batch * FlopsPerSequence / median / 1e9:F0}"));
+                    void Baseline() => baseline!.Run(inputs, [batch, 128], ["logits"]);
+                    Forward();
+                    Forward();
+                    if (pair)
+                    {
+                        Baseline();
+                        Baseline();
+                        var (ours, theirs) = Program.MedianPair(repeats, Forward, Baseline);
+                        seconds[(name, batch)] = ours;
+                        seconds[("baseline", batch)] = theirs;
+                        Line("baseline", batch, theirs);
+                    }
+                    else
+                    {
+                        seconds[(name, batch)] = Program.Median(repeats, Forward);
+                    }
+                    Line(name, batch, seconds[(name, batch)]);
                 }
             }
         }
+        baseline?.Dispose();
         foreach (var (batch, _) in batches)
         {
+            var fp32 = seconds[("fp32", batch)];
+            var vsBaseline = seconds.TryGetValue(("baseline", batch), out var b) ? string.Create(CultureInfo.InvariantCulture, $" fp32_vs_baseline={b / fp32:F2}") : "";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"nuansa bert-base batch={batch} int8_full_speedup={seconds[("fp32", batch)] / seconds[("int8-full", batch)]:F2} int8_reduced_speedup={seconds[("fp32", batch)] / seconds[("int8-reduced", batch)]:F2}"));
+                $"nuansa bert-base batch={batch}{vsBaseline} fp32_of_fma_limit={batch * FlopsPerSequence / fp32 / 1e9 / limit:P0} int8_full_speedup={fp32 / seconds[("int8-full", batch)]:F2} int8_reduced_speedup={fp32 / seconds[("int8-reduced", batch)]:F2}"));
         }
         MatMulProbe.Run(threads, 4096);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"nuansa peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
         return 0;
+
+        static void Line(string name, int batch, double median) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(name == "baseline" ? "baseline" : "nuansa")} bert-base {name} seq_len=128 batch={batch} sequences_per_s={batch / median:F2} gflops={batch * FlopsPerSequence / median / 1e9:F0}"));
     }
 
     /// <summary>The BERT-base checkpoint with random weights (and bert-base-uncased's vocabulary when given), made once.</summary>

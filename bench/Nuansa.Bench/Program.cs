@@ -14,7 +14,7 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
             return 2;
         }
         return args[0] switch
@@ -28,7 +28,7 @@ public static class Program
             "tokenize-long" => TokenizeLong(args.Skip(1).ToArray()),
             "int8-accuracy" => Int8Accuracy.Run(args[1], args[2], args.Length > 3 ? args[3] : "text", args.Length > 4 ? args[4] : "label"),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
-                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5),
+                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5, args.Length > 3 ? args[3] : null),
             _ => Usage(args[0]),
         };
         int Int(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
@@ -81,6 +81,25 @@ public static class Program
             }
         }
         return 0;
+    }
+
+    /// <summary>Two runs timed alternately (a, b, a, b, ...), so drift of the host affects both alike; the median of each.</summary>
+    internal static (double A, double B) MedianPair(int repeats, Action a, Action b)
+    {
+        var first = new List<double>();
+        var second = new List<double>();
+        for (var i = 0; i < repeats; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            a();
+            first.Add(clock.Elapsed.TotalSeconds);
+            clock.Restart();
+            b();
+            second.Add(clock.Elapsed.TotalSeconds);
+        }
+        first.Sort();
+        second.Sort();
+        return (first[first.Count / 2], second[second.Count / 2]);
     }
 
     internal static double Median(int repeats, Action run)
