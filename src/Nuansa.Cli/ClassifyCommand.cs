@@ -25,6 +25,13 @@ internal static class ClassifyCommand
         var maxLength = new Option<int?>("--max-length") { Description = "Token limit including special tokens (default: the model's)." };
         var truncation = new Option<string>("--truncation") { Description = "longest_first, only_first, only_second or do_not_truncate.", DefaultValueFactory = _ => "longest_first" };
         truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second", "do_not_truncate");
+        var truncationSide = CliParsing.TruncationSideOption();
+        var longText = new Option<string>("--long-text") { Description = "Inputs longer than the model takes: truncate (cut, HF's default) or chunk (classify overlapping windows and combine them).", DefaultValueFactory = _ => "truncate" };
+        longText.AcceptOnlyFromAmong("truncate", "chunk");
+        var stride = new Option<int>("--stride") { Description = "With --long-text chunk: tokens each window repeats from the previous one.", DefaultValueFactory = _ => 0 };
+        var aggregate = new Option<string>("--aggregate") { Description = "With --long-text chunk: mean (of the windows' logits), max or first.", DefaultValueFactory = _ => "mean" };
+        aggregate.AcceptOnlyFromAmong("mean", "max", "first");
+        var showWindows = new Option<bool>("--show-windows") { Description = "With --long-text chunk: also write each window's labels and logits (JSON output)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
         var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
         var taskLabels = new Option<string?>("--task-labels") { Description = "Labels of the --tasks: one comma-separated list for all, or one per task separated by ';'." };
@@ -33,7 +40,7 @@ internal static class ClassifyCommand
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
         {
-            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText, stride, aggregate, showWindows, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -48,6 +55,10 @@ internal static class ClassifyCommand
                 Function = parse.GetValue(function) switch { "softmax" => ScoreFunction.Softmax, "sigmoid" => ScoreFunction.Sigmoid, "none" => ScoreFunction.None, _ => ScoreFunction.Default },
                 MaxLength = parse.GetValue(maxLength),
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
+                TruncationSide = CliParsing.TruncationSide(parse.GetValue(truncationSide)!),
+                LongText = parse.GetValue(longText) == "chunk" ? LongText.Chunk : LongText.Truncate,
+                Stride = parse.GetValue(stride),
+                Aggregate = parse.GetValue(aggregate) switch { "max" => WindowAggregate.Max, "first" => WindowAggregate.First, _ => WindowAggregate.Mean },
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
             };
             var loadOptions = precision.Apply(parse, new TextClassifierOptions
@@ -76,7 +87,7 @@ internal static class ClassifyCommand
             if (inputPath == null && parse.GetValue(output) == null)
                 stdout.Write(Table(items, results));
             else
-                JsonLines.WriteOutput(parse.GetValue(output), Json(results), stdout);
+                JsonLines.WriteOutput(parse.GetValue(output), Json(results, parse.GetValue(showWindows)), stdout);
             return 0;
         }));
         return command;
@@ -132,9 +143,26 @@ internal static class ClassifyCommand
     internal static string Scores(IEnumerable<LabelScore> labels) =>
         string.Join("  ", labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")));
 
-    private static string Json(IReadOnlyList<Classification> results) => JsonLines.Format(results, (json, r) =>
+    private static string Json(IReadOnlyList<Classification> results, bool windows = false) => JsonLines.Format(results, (json, r) =>
     {
         json.WriteStartObject();
+        WriteResult(json, r);
+        if (windows && r.Windows != null)
+        {
+            json.WriteStartArray("windows");
+            foreach (var w in r.Windows)
+            {
+                json.WriteStartObject();
+                WriteResult(json, w);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+        }
+        json.WriteEndObject();
+    });
+
+    private static void WriteResult(Utf8JsonWriter json, Classification r)
+    {
         if (r.Tasks != null)
         {
             json.WriteStartObject("tasks");
@@ -150,8 +178,7 @@ internal static class ClassifyCommand
         foreach (var l in r.Logits)
             json.WriteNumberValue(l);
         json.WriteEndArray();
-        json.WriteEndObject();
-    });
+    }
 
     internal static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
     {

@@ -76,6 +76,16 @@ internal static class CliParsing
             parse.InvocationConfiguration.Error.WriteLine($"{classifier.Path}: {classifier.Precision}");
     }
 
+    /// <summary>--truncation-side left|right (HF's <c>truncation_side</c>).</summary>
+    public static Option<string> TruncationSideOption()
+    {
+        var option = new Option<string>("--truncation-side") { Description = "Which end of a too-long text is cut: right (HF's default) or left.", DefaultValueFactory = _ => "right" };
+        option.AcceptOnlyFromAmong("right", "left");
+        return option;
+    }
+
+    public static Tokenization.TruncationSide TruncationSide(string value) => value == "left" ? Tokenization.TruncationSide.Left : Tokenization.TruncationSide.Right;
+
     /// <summary>A comma-separated list, entries trimmed, empty ones dropped.</summary>
     public static string[] List(string text) => [.. text.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
 }

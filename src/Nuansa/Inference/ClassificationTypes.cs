@@ -35,18 +35,46 @@ public sealed record ClassifyOptions
     /// <summary>Which end of a too-long text is cut (HF's <c>truncation_side</c>).</summary>
     public TruncationSide TruncationSide { get; init; } = TruncationSide.Right;
 
+    /// <summary>What happens to an input longer than <see cref="MaxLength"/>: cut (HF's default), or classified in windows.</summary>
+    public LongText LongText { get; init; } = LongText.Truncate;
+
+    /// <summary>With <see cref="LongText.Chunk"/>: tokens each window shares with the previous one (HF's <c>stride</c>).</summary>
+    public int Stride { get; init; }
+
+    /// <summary>With <see cref="LongText.Chunk"/>: how the windows' logits become the input's.</summary>
+    public WindowAggregate Aggregate { get; init; } = WindowAggregate.Mean;
+
     /// <summary>Inputs per forward pass; batches are formed from inputs of similar length.</summary>
     public int BatchSize { get; init; } = 32;
 
     public static ClassifyOptions Default { get; } = new();
 }
 
+/// <summary>Inputs longer than the model takes: cut to its length, or classified window by window.</summary>
+public enum LongText
+{
+    Truncate,
+    Chunk,
+}
+
+/// <summary>How window logits combine: their mean (default), their element-wise maximum, or the first window's.</summary>
+public enum WindowAggregate
+{
+    Mean,
+    Max,
+    First,
+}
+
 /// <summary>A label and its score.</summary>
 public readonly record struct LabelScore(string Label, float Score);
 
 /// <summary>The result for one input: the best labels (or, for a multi-task model, the best labels of each task) and the raw logits.</summary>
-public sealed class Classification(IReadOnlyList<LabelScore> labels, IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? tasks, float[] logits)
+public sealed class Classification(IReadOnlyList<LabelScore> labels, IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? tasks, float[] logits,
+    IReadOnlyList<Classification>? windows = null)
 {
+    /// <summary>For an input classified in windows (<see cref="LongText.Chunk"/>): each window's own result, in text order.</summary>
+    public IReadOnlyList<Classification>? Windows { get; } = windows;
+
     /// <summary>Labels best first. Empty for a multi-task model, whose labels are under <see cref="Tasks"/>.</summary>
     public IReadOnlyList<LabelScore> Labels { get; } = labels;
 

@@ -104,6 +104,8 @@ public sealed class TextClassifier : IDisposable
             return [];
         if (options.MaxLength > MaxLength)
             throw new NuansaException($"max length {options.MaxLength} is more than the {MaxLength} tokens {Path} takes.");
+        if (options.LongText == LongText.Chunk)
+            return ClassifyInWindows(inputs, options, progress, cancellationToken);
         var encodings = Encode(inputs, new EncodeOptions { MaxLength = options.MaxLength ?? MaxLength, Truncation = options.Truncation, TruncationSide = options.TruncationSide });
         // Without truncation an input can outgrow the position table; say which one instead of failing in the graph.
         for (var i = 0; i < encodings.Count; i++)
@@ -111,19 +113,66 @@ public sealed class TextClassifier : IDisposable
             if (encodings[i].Length > MaxLength)
                 throw new TokenizationException($"Input {i}: {encodings[i].Length} tokens, more than the {MaxLength} the model takes.", i);
         }
-        var order = Enumerable.Range(0, inputs.Count).OrderBy(i => encodings[i].Length).ToArray();
+        var logits = ForwardAll(encodings, options.BatchSize, progress, cancellationToken);
+        return [.. logits.Select(l => Score(l, options))];
+    }
+
+    // Every window of every input through the model in length-sorted batches, then one result per input from its
+    // windows' logits (mean, max or first), scored as a single input's logits would be.
+    private Classification[] ClassifyInWindows(IReadOnlyList<TextInput> inputs, ClassifyOptions options, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        var maxLength = options.MaxLength ?? MaxLength;
+        var windows = new IReadOnlyList<Tokenization.Encoding>[inputs.Count];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i];
+            try
+            {
+                windows[i] = Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, options.Stride);
+            }
+            catch (TokenizationException e)
+            {
+                throw new TokenizationException($"Input {i}: {e.Message}", i);
+            }
+        }
+        var logits = ForwardAll([.. windows.SelectMany(w => w)], options.BatchSize, null, cancellationToken);
         var results = new Classification[inputs.Count];
-        var done = 0;
-        for (var start = 0; start < order.Length; start += options.BatchSize)
+        var next = 0;
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var own = logits[next..(next + windows[i].Count)];
+            next += windows[i].Count;
+            var combined = new float[Config.NumLabels];
+            for (var k = 0; k < combined.Length; k++)
+            {
+                combined[k] = options.Aggregate switch
+                {
+                    WindowAggregate.First => own[0][k],
+                    WindowAggregate.Max => own.Max(w => w[k]),
+                    _ => own.Sum(w => w[k]) / own.Length,
+                };
+            }
+            var scored = Score(combined, options);
+            results[i] = new Classification(scored.Labels, scored.Tasks, [.. scored.Logits], [.. own.Select(w => Score(w, options))]);
+            progress?.Report(i + 1);
+        }
+        return results;
+    }
+
+    // The logits of each encoding, run in batches of similar length.
+    private float[][] ForwardAll(IReadOnlyList<Tokenization.Encoding> encodings, int batchSize, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
+        var results = new float[encodings.Count][];
+        var labels = Config.NumLabels;
+        for (var start = 0; start < order.Length; start += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = order.Skip(start).Take(options.BatchSize).ToArray();
+            var batch = order.Skip(start).Take(batchSize).ToArray();
             var logits = Forward([.. batch.Select(i => encodings[i])]);
-            var labels = Config.NumLabels;
             for (var b = 0; b < batch.Length; b++)
-                results[batch[b]] = Score(logits.AsSpan(b * labels, labels).ToArray(), options);
-            done += batch.Length;
-            progress?.Report(done);
+                results[batch[b]] = logits.AsSpan(b * labels, labels).ToArray();
+            progress?.Report(Math.Min(start + batchSize, order.Length));
         }
         return results;
     }

@@ -119,6 +119,41 @@ public sealed class Tokenizer
         return options.Padding == PaddingStrategy.MaxLength ? encoding.PadTo(maxLength, PadTokenId, PadToken) : encoding;
     }
 
+    /// <summary>
+    /// A text too long for one pass as overlapping windows, by the rule of HF's Rust <c>Encoding::truncate</c> (what
+    /// fast tokenizers do for <c>return_overflowing_tokens=True, stride=N</c>): with B tokens of room for the text —
+    /// <paramref name="maxLength"/> less the special tokens, less the whole first segment for a pair — window k holds
+    /// the text's tokens [k·(B−N), k·(B−N)+B), stopping at the first window that reaches the end. For a pair only the
+    /// second segment (the text of a context–text input) is windowed; the first is repeated whole in every window.
+    /// Special tokens are added to each window.
+    /// </summary>
+    public IReadOnlyList<Encoding> EncodeWindows(string text, string? textPair, int maxLength, int stride)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentOutOfRangeException.ThrowIfNegative(stride);
+        var first = Tokenize(text);
+        var second = textPair == null ? null : Tokenize(textPair);
+        var added = PostProcessor?.AddedTokens(second != null) ?? 0;
+        var windowed = second ?? first;
+        var room = maxLength - added - (second == null ? 0 : first.Count);
+        if (room <= stride)
+        {
+            throw new TokenizationException(second == null
+                ? $"max_length {maxLength} leaves {room} tokens per window after the special tokens; the stride ({stride}) must be smaller."
+                : $"max_length {maxLength} leaves {room} tokens per window after the special tokens and the {first.Count}-token context; the stride ({stride}) must be smaller.");
+        }
+        var windows = new List<Encoding>();
+        for (var start = 0; ; start += room - stride)
+        {
+            var slice = windowed.GetRange(start, Math.Min(room, windowed.Count - start));
+            List<Token> a = second == null ? slice : [.. first];
+            var b = second == null ? null : slice;
+            windows.Add(PostProcessor != null ? PostProcessor.Apply(a, b) : Plain(a, b));
+            if (start + room >= windowed.Count)
+                return windows;
+        }
+    }
+
     /// <summary>Encodes a batch; with <see cref="PaddingStrategy.Longest"/> every row is padded to the longest.</summary>
     public IReadOnlyList<Encoding> EncodeBatch(IReadOnlyList<(string Text, string? TextPair)> inputs, EncodeOptions? options = null)
     {
