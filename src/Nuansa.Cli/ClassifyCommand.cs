@@ -26,11 +26,7 @@ internal static class ClassifyCommand
         var truncation = new Option<string>("--truncation") { Description = "longest_first, only_first, only_second or do_not_truncate.", DefaultValueFactory = _ => "longest_first" };
         truncation.AcceptOnlyFromAmong("longest_first", "only_first", "only_second", "do_not_truncate");
         var truncationSide = CliParsing.TruncationSideOption();
-        var longText = new Option<string>("--long-text") { Description = "Inputs longer than the model takes: truncate (cut, HF's default) or chunk (classify overlapping windows and combine them).", DefaultValueFactory = _ => "truncate" };
-        longText.AcceptOnlyFromAmong("truncate", "chunk");
-        var stride = new Option<int>("--stride") { Description = "With --long-text chunk: tokens each window repeats from the previous one.", DefaultValueFactory = _ => 0 };
-        var aggregate = new Option<string>("--aggregate") { Description = "With --long-text chunk: mean (of the windows' logits), max or first.", DefaultValueFactory = _ => "mean" };
-        aggregate.AcceptOnlyFromAmong("mean", "max", "first");
+        var longText = new LongTextOptions();
         var showWindows = new Option<bool>("--show-windows") { Description = "With --long-text chunk: also write each window's labels and logits (JSON output)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
         var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
@@ -40,7 +36,7 @@ internal static class ClassifyCommand
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
         {
-            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText, stride, aggregate, showWindows, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText.LongText, longText.Stride, longText.Aggregate, showWindows, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -49,18 +45,15 @@ internal static class ClassifyCommand
             var inputPath = parse.GetValue(input);
             if ((positional.Length > 0) == (inputPath != null))
                 throw new NuansaException("Give texts as arguments or --input, one of the two.");
-            var options = new ClassifyOptions
+            var options = longText.Apply(parse, new ClassifyOptions
             {
                 TopK = ParseTopK(parse.GetValue(topK)!),
                 Function = parse.GetValue(function) switch { "softmax" => ScoreFunction.Softmax, "sigmoid" => ScoreFunction.Sigmoid, "none" => ScoreFunction.None, _ => ScoreFunction.Default },
                 MaxLength = parse.GetValue(maxLength),
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
                 TruncationSide = CliParsing.TruncationSide(parse.GetValue(truncationSide)!),
-                LongText = parse.GetValue(longText) == "chunk" ? LongText.Chunk : LongText.Truncate,
-                Stride = parse.GetValue(stride),
-                Aggregate = parse.GetValue(aggregate) switch { "max" => WindowAggregate.Max, "first" => WindowAggregate.First, _ => WindowAggregate.Mean },
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
-            };
+            });
             var loadOptions = precision.Apply(parse, new TextClassifierOptions
             {
                 Threads = parse.GetValue(threads),

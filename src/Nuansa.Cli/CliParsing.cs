@@ -90,6 +90,31 @@ internal static class CliParsing
     public static string[] List(string text) => [.. text.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
 }
 
+/// <summary>--long-text truncate|chunk, --stride, --aggregate: what happens to inputs longer than the model takes.</summary>
+internal sealed class LongTextOptions
+{
+    public LongTextOptions()
+    {
+        LongText = new Option<string>("--long-text") { Description = "Inputs longer than the model takes: truncate (cut, HF's default) or chunk (classify overlapping windows and combine them).", DefaultValueFactory = _ => "truncate" };
+        LongText.AcceptOnlyFromAmong("truncate", "chunk");
+        Stride = new Option<int>("--stride") { Description = "With --long-text chunk: tokens each window repeats from the previous one.", DefaultValueFactory = _ => 0 };
+        Aggregate = new Option<string>("--aggregate") { Description = "With --long-text chunk: mean (of the windows' logits), max or first.", DefaultValueFactory = _ => "mean" };
+        Aggregate.AcceptOnlyFromAmong("mean", "max", "first");
+    }
+
+    public Option<string> LongText { get; }
+    public Option<int> Stride { get; }
+    public Option<string> Aggregate { get; }
+
+    /// <summary><paramref name="options"/> with the long-text handling asked for on the command line.</summary>
+    public ClassifyOptions Apply(ParseResult parse, ClassifyOptions options) => options with
+    {
+        LongText = parse.GetValue(LongText) == "chunk" ? Inference.LongText.Chunk : Inference.LongText.Truncate,
+        Stride = parse.GetValue(Stride),
+        Aggregate = parse.GetValue(Aggregate) switch { "max" => WindowAggregate.Max, "first" => WindowAggregate.First, _ => WindowAggregate.Mean },
+    };
+}
+
 /// <summary>--quantize none|int8 and --int8-weights: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
 internal sealed class PrecisionOptions
 {

@@ -27,10 +27,11 @@ internal static class EvalCommand
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var maxLength = new Option<int?>("--max-length");
         var precision = PrecisionOptions.ForRunning();
+        var longText = new LongTextOptions();
         var groupColumn = new Option<string?>("--group-column") { Description = "Also report the metrics of each value of this column (language, source, demographic group): a bias audit." };
         var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
         {
-            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, groupColumn,
+            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, longText.LongText, longText.Stride, longText.Aggregate, groupColumn,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -56,7 +57,7 @@ internal static class EvalCommand
                 var rows = TableReader.Read(dataPath);
                 var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, dataPath),
                     r.Fields.ContainsKey(parse.GetValue(pairColumn)!) ? r.OptionalText(parse.GetValue(pairColumn)!, dataPath) : null)).ToArray();
-                var results = classifier.ClassifyBatch(inputs, new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) });
+                var results = classifier.ClassifyBatch(inputs, longText.Apply(parse, new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }));
                 if (classifier.Config.ProblemType == "multi_label_classification")
                 {
                     var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath);

@@ -19,10 +19,11 @@ internal static class PipelineCommand
         var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
         var topK = new Option<string>("--top-k") { Description = "Labels per step in the output, or 'all'.", DefaultValueFactory = _ => "1" };
         var precision = PrecisionOptions.ForRunning();
+        var longText = new LongTextOptions();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var command = new Command("pipeline", "Run texts through chained classifiers: gates (e.g. a relevancy filter) stop what they do not keep; alerts flag scores over a threshold.")
         {
-            config, texts, context, input, output, textColumn, pairColumn, topK, precision.Quantize, precision.Int8Weights, threads,
+            config, texts, context, input, output, textColumn, pairColumn, topK, precision.Quantize, precision.Int8Weights, longText.LongText, longText.Stride, longText.Aggregate, threads,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -35,7 +36,7 @@ internal static class PipelineCommand
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
                 : ClassifyCommand.ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
             using var pipeline = Pipeline.Load(parse.GetValue(config)!, precision.Apply(parse, new TextClassifierOptions { Threads = parse.GetValue(threads) }));
-            var results = pipeline.Run(items, new ClassifyOptions { TopK = ClassifyCommand.ParseTopK(parse.GetValue(topK)!) });
+            var results = pipeline.Run(items, longText.Apply(parse, new ClassifyOptions { TopK = ClassifyCommand.ParseTopK(parse.GetValue(topK)!) }));
             if (inputPath == null && parse.GetValue(output) == null)
                 stdout.Write(Table(items, results));
             else

@@ -306,6 +306,9 @@ public sealed class NuansaServer : IAsyncDisposable
                 Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate,
                 TruncationSide = request.TruncationSide,
             };
+            var options = new ClassifyOptions { TopK = request.TopK, Function = request.Function, Aggregate = request.Aggregate };
+            if (request.LongText == LongText.Chunk)
+                return await PredictInWindows(worker, request, options, method, context).ConfigureAwait(false);
             var tokenizing = Stopwatch.StartNew();
             // Off the request thread; the in-flight limit bounds how many tokenize at once.
             var encodings = await Task.Run(() => classifier.Encode(request.Inputs, encodeOptions)).ConfigureAwait(false);
@@ -318,7 +321,6 @@ public sealed class NuansaServer : IAsyncDisposable
                 return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation",
                     $"`inputs` must have less than {maxLength} tokens. Given: {tooLong.Length} (input {tooLong.i}); send \"truncate\": true to cut it.", method);
             }
-            var options = new ClassifyOptions { TopK = request.TopK, Function = request.Function };
             Classification[] results;
             try
             {
@@ -341,6 +343,43 @@ public sealed class NuansaServer : IAsyncDisposable
         {
             worker.Exit();
         }
+    }
+
+    // "long_text": "chunk": every input's windows go through the queue together; their logits combine per input.
+    private async Task<Outcome> PredictInWindows(ModelWorker worker, PredictRequest request, ClassifyOptions options, string method, HttpContext context)
+    {
+        var classifier = worker.Classifier;
+        IReadOnlyList<Encoding>[] windows;
+        try
+        {
+            windows = await Task.Run(() => request.Inputs.Select(i => classifier.EncodeWindows(i, classifier.MaxLength, request.Stride)).ToArray()).ConfigureAwait(false);
+        }
+        catch (TokenizationException e)
+        {
+            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", e.Message, method);
+        }
+        Classification[] results;
+        try
+        {
+            results = await worker.Enqueue([.. windows.SelectMany(w => w)], options with { TopK = null }, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return new(Results.Empty, method, "cancelled");
+        }
+        catch (Exception e)
+        {
+            return Fail(StatusCodes.Status424FailedDependency, "Backend", "backend", $"Inference failed: {e.Message}", method);
+        }
+        var answers = new JsonNode[windows.Length];
+        var next = 0;
+        for (var i = 0; i < windows.Length; i++)
+        {
+            var combined = classifier.Combine([.. results[next..(next + windows[i].Count)].Select(r => r.Logits.ToArray())], options);
+            next += windows[i].Count;
+            answers[i] = Prediction(combined);
+        }
+        return new(Json(request.Single ? answers[0] : new JsonArray(answers)), method);
     }
 
     // A pipeline per request (pipelines run their own batched steps): {"steps": {...}, "kept", "stopped_at", "alerts"} per input.
@@ -367,6 +406,9 @@ public sealed class NuansaServer : IAsyncDisposable
                 TopK = request.TopK,
                 Truncation = request.Truncate ? TruncationStrategy.LongestFirst : TruncationStrategy.DoNotTruncate,
                 TruncationSide = request.TruncationSide,
+                LongText = request.LongText,
+                Stride = request.Stride,
+                Aggregate = request.Aggregate,
             };
             try
             {

@@ -16,7 +16,7 @@ public sealed class EmptyRequestException(string message) : RequestException(mes
 /// (<see cref="ParseHuggingFace"/>). <see cref="Single"/>: the answer is one list of labels, not a list of lists.
 /// </summary>
 public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, ScoreFunction Function, int? TopK,
-    TruncationSide TruncationSide = TruncationSide.Right)
+    TruncationSide TruncationSide = TruncationSide.Right, LongText LongText = LongText.Truncate, int Stride = 0, WindowAggregate Aggregate = WindowAggregate.Mean)
 {
     /// <summary>
     /// TEI's grammar (router/src/http/types.rs): <c>inputs</c> is a string (one text), <c>["a"]</c> (one text),
@@ -52,7 +52,29 @@ public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single
             JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int k) && k > 0 => k,
             _ => throw new RequestException("\"top_k\" must be a positive integer."),
         };
-        return new PredictRequest(list, single, Bool(o, "truncate") ?? autoTruncate, Bool(o, "raw_scores") == true ? ScoreFunction.None : ScoreFunction.Default, topK, side);
+        // Nuansa's extensions for long documents: "long_text": "chunk" classifies overlapping windows.
+        var longText = o["long_text"] switch
+        {
+            null => LongText.Truncate,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "truncate" => LongText.Truncate,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "chunk" => LongText.Chunk,
+            _ => throw new RequestException("\"long_text\" must be \"truncate\" or \"chunk\"."),
+        };
+        var stride = o["stride"] switch
+        {
+            null => 0,
+            JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int n) && n >= 0 => n,
+            _ => throw new RequestException("\"stride\" must be a non-negative integer."),
+        };
+        var aggregate = o["aggregate"] switch
+        {
+            null => WindowAggregate.Mean,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() is "mean" or "max" or "first" =>
+                v.GetValue<string>() switch { "max" => WindowAggregate.Max, "first" => WindowAggregate.First, _ => WindowAggregate.Mean },
+            _ => throw new RequestException("\"aggregate\" must be \"mean\", \"max\" or \"first\"."),
+        };
+        return new PredictRequest(list, single, Bool(o, "truncate") ?? autoTruncate, Bool(o, "raw_scores") == true ? ScoreFunction.None : ScoreFunction.Default, topK, side,
+            longText, stride, aggregate);
     }
 
     /// <summary>One TEI sequence: [text] or [first, second] (the first is the context of a context-conditioned model).</summary>

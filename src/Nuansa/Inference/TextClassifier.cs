@@ -125,10 +125,9 @@ public sealed class TextClassifier : IDisposable
         var windows = new IReadOnlyList<Tokenization.Encoding>[inputs.Count];
         for (var i = 0; i < inputs.Count; i++)
         {
-            var input = inputs[i];
             try
             {
-                windows[i] = Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, options.Stride);
+                windows[i] = EncodeWindows(inputs[i], maxLength, options.Stride);
             }
             catch (TokenizationException e)
             {
@@ -140,23 +139,32 @@ public sealed class TextClassifier : IDisposable
         var next = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
-            var own = logits[next..(next + windows[i].Count)];
+            results[i] = Combine(logits[next..(next + windows[i].Count)], options);
             next += windows[i].Count;
-            var combined = new float[Config.NumLabels];
-            for (var k = 0; k < combined.Length; k++)
-            {
-                combined[k] = options.Aggregate switch
-                {
-                    WindowAggregate.First => own[0][k],
-                    WindowAggregate.Max => own.Max(w => w[k]),
-                    _ => own.Sum(w => w[k]) / own.Length,
-                };
-            }
-            var scored = Score(combined, options);
-            results[i] = new Classification(scored.Labels, scored.Tasks, [.. scored.Logits], [.. own.Select(w => Score(w, options))]);
             progress?.Report(i + 1);
         }
         return results;
+    }
+
+    /// <summary>An input's windows (see <see cref="Tokenization.Tokenizer.EncodeWindows"/>), after the model's preprocessing.</summary>
+    public IReadOnlyList<Tokenization.Encoding> EncodeWindows(TextInput input, int maxLength, int stride) =>
+        Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, stride);
+
+    /// <summary>One input's result from its windows' logits, combined by <see cref="ClassifyOptions.Aggregate"/>; each window's own result kept.</summary>
+    public Classification Combine(IReadOnlyList<float[]> windowLogits, ClassifyOptions options)
+    {
+        var combined = new float[Config.NumLabels];
+        for (var k = 0; k < combined.Length; k++)
+        {
+            combined[k] = options.Aggregate switch
+            {
+                WindowAggregate.First => windowLogits[0][k],
+                WindowAggregate.Max => windowLogits.Max(w => w[k]),
+                _ => windowLogits.Sum(w => w[k]) / windowLogits.Count,
+            };
+        }
+        var scored = Score(combined, options);
+        return new Classification(scored.Labels, scored.Tasks, [.. scored.Logits], [.. windowLogits.Select(w => Score(w, options))]);
     }
 
     // The logits of each encoding, run in batches of similar length.

@@ -24,7 +24,7 @@ public sealed class ServerRulesTests : IAsyncLifetime
             Models = [("pair", Model)],
             Url = "http://127.0.0.1:0",
             MaxConcurrentRequests = 4,
-            MaxInputChars = 2000,
+            MaxInputChars = 4000,
             ShutdownTimeout = TimeSpan.FromMilliseconds(500),
         });
         await _server.StartAsync();
@@ -68,6 +68,19 @@ public sealed class ServerRulesTests : IAsyncLifetime
         Assert.Equal(Expected(_classifier.Classify("bad", new ClassifyOptions { TopK = null })), Labels(batch[2]!));
     }
 
+    [Fact]
+    public async Task LongDocumentsAreClassifiedInWindowsOnRequest()
+    {
+        var text = "awful terrible " + string.Join(' ', Enumerable.Repeat("x", 1200)) + " wonderful great";
+        var (status, body, _) = await Post(new JsonObject { ["inputs"] = new JsonArray(new JsonArray(text), new JsonArray("short")), ["long_text"] = "chunk", ["stride"] = 16, ["aggregate"] = "max" }.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, status);
+        var expected = _classifier.ClassifyBatch([new TextInput(text), new TextInput("short")],
+            new ClassifyOptions { TopK = null, LongText = LongText.Chunk, Stride = 16, Aggregate = WindowAggregate.Max });
+        Assert.Equal(3, expected[0].Windows!.Count);
+        Assert.Equal(Expected(expected[0]), Labels(body![0]!));
+        Assert.Equal(Expected(expected[1]), Labels(body[1]!));
+    }
+
     [Theory]
     [InlineData("left", TruncationSide.Left)]
     [InlineData("Left", TruncationSide.Left)]
@@ -75,7 +88,7 @@ public sealed class ServerRulesTests : IAsyncLifetime
     [InlineData("Right", TruncationSide.Right)]
     public async Task TruncationDirectionCutsTheNamedEnd(string direction, TruncationSide side)
     {
-        // Over 512 tokens in under 2,000 characters (the character limit here).
+        // Over 512 tokens in under 4,000 characters (the character limit here).
         var text = "awful terrible " + string.Join(' ', Enumerable.Repeat("x", 600)) + " wonderful great";
         var (status, body, _) = await Post(new JsonObject { ["inputs"] = text, ["truncate"] = true, ["truncation_direction"] = direction }.ToJsonString());
         Assert.Equal(HttpStatusCode.OK, status);
@@ -102,11 +115,11 @@ public sealed class ServerRulesTests : IAsyncLifetime
     public async Task AnInputPastTheCharacterLimitIsRefusedBeforeTokenizing()
     {
         var before = TokenizedRequests(await _client.GetStringAsync("/metrics"));
-        var (status, answer, _) = await Post(new JsonObject { ["inputs"] = new string('x', 2500) }.ToJsonString());
+        var (status, answer, _) = await Post(new JsonObject { ["inputs"] = new string('x', 4500) }.ToJsonString());
         Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
-        Assert.Contains("must have less than 2000 characters. Given: 2500", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("must have less than 4000 characters. Given: 4500", answer!["error"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(before, TokenizedRequests(await _client.GetStringAsync("/metrics")));
-        Assert.Equal(2000, JsonNode.Parse(await _client.GetStringAsync("/info"))!["max_input_chars"]!.GetValue<int>());
+        Assert.Equal(4000, JsonNode.Parse(await _client.GetStringAsync("/info"))!["max_input_chars"]!.GetValue<int>());
     }
 
     private static double TokenizedRequests(string metrics) =>
