@@ -154,35 +154,7 @@ internal static class ClassifyCommand
         json.WriteEndObject();
     });
 
-    private static void WriteResult(Utf8JsonWriter json, Classification r)
-    {
-        if (r.Tasks != null)
-        {
-            json.WriteStartObject("tasks");
-            foreach (var (task, labels) in r.Tasks)
-                WriteLabels(json, task, labels);
-            json.WriteEndObject();
-        }
-        else
-        {
-            WriteLabels(json, "labels", r.Labels);
-        }
-        json.WriteStartArray("logits");
-        foreach (var l in r.Logits)
-            json.WriteNumberValue(l);
-        json.WriteEndArray();
-    }
+    private static void WriteResult(Utf8JsonWriter json, Classification r) => ClassificationJson.WriteFields(json, r);
 
-    internal static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels)
-    {
-        json.WriteStartArray(name);
-        foreach (var l in labels)
-        {
-            json.WriteStartObject();
-            json.WriteString("label", l.Label);
-            json.WriteNumber("score", l.Score);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
-    }
+    internal static void WriteLabels(Utf8JsonWriter json, string name, IEnumerable<LabelScore> labels) => ClassificationJson.WriteLabels(json, name, labels);
 }

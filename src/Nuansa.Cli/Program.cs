@@ -32,6 +32,7 @@ public static class Program
             CardCommand.Create(),
             DemoCommand.Create(),
             ServeCommand.Create(),
+            WorkerCommand.Create(),
         };
         AddRangeChecks(root);
         var configuration = new InvocationConfiguration { Output = output, Error = error };

@@ -1,0 +1,308 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Nuansa.Inference;
+using StackExchange.Redis;
+
+namespace Nuansa.Redis;
+
+/// <summary>Where a worker reads and writes, and how it treats slow or failing entries.</summary>
+public sealed record StreamWorkerOptions
+{
+    /// <summary><c>redis://host:port[/db]</c> (or StackExchange.Redis's own configuration string).</summary>
+    public required string Redis { get; init; }
+    public required string Stream { get; init; }
+    public required string Group { get; init; }
+
+    /// <summary>This worker's name in the group (default: host name and process id).</summary>
+    public string Consumer { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>Where results go (default: <c>{stream}:results</c>).</summary>
+    public string? OutputStream { get; init; }
+
+    /// <summary>Entries read at once and classified in one call.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>How long to wait before asking again when the stream has nothing new.</summary>
+    public int BlockMilliseconds { get; init; } = 200;
+
+    /// <summary>Entries pending (read, never acknowledged) this long are taken over from their consumer, dead or slow.</summary>
+    public int ClaimIdleMilliseconds { get; init; } = 60_000;
+
+    /// <summary>An entry delivered this many times without success goes to the dead-letter stream.</summary>
+    public int MaxDeliveries { get; init; } = 5;
+
+    /// <summary>Where failed entries go with their error (default: <c>{stream}:dead</c>).</summary>
+    public string? DeadLetterStream { get; init; }
+
+    /// <summary>How long the record that an input id has its result is kept (redeliveries within it are not classified twice).</summary>
+    public TimeSpan DoneRecordLifetime { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Model name written with each result.</summary>
+    public string Model { get; init; } = "";
+
+    public string Output => OutputStream ?? $"{Stream}:results";
+    public string DeadLetters => DeadLetterStream ?? $"{Stream}:dead";
+
+    /// <summary>The StackExchange.Redis configuration for <see cref="Redis"/>: redis:// URLs are translated.</summary>
+    internal ConfigurationOptions Configuration()
+    {
+        var text = Redis;
+        if (text.StartsWith("redis://", StringComparison.Ordinal))
+        {
+            var uri = new Uri(text);
+            var db = uri.AbsolutePath.Trim('/') is { Length: > 0 } path && int.TryParse(path, out var n) ? n : 0;
+            text = $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)},defaultDatabase={db}";
+            if (uri.UserInfo is { Length: > 0 } user)
+                text += user.Contains(':', StringComparison.Ordinal) ? $",user={Uri.UnescapeDataString(user.Split(':')[0])},password={Uri.UnescapeDataString(user.Split(':')[1])}" : $",password={Uri.UnescapeDataString(user)}";
+        }
+        var options = ConfigurationOptions.Parse(text);
+        // Keep trying while Redis restarts; every command failure is retried by the loop.
+        options.AbortOnConnectFail = false;
+        options.ConnectRetry = 5;
+        return options;
+    }
+}
+
+/// <summary>
+/// A classification worker on a Redis Streams consumer group: any number of them, on any machines, share one input
+/// stream. Each reads entries in batches (<c>XREADGROUP</c>), classifies them in one call, and for every entry writes
+/// its result and acknowledges it in one <c>MULTI</c>/<c>EXEC</c> guarded by an idempotency record keyed by the input
+/// id, so each input gets exactly one result even when a worker dies between steps or an entry is delivered twice.
+/// Entries a dead worker left pending are taken over with <c>XAUTOCLAIM</c>; one that failed <c>MaxDeliveries</c>
+/// times goes to the dead-letter stream with its error.
+/// </summary>
+public sealed class StreamWorker
+{
+    private static readonly Meter Meter = new("Nuansa.Worker");
+    private static readonly Counter<long> ProcessedCounter = Meter.CreateCounter<long>("nuansa_worker_processed", description: "entries classified and acknowledged");
+    private static readonly Counter<long> FailedCounter = Meter.CreateCounter<long>("nuansa_worker_failed", description: "entries that failed (left pending for another delivery)");
+    private static readonly Counter<long> RedeliveredCounter = Meter.CreateCounter<long>("nuansa_worker_redelivered", description: "entries taken over from another consumer");
+    private static readonly Counter<long> DeadCounter = Meter.CreateCounter<long>("nuansa_worker_dead_lettered", description: "entries moved to the dead-letter stream");
+
+    private readonly TextClassifier _classifier;
+    private readonly StreamWorkerOptions _options;
+    private readonly Action<string> _log;
+    private long _lag;
+
+    public StreamWorker(TextClassifier classifier, StreamWorkerOptions options, Action<string>? log = null)
+    {
+        if (options.BatchSize < 1 || options.MaxDeliveries < 1 || options.ClaimIdleMilliseconds < 0 || options.BlockMilliseconds < 0)
+            throw new NuansaException("Batch size and max deliveries must be at least 1; idle and block times at least 0.");
+        _classifier = classifier;
+        _options = options;
+        _log = log ?? (_ => { });
+        Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag), description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag)");
+    }
+
+    public long Processed { get; private set; }
+    public long Failed { get; private set; }
+    public long Redelivered { get; private set; }
+    public long DeadLettered { get; private set; }
+
+    /// <summary>
+    /// Works until <paramref name="stop"/> fires: the batch in hand is finished and acknowledged first. Lost
+    /// connections are retried with doubling waits (Redis restarting), never dropped.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(_options.Configuration()).ConfigureAwait(false);
+        var db = redis.GetDatabase();
+        var backoff = TimeSpan.FromMilliseconds(100);
+        var lastReport = Stopwatch.StartNew();
+        var groupReady = false;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (!groupReady)
+                {
+                    await EnsureGroup(db).ConfigureAwait(false);
+                    groupReady = true;
+                }
+                // Entries idle too long (their consumer died or hangs) first, then new ones.
+                var claimed = await db.StreamAutoClaimAsync(_options.Stream, _options.Group, _options.Consumer, _options.ClaimIdleMilliseconds, "0-0", _options.BatchSize).ConfigureAwait(false);
+                var entries = claimed.ClaimedEntries.Where(e => !e.IsNull).ToArray();
+                var redelivered = entries.Length > 0;
+                if (!redelivered)
+                    entries = await db.StreamReadGroupAsync(_options.Stream, _options.Group, _options.Consumer, ">", _options.BatchSize).ConfigureAwait(false);
+                if (entries.Length == 0)
+                {
+                    await Task.Delay(_options.BlockMilliseconds, stop).ConfigureAwait(false);
+                }
+                else
+                {
+                    if (redelivered)
+                    {
+                        Redelivered += entries.Length;
+                        RedeliveredCounter.Add(entries.Length);
+                    }
+                    await Process(db, entries, redelivered).ConfigureAwait(false);
+                }
+                backoff = TimeSpan.FromMilliseconds(100);
+                if (lastReport.Elapsed > TimeSpan.FromSeconds(10))
+                {
+                    await Report(db).ConfigureAwait(false);
+                    lastReport.Restart();
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException
+                || (e is RedisServerException && (e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))))
+            {
+                // Redis is restarting (or lost the group with its data): wait, then carry on where the stream says.
+                groupReady = false;
+                _log($"redis unavailable ({e.GetType().Name}: {e.Message.Split('\n')[0]}); retrying in {backoff.TotalMilliseconds:0} ms");
+                try
+                {
+                    await Task.Delay(backoff, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+        await Report(db).ConfigureAwait(false);
+    }
+
+    private async Task EnsureGroup(IDatabase db)
+    {
+        try
+        {
+            // From the start of the stream: entries added before the first worker came are classified too.
+            await db.StreamCreateConsumerGroupAsync(_options.Stream, _options.Group, "0-0", createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // Another worker made it.
+        }
+    }
+
+    private async Task Process(IDatabase db, StreamEntry[] entries, bool redelivered)
+    {
+        // Delivery counts matter only for entries seen before.
+        var deliveries = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (redelivered)
+        {
+            foreach (var e in entries)
+            {
+                var info = await db.StreamPendingMessagesAsync(_options.Stream, _options.Group, 1, RedisValue.Null, e.Id, e.Id).ConfigureAwait(false);
+                deliveries[e.Id!] = info.Length > 0 ? info[0].DeliveryCount : 1;
+            }
+        }
+        var valid = new List<(StreamEntry Entry, string Id, TextInput Input)>();
+        var pending = new List<Task>();
+        foreach (var e in entries)
+        {
+            var id = e["id"].HasValue ? (string)e["id"]! : (string)e.Id!;
+            var text = e["text"];
+            string? error = !text.HasValue ? "the entry has no \"text\" field" : null;
+            if (deliveries.TryGetValue(e.Id!, out var count) && count > _options.MaxDeliveries)
+            {
+                pending.Add(DeadLetter(db, e, id, error ?? await LastError(db, e.Id!).ConfigureAwait(false) ?? "failed on every delivery", count));
+                continue;
+            }
+            if (error != null)
+            {
+                pending.Add(Fail(db, e, error));
+                continue;
+            }
+            var pair = e["text_pair"];
+            valid.Add((e, id, pair.HasValue ? TextInput.WithContext(text!, pair!) : new TextInput(text!)));
+        }
+        if (valid.Count > 0)
+        {
+            IReadOnlyList<Classification>? results = null;
+            string? failure = null;
+            try
+            {
+                results = _classifier.ClassifyBatch([.. valid.Select(v => v.Input)], new ClassifyOptions { TopK = null });
+            }
+            catch (Exception ex) when (ex is NuansaException or InvalidOperationException)
+            {
+                failure = ex.Message;
+            }
+            if (results == null)
+            {
+                // One bad input fails the batch: each is tried alone so only the bad one stays pending.
+                foreach (var v in valid)
+                {
+                    try
+                    {
+                        pending.Add(Complete(db, v.Entry, v.Id, _classifier.ClassifyBatch([v.Input], new ClassifyOptions { TopK = null })[0]));
+                    }
+                    catch (Exception ex) when (ex is NuansaException or InvalidOperationException)
+                    {
+                        pending.Add(Fail(db, v.Entry, ex.Message ?? failure ?? "classification failed"));
+                    }
+                }
+            }
+            else
+            {
+                for (var i = 0; i < valid.Count; i++)
+                    pending.Add(Complete(db, valid[i].Entry, valid[i].Id, results[i]));
+            }
+        }
+        await Task.WhenAll(pending).ConfigureAwait(false);
+    }
+
+    // Result and acknowledgement in one transaction, once per input id: a redelivered entry whose result exists is only acknowledged.
+    private async Task Complete(IDatabase db, StreamEntry entry, string id, Classification result)
+    {
+        var done = $"{_options.Stream}:done:{_options.Group}:{id}";
+        var transaction = db.CreateTransaction();
+        transaction.AddCondition(Condition.KeyNotExists(done));
+        _ = transaction.StreamAddAsync(_options.Output, [new("id", id), new("labels", ClassificationJson.ToJson(result)), new("model", _options.Model)]);
+        _ = transaction.StringSetAsync(done, 1, _options.DoneRecordLifetime);
+        _ = transaction.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id);
+        _ = transaction.HashDeleteAsync(ErrorsKey, entry.Id);
+        if (!await transaction.ExecuteAsync().ConfigureAwait(false))
+            await db.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id).ConfigureAwait(false);
+        Processed++;
+        ProcessedCounter.Add(1);
+    }
+
+    // Left pending (it will be claimed again after the idle time); its error is kept for the dead-letter stream.
+    private async Task Fail(IDatabase db, StreamEntry entry, string error)
+    {
+        await db.HashSetAsync(ErrorsKey, entry.Id, error).ConfigureAwait(false);
+        Failed++;
+        FailedCounter.Add(1);
+        _log($"entry {entry.Id} failed: {error}");
+    }
+
+    private async Task DeadLetter(IDatabase db, StreamEntry entry, string id, string error, int deliveries)
+    {
+        var transaction = db.CreateTransaction();
+        _ = transaction.StreamAddAsync(_options.DeadLetters, [.. entry.Values, new("source_id", entry.Id), new("input_id", id), new("error", error), new("deliveries", deliveries)]);
+        _ = transaction.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id);
+        _ = transaction.HashDeleteAsync(ErrorsKey, entry.Id);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+        DeadLettered++;
+        DeadCounter.Add(1);
+        _log($"entry {entry.Id} moved to {_options.DeadLetters} after {deliveries} deliveries: {error}");
+    }
+
+    private async Task<string?> LastError(IDatabase db, string entryId) => await db.HashGetAsync(ErrorsKey, entryId).ConfigureAwait(false) is { HasValue: true } v ? (string?)v : null;
+
+    private string ErrorsKey => $"{_options.Stream}:errors:{_options.Group}";
+
+    private async Task Report(IDatabase db)
+    {
+        try
+        {
+            var groups = await db.StreamGroupInfoAsync(_options.Stream).ConfigureAwait(false);
+            var group = groups.FirstOrDefault(g => g.Name == _options.Group);
+            Volatile.Write(ref _lag, group.Lag ?? 0);
+            _log($"processed {Processed}, failed {Failed}, redelivered {Redelivered}, dead-lettered {DeadLettered}; group lag {group.Lag?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}, pending {group.PendingMessageCount}");
+        }
+        catch (Exception e) when (e is RedisException or RedisTimeoutException)
+        {
+            _log($"processed {Processed}, failed {Failed}, redelivered {Redelivered}, dead-lettered {DeadLettered}; lag unknown ({e.Message.Split('\n')[0]})");
+        }
+    }
+}

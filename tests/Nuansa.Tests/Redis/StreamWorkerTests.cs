@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Nuansa.Inference;
+using Nuansa.Redis;
+using StackExchange.Redis;
+
+namespace Nuansa.Tests.Redis;
+
+/// <summary>Workers on Redis Streams with a real redis-server: no input lost or answered twice, whatever dies.</summary>
+public sealed class StreamWorkerTests : IDisposable
+{
+    private static readonly string Model = SharedFiles.Model("bert-2label");
+    private readonly RedisServerProcess _redis = new();
+
+    public void Dispose() => _redis.Dispose();
+
+    private static async Task AddInputs(IDatabase db, string stream, int count, int from = 0)
+    {
+        var batch = db.CreateBatch();
+        var adds = Enumerable.Range(from, count).Select(i => batch.StreamAddAsync(stream, [new("id", $"input-{i}"), new("text", $"review number {i} was {(i % 2 == 0 ? "good" : "bad")}")])).ToArray();
+        batch.Execute();
+        await Task.WhenAll(adds);
+    }
+
+    private static Process StartWorker(string url, string name, int claimIdleMs = 1000)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "Nuansa.Cli.dll"), "worker", "--model", Model, "--redis", url, "--stream", "in", "--group", "g",
+                     "--consumer", name, "--batch-size", "32", "--block-ms", "50", "--claim-idle-ms", claimIdleMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads", "1"])
+            start.ArgumentList.Add(a);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    /// <summary>Waits until the result stream has <paramref name="expected"/> entries and nothing is pending or undelivered.</summary>
+    private static async Task WaitForAll(Func<IDatabase> db, long expected, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                var d = db();
+                var results = await d.StreamLengthAsync("in:results");
+                var group = (await d.StreamGroupInfoAsync("in")).Single(g => g.Name == "g");
+                if (results >= expected && group.PendingMessageCount == 0 && group.Lag == 0)
+                    return;
+            }
+            catch (RedisException)
+            {
+                // Redis restarting in the test.
+            }
+            Assert.True(clock.Elapsed < limit, "the workers did not finish in time");
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task AssertExactlyOneResultEach(IDatabase db, int count)
+    {
+        var results = await db.StreamRangeAsync("in:results");
+        var ids = results.Select(r => (string)r["id"]!).ToArray();
+        Assert.Equal(count, ids.Length);
+        Assert.Equal(count, ids.Distinct().Count());
+        Assert.All(Enumerable.Range(0, count), i => Assert.Contains($"input-{i}", ids));
+        // Each result is the JSON nuansa classify writes.
+        var first = System.Text.Json.Nodes.JsonNode.Parse((string)results[0]["labels"]!)!;
+        Assert.Equal(2, first["labels"]!.AsArray().Count);
+        Assert.Equal(2, first["logits"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task TenThousandInputsThroughThreeWorkersOneKilledMidway()
+    {
+        using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port}");
+        var db = connection.GetDatabase();
+        await AddInputs(db, "in", 10_000);
+        var workers = new[] { StartWorker(_redis.Url, "w1"), StartWorker(_redis.Url, "w2"), StartWorker(_redis.Url, "w3") };
+        try
+        {
+            // SIGKILL one worker once work is under way: whatever batch it holds stays pending and is taken over.
+            var clock = Stopwatch.StartNew();
+            while (await db.StreamLengthAsync("in:results") < 2_000)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "no progress");
+                await Task.Delay(20);
+            }
+            workers[0].Kill();
+            await WaitForAll(() => db, 10_000, TimeSpan.FromSeconds(180));
+            await AssertExactlyOneResultEach(db, 10_000);
+        }
+        finally
+        {
+            foreach (var w in workers)
+            {
+                if (!w.HasExited)
+                    w.Kill();
+                w.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ARedisRestartLosesNothing()
+    {
+        using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},abortConnect=false");
+        var db = connection.GetDatabase();
+        await AddInputs(db, "in", 3_000);
+        var workers = new[] { StartWorker(_redis.Url, "a"), StartWorker(_redis.Url, "b") };
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (await db.StreamLengthAsync("in:results") < 500)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "no progress");
+                await Task.Delay(20);
+            }
+            _redis.Stop();
+            await Task.Delay(500);
+            _redis.Start();
+            await WaitForAll(() => db, 3_000, TimeSpan.FromSeconds(180));
+            await AssertExactlyOneResultEach(db, 3_000);
+        }
+        finally
+        {
+            foreach (var w in workers)
+            {
+                if (!w.HasExited)
+                    w.Kill();
+                w.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task APoisonEntryGoesToTheDeadLetterStreamAfterItsDeliveries()
+    {
+        using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port}");
+        var db = connection.GetDatabase();
+        await db.StreamAddAsync("in", [new("id", "poison"), new("body", "no text field here")]);
+        await AddInputs(db, "in", 5);
+        using var classifier = TextClassifier.Load(Model);
+        var worker = new StreamWorker(classifier, new StreamWorkerOptions { Redis = _redis.Url, Stream = "in", Group = "g", ClaimIdleMilliseconds = 100, BlockMilliseconds = 20, MaxDeliveries = 3 });
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        var clock = Stopwatch.StartNew();
+        while (await db.StreamLengthAsync("in:dead") == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the poison entry never reached the dead-letter stream");
+            await Task.Delay(50);
+        }
+        await stop.CancelAsync();
+        await run;
+        var dead = Assert.Single(await db.StreamRangeAsync("in:dead"));
+        Assert.Equal("poison", (string)dead["input_id"]!);
+        Assert.Contains("no \"text\" field", (string)dead["error"]!, StringComparison.Ordinal);
+        Assert.Equal(4, (int)dead["deliveries"]);
+        Assert.Equal("no text field here", (string)dead["body"]!);
+        Assert.Equal(5, await db.StreamLengthAsync("in:results"));
+        Assert.Equal(0, (await db.StreamGroupInfoAsync("in")).Single().PendingMessageCount);
+        Assert.Equal(3, worker.Failed);
+        Assert.Equal(1, worker.DeadLettered);
+    }
+}
