@@ -15,7 +15,7 @@ sleep 0.5
 lscpu | grep -E "Model name|CPU family|^Model:" | tr -s ' '
 for workers in 1 2; do
   redis-cli -p $port del in in:results >/dev/null
-  tail -n +2 "$shared/data/sst2/train.tsv" | head -n "$inputs" | cut -f1 | awk '{ gsub(/"/, ""); printf "XADD in * id %d text \"%s\"\n", NR, $0 }' | redis-cli -p $port >/dev/null
+  awk -F'\t' -v n="$inputs" 'NR > 1 && NR <= n + 1 { gsub(/"/, "", $1); printf "XADD in * id %d text \"%s\"\n", NR - 1, $1 }' "$shared/data/sst2/train.tsv" | redis-cli -p $port >/dev/null
   start=$(date +%s.%N)
   pids=()
   for w in $(seq 1 $workers); do
