@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using Nuansa.Inference;
 
@@ -74,6 +75,41 @@ internal static class CliParsing
     {
         if (classifier.Int8Weights != null)
             parse.InvocationConfiguration.Error.WriteLine($"{classifier.Path}: {classifier.Precision}");
+    }
+
+    /// <summary>
+    /// A token that fires on SIGTERM (docker stop, systemd, Kubernetes) or SIGINT as well as on <paramref name="cancellation"/>,
+    /// instead of the process ending: long-running commands stop cleanly and choose their exit code. Dispose it when done.
+    /// </summary>
+    public static SignalStop StopOnSignals(CancellationToken cancellation) => new(cancellation);
+
+    internal sealed class SignalStop : IDisposable
+    {
+        private readonly CancellationTokenSource _stop;
+        private readonly PosixSignalRegistration _term;
+        private readonly PosixSignalRegistration _interrupt;
+
+        public SignalStop(CancellationToken cancellation)
+        {
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        }
+
+        public CancellationToken Token => _stop.Token;
+
+        private void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            _stop.Cancel();
+        }
+
+        public void Dispose()
+        {
+            _term.Dispose();
+            _interrupt.Dispose();
+            _stop.Dispose();
+        }
     }
 
     /// <summary>--truncation-side left|right (HF's <c>truncation_side</c>).</summary>

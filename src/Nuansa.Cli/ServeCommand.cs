@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.CommandLine;
 using Nuansa.Models;
 using Nuansa.Server;
@@ -92,14 +91,7 @@ internal static class ServeCommand
                 if (precision.Quantization(parse) == Quantization.Int8)
                     await parse.InvocationConfiguration.Output.WriteLineAsync(Int8Kernels.Explain(Int8Kernels.Resolve(precision.Weights(parse))));
                 // SIGTERM (docker stop, systemd) and SIGINT end the wait instead of the process: a clean stop, exit code 0.
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                void Stop(PosixSignalContext context)
-                {
-                    context.Cancel = true;
-                    stop.Cancel();
-                }
-                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-                using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+                using var stop = CliParsing.StopOnSignals(cancellationToken);
                 try
                 {
                     await Task.Delay(Timeout.Infinite, stop.Token);

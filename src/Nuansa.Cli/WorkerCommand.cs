@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Nuansa.Inference;
 using Nuansa.Redis;
 
@@ -51,14 +50,7 @@ internal static class WorkerCommand
                     options = options with { Consumer = name };
                 var worker = new StreamWorker(classifier, options, message => error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {message}"));
                 // SIGTERM (Kubernetes, systemd) and Ctrl+C: finish and acknowledge the batch in hand, then exit 0.
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                void Stop(PosixSignalContext context)
-                {
-                    context.Cancel = true;
-                    stop.Cancel();
-                }
-                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-                using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+                using var stop = CliParsing.StopOnSignals(cancellationToken);
                 await parse.InvocationConfiguration.Output.WriteLineAsync($"worker {options.Consumer} on {options.Stream} (group {options.Group}) → {options.Output}");
                 await worker.RunAsync(stop.Token);
                 return 0;

@@ -73,56 +73,37 @@ public sealed class StreamWorkerTests : IDisposable
     }
 
     [Fact]
-    public async Task TenThousandInputsThroughThreeWorkersOneKilledMidway()
-    {
-        using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port}");
-        var db = connection.GetDatabase();
-        await AddInputs(db, "in", 10_000);
-        var workers = new[] { StartWorker(_redis.Url, "w1"), StartWorker(_redis.Url, "w2"), StartWorker(_redis.Url, "w3") };
-        try
-        {
-            // SIGKILL one worker once work is under way: whatever batch it holds stays pending and is taken over.
-            var clock = Stopwatch.StartNew();
-            while (await db.StreamLengthAsync("in:results") < 2_000)
-            {
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "no progress");
-                await Task.Delay(20);
-            }
-            workers[0].Kill();
-            await WaitForAll(() => db, 10_000, TimeSpan.FromSeconds(180));
-            await AssertExactlyOneResultEach(db, 10_000);
-        }
-        finally
-        {
-            foreach (var w in workers)
-            {
-                if (!w.HasExited)
-                    w.Kill();
-                w.Dispose();
-            }
-        }
-    }
+    public Task TenThousandInputsThroughThreeWorkersOneKilledMidway() =>
+        // SIGKILL one worker once work is under way: whatever batch it holds stays pending and is taken over.
+        RunWorkers(10_000, ["w1", "w2", "w3"], 2_000, workers => workers[0].Kill());
 
     [Fact]
-    public async Task ARedisRestartLosesNothing()
+    public Task ARedisRestartLosesNothing() =>
+        RunWorkers(3_000, ["a", "b"], 500, _ =>
+        {
+            _redis.Stop();
+            Thread.Sleep(500);
+            _redis.Start();
+        });
+
+    /// <summary>Inputs through worker processes; <paramref name="interrupt"/> strikes once some results exist; then every id must have exactly one result.</summary>
+    private async Task RunWorkers(int inputs, string[] names, int interruptAfter, Action<Process[]> interrupt)
     {
         using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},abortConnect=false");
         var db = connection.GetDatabase();
-        await AddInputs(db, "in", 3_000);
-        var workers = new[] { StartWorker(_redis.Url, "a"), StartWorker(_redis.Url, "b") };
+        await AddInputs(db, "in", inputs);
+        var workers = names.Select(n => StartWorker(_redis.Url, n)).ToArray();
         try
         {
             var clock = Stopwatch.StartNew();
-            while (await db.StreamLengthAsync("in:results") < 500)
+            while (await db.StreamLengthAsync("in:results") < interruptAfter)
             {
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "no progress");
                 await Task.Delay(20);
             }
-            _redis.Stop();
-            await Task.Delay(500);
-            _redis.Start();
-            await WaitForAll(() => db, 3_000, TimeSpan.FromSeconds(180));
-            await AssertExactlyOneResultEach(db, 3_000);
+            interrupt(workers);
+            await WaitForAll(() => db, inputs, TimeSpan.FromSeconds(180));
+            await AssertExactlyOneResultEach(db, inputs);
         }
         finally
         {
