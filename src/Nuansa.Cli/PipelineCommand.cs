@@ -40,7 +40,7 @@ internal static class PipelineCommand
             if (inputPath == null && parse.GetValue(output) == null)
                 stdout.Write(Table(items, results));
             else
-                JsonLines.WriteOutput(parse.GetValue(output), Json(results, lines), stdout);
+                JsonLines.WriteOutput(parse.GetValue(output), Json(items, results, lines), stdout);
             return 0;
         }));
         return command;
@@ -62,13 +62,16 @@ internal static class PipelineCommand
         return text.ToString();
     }
 
-    // {"line"?, "steps": {"step": [{"label", "score"}...]}, "kept", "stopped_at", "alerts": [...]}
-    private static string Json(IReadOnlyList<PipelineResult> results, int[]? lines) => JsonLines.Format(results.Select((r, i) => (r, i)), (json, x) =>
+    // {"line"?, "text", "text_pair"?, "steps": {"step": [{"label", "score"}...]}, "kept", "stopped_at", "alerts": [...]}
+    private static string Json(TextInput[] items, IReadOnlyList<PipelineResult> results, int[]? lines) => JsonLines.Format(results.Select((r, i) => (r, i)), (json, x) =>
     {
         var (r, i) = x;
         json.WriteStartObject();
         if (lines != null)
             json.WriteNumber("line", lines[i]);
+        json.WriteString("text", items[i].Text);
+        if (items[i].TextPair is { } pair)
+            json.WriteString("text_pair", pair);
         json.WriteStartObject("steps");
         foreach (var (step, c) in r.Steps)
             ClassifyCommand.WriteLabels(json, step, c.Labels);

@@ -6,8 +6,16 @@ namespace Nuansa.Inference;
 /// <summary>
 /// One step of a <see cref="Pipeline"/>: a classifier, and optionally a gate: only inputs whose best label is one of
 /// <see cref="Keep"/> with at least <see cref="MinScore"/> go on to the next steps (a relevancy filter).
+/// <see cref="Input"/> says whether the step reads a context–text input whole or only its text.
 /// </summary>
-public sealed record PipelineStep(string Name, string Model, IReadOnlyList<string>? Keep = null, double MinScore = 0);
+public sealed record PipelineStep(string Name, string Model, IReadOnlyList<string>? Keep = null, double MinScore = 0, StepInput Input = StepInput.Pair);
+
+/// <summary>What a pipeline step reads of a context–text input: the pair (a context-conditioned model), or the text alone (a single-text model).</summary>
+public enum StepInput
+{
+    Pair,
+    Text,
+}
 
 /// <summary>
 /// A rule that flags an input for attention (escalation, human review): it fires when any of <see cref="Labels"/>
@@ -46,7 +54,7 @@ public sealed class Pipeline : IDisposable
     public TextClassifier Classifier(string step) => _steps.First(s => s.Step.Name == step).Classifier;
 
     /// <summary>
-    /// Loads a pipeline file: <c>{"steps": [{"name", "model", "keep"?, "min_score"?}, ...], "alerts"?: [{"name", "step",
+    /// Loads a pipeline file: <c>{"steps": [{"name", "model", "keep"?, "min_score"?, "input"?: "pair" | "text"}, ...], "alerts"?: [{"name", "step",
     /// "labels", "min_score"}]}</c>; model folders are relative to the file.
     /// </summary>
     public static Pipeline Load(string path, TextClassifierOptions? options = null)
@@ -121,7 +129,9 @@ public sealed class Pipeline : IDisposable
         var active = Enumerable.Range(0, inputs.Count).ToList();
         foreach (var (step, classifier) in _steps)
         {
-            var results = classifier.ClassifyBatch([.. active.Select(i => inputs[i])], all, cancellationToken: cancellationToken);
+            // A single-text step behind a context-conditioned one reads only the text, as it would alone.
+            var stepInputs = active.Select(i => step.Input == StepInput.Text && inputs[i].TextPair is { } text ? new TextInput(text) : inputs[i]);
+            var results = classifier.ClassifyBatch([.. stepInputs], all, cancellationToken: cancellationToken);
             var next = new List<int>();
             for (var k = 0; k < active.Count; k++)
             {
@@ -174,13 +184,20 @@ public sealed class Pipeline : IDisposable
             var where = $"step {index + 1}";
             if (node is not JsonObject item)
                 throw Bad($"{where} must be an object.");
-            var unknown = item.Select(p => p.Key).FirstOrDefault(k => k is not ("name" or "model" or "keep" or "min_score"));
+            var unknown = item.Select(p => p.Key).FirstOrDefault(k => k is not ("name" or "model" or "keep" or "min_score" or "input"));
             if (unknown != null)
-                throw Bad($"{where} has an unknown field \"{unknown}\" (name, model, keep, min_score).");
+                throw Bad($"{where} has an unknown field \"{unknown}\" (name, model, keep, min_score, input).");
+            var input = item["input"] switch
+            {
+                null => StepInput.Pair,
+                JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() == "pair" => StepInput.Pair,
+                JsonValue v when v.GetValueKind() == JsonValueKind.String && v.GetValue<string>() == "text" => StepInput.Text,
+                _ => throw Bad($"{where}: \"input\" must be \"pair\" (the context and the text) or \"text\" (the text alone)."),
+            };
             var keep = Labels(item, "keep", where);
             if (keep == null && item["min_score"] != null)
                 throw Bad($"{where}: \"min_score\" applies to a gate; give \"keep\" too.");
-            steps.Add(new PipelineStep(Text(item, "name", where), Text(item, "model", where), keep, Score(item, "min_score", where)));
+            steps.Add(new PipelineStep(Text(item, "name", where), Text(item, "model", where), keep, Score(item, "min_score", where), input));
         }
         var alerts = new List<PipelineAlert>();
         if (o["alerts"] is JsonNode alertNode)

@@ -112,3 +112,44 @@ public class PipelineTests
         Assert.Contains("no such pipeline file", error, StringComparison.Ordinal);
     }
 }
+
+public class PipelineStepInputTests
+{
+    [Fact]
+    public void ATextStepBehindAPairGateReadsTheTextAlone()
+    {
+        // The pair gate reads (context, text); the single-text emotion step reads the text as it would alone.
+        using var dir = new TempDirectory();
+        var file = dir.File("p.json");
+        File.WriteAllText(file, $$"""
+            {"steps": [{"name": "aspect", "model": "{{SharedFiles.Model("bert-pair-3label").Replace("\\", "\\\\", StringComparison.Ordinal)}}"},
+                       {"name": "emotion", "model": "{{SharedFiles.Model("bert-5label-emotion-f16").Replace("\\", "\\\\", StringComparison.Ordinal)}}", "input": "text"}]}
+            """);
+        using var pipeline = Pipeline.Load(file);
+        using var pair = TextClassifier.Load(SharedFiles.Model("bert-pair-3label"));
+        using var emotion = TextClassifier.Load(SharedFiles.Model("bert-5label-emotion-f16"));
+        var input = TextInput.WithContext("pelayanan", "pelayanannya lambat sekali, saya kesal");
+        var result = pipeline.Run([input], new ClassifyOptions { TopK = null })[0];
+        Assert.Equal(pair.ClassifyBatch([input], new ClassifyOptions { TopK = null })[0].Labels, result.Steps["aspect"].Labels);
+        var alone = emotion.Classify("pelayanannya lambat sekali, saya kesal", new ClassifyOptions { TopK = null });
+        Assert.Equal(alone.Labels, result.Steps["emotion"].Labels);
+        // Fed the pair it would score differently: the field matters.
+        Assert.NotEqual(emotion.ClassifyBatch([input], new ClassifyOptions { TopK = null })[0].Labels, result.Steps["emotion"].Labels);
+
+        File.WriteAllText(file, """{"steps": [{"name": "x", "model": "m", "input": "both"}]}""");
+        Assert.Contains("\"input\" must be \"pair\"", Assert.Throws<NuansaException>(() => Pipeline.Load(file)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PipelineJsonLinesIncludeTheInput()
+    {
+        using var dir = new TempDirectory();
+        var file = dir.File("p.json");
+        File.WriteAllText(file, $$"""{"steps": [{"name": "s", "model": "{{SharedFiles.Model("bert-2label")}}"}]}""");
+        var (code, output, error) = Nuansa.Tests.Cli.CliRunner.Run(["pipeline", "--config", file, "--input", "-"], "{\"text\": \"ctx\", \"text_pair\": \"a fine day\"}\n");
+        Assert.True(code == 0, error);
+        var line = System.Text.Json.Nodes.JsonNode.Parse(output)!;
+        Assert.Equal("ctx", line["text"]!.GetValue<string>());
+        Assert.Equal("a fine day", line["text_pair"]!.GetValue<string>());
+    }
+}
