@@ -29,6 +29,7 @@ public static class Program
             TrainCommand.Create(),
             AugmentCommand.Create(),
             EvalCommand.Create(),
+            ThresholdsCommand.Create(),
             CardCommand.Create(),
             DemoCommand.Create(),
             ServeCommand.Create(),

@@ -157,4 +157,30 @@ public static class EvaluationCharts
         plot.SavePng(path, Width, Height);
         return path;
     }
+
+    /// <summary>Precision against recall for each label, with the chosen threshold marked.</summary>
+    public static string PrecisionRecall(IReadOnlyList<(string Label, IReadOnlyList<PrecisionRecallPoint> Curve, PrecisionRecallPoint? Chosen)> labels, string path)
+    {
+        var plot = new Plot();
+        foreach (var (label, curve, chosen) in labels)
+        {
+            var line = plot.Add.ScatterLine(curve.Select(c => c.Recall).ToArray(), curve.Select(c => c.Precision).ToArray());
+            line.LegendText = label;
+            line.LineWidth = 2;
+            if (chosen is { } c)
+            {
+                var mark = plot.Add.Scatter(new[] { c.Recall }, new[] { c.Precision });
+                mark.MarkerSize = 11;
+                mark.Color = line.Color;
+                mark.LegendText = FormattableString.Invariant($"{label} at {c.Threshold:0.###}");
+            }
+        }
+        plot.Axes.SetLimits(0, 1.02, 0, 1.02);
+        plot.ShowLegend(Alignment.LowerLeft);
+        plot.Title("Precision–recall by threshold");
+        plot.XLabel("recall");
+        plot.YLabel("precision");
+        plot.SavePng(path, Width, Height);
+        return path;
+    }
 }

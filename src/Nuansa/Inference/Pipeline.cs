@@ -19,9 +19,18 @@ public enum StepInput
 
 /// <summary>
 /// A rule that flags an input for attention (escalation, human review): it fires when any of <see cref="Labels"/>
-/// scores at least <see cref="MinScore"/> in the step <see cref="Step"/>.
+/// scores at least its threshold in the step <see cref="Step"/>: its own in <see cref="LabelScores"/> (as
+/// <c>nuansa thresholds</c> writes them), else <see cref="MinScore"/>.
 /// </summary>
-public sealed record PipelineAlert(string Name, string Step, IReadOnlyList<string> Labels, double MinScore);
+public sealed record PipelineAlert(string Name, string Step, IReadOnlyList<string> Labels, double MinScore,
+    IReadOnlyDictionary<string, double>? LabelScores = null)
+{
+    /// <summary>The score at which <paramref name="label"/> fires this alert.</summary>
+    public double Threshold(string label) => LabelScores != null && LabelScores.TryGetValue(label, out var t) ? t : MinScore;
+
+    /// <summary>True when one of the alert's labels reaches its threshold in <paramref name="result"/>.</summary>
+    public bool Fires(Classification result) => result.Labels.Any(l => Labels.Contains(l.Label) && l.Score >= Threshold(l.Label));
+}
 
 /// <summary>What a pipeline did with one input.</summary>
 /// <param name="Steps">Each step that ran on the input, by name, with all its labels best first.</param>
@@ -149,7 +158,7 @@ public sealed class Pipeline : IDisposable
         return [.. steps.Select((s, i) => new PipelineResult(
             s.ToDictionary(p => p.Key, p => topK is { } k ? new Classification([.. p.Value.Labels.Take(k)], null, [.. p.Value.Logits]) : p.Value, StringComparer.Ordinal),
             stoppedAt[i],
-            [.. Alerts.Where(a => s.TryGetValue(a.Step, out var c) && c.Labels.Any(l => a.Labels.Contains(l.Label) && l.Score >= a.MinScore)).Select(a => a.Name)]))];
+            [.. Alerts.Where(a => s.TryGetValue(a.Step, out var c) && a.Fires(c)).Select(a => a.Name)]))];
     }
 
     public void Dispose()
@@ -212,8 +221,20 @@ public sealed class Pipeline : IDisposable
                 var unknown = item.Select(p => p.Key).FirstOrDefault(k => k is not ("name" or "step" or "labels" or "min_score"));
                 if (unknown != null)
                     throw Bad($"{where} has an unknown field \"{unknown}\" (name, step, labels, min_score).");
-                alerts.Add(new PipelineAlert(Text(item, "name", where), Text(item, "step", where),
-                    Labels(item, "labels", where) ?? throw Bad($"{where} needs \"labels\"."), Score(item, "min_score", where)));
+                // "labels": a list (one "min_score" for all) or an object of label → its own threshold.
+                if (item["labels"] is JsonObject perLabel)
+                {
+                    if (perLabel.Count == 0)
+                        throw Bad($"{where}: \"labels\" is empty.");
+                    var scores = perLabel.ToDictionary(p => p.Key, p => p.Value is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.GetValue<double>() is >= 0 and <= 1 and var d ? d
+                        : throw Bad($"{where}: the threshold of \"{p.Key}\" must be a number from 0 to 1."), StringComparer.Ordinal);
+                    alerts.Add(new PipelineAlert(Text(item, "name", where), Text(item, "step", where), [.. scores.Keys], Score(item, "min_score", where), scores));
+                }
+                else
+                {
+                    alerts.Add(new PipelineAlert(Text(item, "name", where), Text(item, "step", where),
+                        Labels(item, "labels", where) ?? throw Bad($"{where} needs \"labels\"."), Score(item, "min_score", where)));
+                }
             }
         }
         var unknownTop = o.Select(p => p.Key).FirstOrDefault(k => k is not ("steps" or "alerts"));
