@@ -29,14 +29,13 @@ internal static class ClassifyCommand
         var longText = new LongTextOptions();
         var showWindows = new Option<bool>("--show-windows") { Description = "With --long-text chunk: also write each window's labels and logits (JSON output)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
-        var tasks = new Option<string?>("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
-        var taskLabels = new Option<string?>("--task-labels") { Description = "Labels of the --tasks: one comma-separated list for all, or one per task separated by ';'." };
+        var tasks = new TaskOptions();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOptions.ForRunning();
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
         {
-            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText.LongText, longText.Stride, longText.Aggregate, showWindows, batchSize, tasks, taskLabels, threads, precision.Quantize, precision.Int8Weights,
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText.LongText, longText.Stride, longText.Aggregate, showWindows, batchSize, tasks.Tasks, tasks.TaskLabels, threads, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -57,7 +56,7 @@ internal static class ClassifyCommand
             var loadOptions = precision.Apply(parse, new TextClassifierOptions
             {
                 Threads = parse.GetValue(threads),
-                Tasks = CliParsing.Tasks(parse.GetValue(tasks), parse.GetValue(taskLabels)),
+                Tasks = tasks.Read(parse),
             });
 
             var (items, lines, source) = inputPath == null

@@ -126,6 +126,15 @@ internal static class CliParsing
     public static string[] List(string text) => [.. text.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0)];
 }
 
+/// <summary>--tasks A,B,... with --task-labels: read a plain published checkpoint as multi-task without editing its config.</summary>
+internal sealed class TaskOptions
+{
+    public Option<string?> Tasks { get; } = new("--tasks") { Description = "Read the model as multi-task: comma-separated task names (with --task-labels)." };
+    public Option<string?> TaskLabels { get; } = new("--task-labels") { Description = "Labels of the --tasks: one comma-separated list for all, or one per task separated by ';'." };
+
+    public IReadOnlyList<TaskHead>? Read(ParseResult parse) => CliParsing.Tasks(parse.GetValue(Tasks), parse.GetValue(TaskLabels));
+}
+
 /// <summary>--long-text truncate|chunk, --stride, --aggregate: what happens to inputs longer than the model takes.</summary>
 internal sealed class LongTextOptions
 {

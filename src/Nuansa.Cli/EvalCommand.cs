@@ -27,11 +27,12 @@ internal static class EvalCommand
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
         var maxLength = new Option<int?>("--max-length");
         var precision = PrecisionOptions.ForRunning();
+        var tasks = new TaskOptions();
         var longText = new LongTextOptions();
         var groupColumn = new Option<string?>("--group-column") { Description = "Also report the metrics of each value of this column (language, source, demographic group): a bias audit." };
         var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
         {
-            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, longText.LongText, longText.Stride, longText.Aggregate, groupColumn,
+            model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, longText.LongText, longText.Stride, longText.Aggregate, tasks.Tasks, tasks.TaskLabels, groupColumn,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -52,13 +53,14 @@ internal static class EvalCommand
                 var modelPath = CliParsing.Model(parse, parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions."));
                 var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
-                using var classifier = TextClassifier.Load(modelPath, precision.Apply(parse));
+                using var classifier = TextClassifier.Load(modelPath, precision.Apply(parse, new TextClassifierOptions { Tasks = tasks.Read(parse) }));
                 CliParsing.ReportPrecision(parse, classifier);
                 var rows = TableReader.Read(dataPath);
                 var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, dataPath),
                     r.Fields.ContainsKey(parse.GetValue(pairColumn)!) ? r.OptionalText(parse.GetValue(pairColumn)!, dataPath) : null)).ToArray();
                 var results = classifier.ClassifyBatch(inputs, longText.Apply(parse, new ClassifyOptions { TopK = null, BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }));
-                if (classifier.Config.ProblemType == "multi_label_classification")
+                // Tasks given (or in the config) make it multi-task, whatever problem_type the config names.
+                if (classifier.Tasks == null && classifier.Config.ProblemType == "multi_label_classification")
                 {
                     var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath);
                     WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title, Path.Combine(modelPath, Training.Trainer.LogFileName));

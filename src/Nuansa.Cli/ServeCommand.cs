@@ -28,6 +28,7 @@ internal static class ServeCommand
         });
         var port = new Option<int>("--port", "-p") { Description = "Port to listen on.", DefaultValueFactory = _ => 8080 };
         var precision = PrecisionOptions.ForRunning();
+        var tasks = new TaskOptions();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var defaults = new ServerOptions();
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
@@ -39,7 +40,7 @@ internal static class ServeCommand
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
         {
-            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey,
+            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -59,6 +60,7 @@ internal static class ServeCommand
                     Url = $"http://{UrlHost(parse.GetValue(host)!)}:{parse.GetValue(port)}",
                     Quantization = precision.Quantization(parse),
                     Int8Weights = precision.Weights(parse),
+                    Tasks = tasks.Read(parse),
                     Threads = parse.GetValue(threads),
                     MaxBatchSize = parse.GetValue(maxBatch),
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),

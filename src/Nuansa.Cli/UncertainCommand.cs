@@ -17,9 +17,10 @@ internal static class UncertainCommand
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
         var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
         var precision = PrecisionOptions.ForRunning();
+        var tasks = new TaskOptions();
         var command = new Command("uncertain", "Rank unlabelled texts by how unsure the model is, most uncertain first: the ones to annotate next (active learning).")
         {
-            model, input, output, top, strategy, textColumn, pairColumn, precision.Quantize, precision.Int8Weights,
+            model, input, output, top, strategy, textColumn, pairColumn, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -27,7 +28,7 @@ internal static class UncertainCommand
             if (parse.GetValue(top) is < 1)
                 throw new NuansaException("--top must be at least 1.");
             var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
-            using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), precision.Apply(parse));
+            using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), precision.Apply(parse, new TextClassifierOptions { Tasks = tasks.Read(parse) }));
             CliParsing.ReportPrecision(parse, classifier);
             var results = classifier.ClassifyBatch(items, new ClassifyOptions { TopK = null });
             var chosen = parse.GetValue(strategy) switch { "margin" => UncertaintyStrategy.Margin, "least_confidence" => UncertaintyStrategy.LeastConfidence, _ => UncertaintyStrategy.Entropy };

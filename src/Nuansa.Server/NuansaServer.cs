@@ -58,13 +58,13 @@ public sealed class NuansaServer : IAsyncDisposable
         var metrics = new Metrics();
         var workers = new Dictionary<string, ModelWorker>(StringComparer.Ordinal);
         var pipelines = new Dictionary<string, (Pipeline, SemaphoreSlim)>(StringComparer.Ordinal);
-        var loadOptions = new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization, Int8Weights = options.Int8Weights };
+        var loadOptions = new TextClassifierOptions { Threads = options.Threads, Quantization = options.Quantization, Int8Weights = options.Int8Weights, Tasks = options.Tasks };
         try
         {
             foreach (var (name, path) in options.Models)
                 workers[name] = new ModelWorker(name, TextClassifier.Load(path, loadOptions), options, metrics);
             foreach (var (name, path) in options.Pipelines)
-                pipelines[name] = (Pipeline.Load(path, loadOptions), new SemaphoreSlim(options.MaxConcurrentRequests));
+                pipelines[name] = (Pipeline.Load(path, loadOptions with { Tasks = null }), new SemaphoreSlim(options.MaxConcurrentRequests));
         }
         catch
         {

@@ -19,6 +19,9 @@ public sealed record ServerOptions
     /// <summary>Int8 weight form (Auto: the most precise form exact on this CPU).</summary>
     public Int8Weights Int8Weights { get; init; }
 
+    /// <summary>Reads every model served as multi-task with these tasks (for plain published multi-task checkpoints); null: each model's config.</summary>
+    public IReadOnlyList<Inference.TaskHead>? Tasks { get; init; }
+
     /// <summary>ONNX Runtime threads per forward pass; 0 uses every core.</summary>
     public int Threads { get; init; }
 
