@@ -77,6 +77,17 @@ internal static class EvalCommand
             stdout.WriteLine(main != null
                 ? FormattableString.Invariant($"accuracy {main.Accuracy:0.0000}  f1_macro {main.F1Macro:0.0000}  f1_weighted {main.F1Weighted:0.0000}  mcc {main.Mcc:0.0000}  ({main.Count} examples)")
                 : FormattableString.Invariant($"{reports.Count} tasks: mean accuracy {reports.Average(r => r.Report.Metrics.Accuracy):0.0000}  mean f1_macro {reports.Average(r => r.Report.Metrics.F1Macro):0.0000}"));
+            if (main == null)
+            {
+                // One compact line per task, aligned, instead of every number on one line.
+                var width = Math.Max(4, reports.Max(r => r.Task?.Length ?? 0));
+                stdout.WriteLine($"  {"task".PadRight(width)}  accuracy  f1_macro  f1_weighted  examples");
+                foreach (var (task, report) in reports)
+                {
+                    var t = report.Metrics;
+                    stdout.WriteLine(FormattableString.Invariant($"  {(task ?? "").PadRight(width)}  {t.Accuracy,8:0.0000}  {t.F1Macro,8:0.0000}  {t.F1Weighted,11:0.0000}  {t.Count,8}"));
+                }
+            }
             stdout.WriteLine($"wrote {parse.GetValue(output)}");
             return 0;
         }));

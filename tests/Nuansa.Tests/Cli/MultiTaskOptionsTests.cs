@@ -25,6 +25,8 @@ public class MultiTaskOptionsTests
         var predicted = classifier.ClassifyBatch([new TextInput("fine day"), new TextInput("bad day"), new TextInput("ok")]).Select(r => r.Tasks!["a"][0].Label).ToArray();
         var accuracy = predicted.Zip(new[] { "yes", "no", "yes" }).Count(p => p.First == p.Second) / 3.0;
         Assert.Equal(accuracy, metrics["tasks"]!["a"]!["accuracy"]!.GetValue<double>(), 6);
+        // The console shows one aligned line per task.
+        Assert.Matches(FormattableString.Invariant($@"\n  a +{accuracy:0.0000} "), output);
 
         (code, output, error) = CliRunner.Run("uncertain", "--model", Model, "--input", dir.File("data.tsv"), "--tasks", "a,b", "--task-labels", "no,yes");
         Assert.True(code == 0, error);
