@@ -90,7 +90,9 @@ public static class ModelCard
         card.AppendLine(pairs
             ? "Pairs, encoded as `[CLS] context [SEP] text [SEP]` (token type 0 for the context, 1 for the text on BERT)."
             : "Single texts, encoded as `[CLS] text [SEP]`.");
-        card.AppendLine(inv, $"Inputs longer than {summary?["options"]?["max_length"]?.ToString() ?? "the model's limit"} tokens are truncated (longest first).").AppendLine();
+        card.AppendLine(summary?["options"]?["max_length"]?.ToString() is { } maxLength
+            ? $"Inputs longer than {maxLength} tokens are truncated (longest first)."
+            : "Inputs longer than the model's token limit are truncated (longest first).").AppendLine();
         var preprocessing = Data.TextPreprocessing.FromConfig(config);
         if (!preprocessing.IsEmpty)
         {
