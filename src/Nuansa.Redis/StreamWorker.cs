@@ -91,7 +91,7 @@ public sealed class StreamWorker
         _classifier = classifier;
         _options = options;
         _log = log ?? (_ => { });
-        Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag), description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag)");
+        Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag), description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag; -1 while Redis does not know it)");
     }
 
     public long Processed { get; private set; }
@@ -297,7 +297,8 @@ public sealed class StreamWorker
         {
             var groups = await db.StreamGroupInfoAsync(_options.Stream).ConfigureAwait(false);
             var group = groups.FirstOrDefault(g => g.Name == _options.Group);
-            Volatile.Write(ref _lag, group.Lag ?? 0);
+            // Redis reports the lag as unknown (null) after reloading its append-only file until the group reads on: -1 then.
+            Volatile.Write(ref _lag, group.Lag ?? -1);
             _log($"processed {Processed}, failed {Failed}, redelivered {Redelivered}, dead-lettered {DeadLettered}; group lag {group.Lag?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}, pending {group.PendingMessageCount}");
         }
         catch (Exception e) when (e is RedisException or RedisTimeoutException)

@@ -36,7 +36,7 @@ public sealed class StreamWorkerTests : IDisposable
         return process;
     }
 
-    /// <summary>Waits until the result stream has <paramref name="expected"/> entries and nothing is pending or undelivered.</summary>
+    /// <summary>Waits until the result stream has <paramref name="expected"/> entries and nothing is pending.</summary>
     private static async Task WaitForAll(Func<IDatabase> db, long expected, TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
@@ -47,7 +47,9 @@ public sealed class StreamWorkerTests : IDisposable
                 var d = db();
                 var results = await d.StreamLengthAsync("in:results");
                 var group = (await d.StreamGroupInfoAsync("in")).Single(g => g.Name == "g");
-                if (results >= expected && group.PendingMessageCount == 0 && group.Lag == 0)
+                // Lag is not checked: Redis may report it as unknown after reloading its append-only file. All results
+                // and nothing pending is the end (duplicates would show in the count checked afterwards).
+                if (results >= expected && group.PendingMessageCount == 0)
                     return;
             }
             catch (RedisException)
