@@ -58,7 +58,7 @@ internal static class AugmentCommand
             var needed = counts.ToDictionary(c => c.Key, c =>
                 parse.GetValue(balance) ? counts.Values.Max() - c.Value : wanted == null || wanted.Contains(c.Key) ? int.MaxValue : 0);
             var random = new Random(parse.GetValue(seed));
-            var added = new List<(DataRow Row, string Label, string Text)>();
+            var added = new List<(DataRow Row, int Index, string Label, string Text)>();
             // Balancing visits rows in a seeded random order, so the variants spread over the class.
             foreach (var i in Enumerable.Range(0, rows.Count).OrderBy(_ => random.Next()).ToList())
             {
@@ -67,9 +67,11 @@ internal static class AugmentCommand
                     continue;
                 var variants = TextAugmentation.Variants(rows[i].Text(textName, path), want, options, random);
                 needed[label[i]] -= variants.Count;
-                added.AddRange(variants.Select(v => (rows[i], label[i], v)));
+                added.AddRange(variants.Select(v => (rows[i], i, label[i], v)));
             }
-            var lines = JsonLines.Format(rows.Select(r => (Row: r, Text: (string?)null)).Concat(added.Select(a => (a.Row, Text: (string?)a.Text))), (json, x) =>
+            // augmented_from is the line of the source row in this output (the input rows come first, in order), so
+            // `nuansa train` can keep a variant on its source's side of the train/validation split.
+            var lines = JsonLines.Format(rows.Select((r, i) => (Row: r, Index: i, Text: (string?)null)).Concat(added.Select(a => (a.Row, a.Index, Text: (string?)a.Text))), (json, x) =>
             {
                 json.WriteStartObject();
                 foreach (var (name, value) in x.Row.Fields)
@@ -81,7 +83,7 @@ internal static class AugmentCommand
                         value.WriteTo(json);
                 }
                 if (x.Text != null)
-                    json.WriteNumber("augmented_from", x.Row.Line);
+                    json.WriteNumber("augmented_from", x.Index + 1);
                 json.WriteEndObject();
             });
             JsonLines.WriteOutput(parse.GetValue(output), lines, stdout);

@@ -222,7 +222,7 @@ public static class Trainer
     }
 
     /// <summary>An encoded input with its labels: label ids (one, or one per task), or 0/1 targets for multi-label.</summary>
-    internal sealed record Example(Tokenization.Encoding Encoding, long[] Labels, float[]? Targets, int Line, bool IsPair = false)
+    internal sealed record Example(Tokenization.Encoding Encoding, long[] Labels, float[]? Targets, int Line, bool IsPair = false, int? AugmentedFrom = null)
     {
         public int Stratum => Labels.Length > 0 ? (int)Labels[0] : Array.IndexOf(Targets!, 1f);
     }
@@ -282,7 +282,8 @@ public static class Trainer
             _ => (Labels: new long[] { r.LabelId(options.LabelColumn, config.Id2Label, path) }, Targets: null),
         }).ToArray();
         var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
-        return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line, inputs[i].Item2 != null))];
+        return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line, inputs[i].Item2 != null,
+            r.Fields.TryGetValue("augmented_from", out var source) && source.ValueKind == System.Text.Json.JsonValueKind.Number && source.TryGetInt32(out var from) ? from : null))];
     }
 
     internal static (List<Example> Train, List<Example> Validation) StratifiedSplit(List<Example> all, double share, int seed)
@@ -290,7 +291,11 @@ public static class Trainer
         var random = new Random(seed);
         var train = new List<Example>();
         var validation = new List<Example>();
-        foreach (var group in all.GroupBy(e => e.Stratum).OrderBy(g => g.Key))
+        // Variants made by `nuansa augment` follow their source row, so no copy of a validation row is trained on.
+        var lines = all.Select(e => e.Line).ToHashSet();
+        var variants = all.Where(e => e.AugmentedFrom is { } source && lines.Contains(source)).ToList();
+        var originals = all.Except(variants).ToList();
+        foreach (var group in originals.GroupBy(e => e.Stratum).OrderBy(g => g.Key))
         {
             var items = group.ToArray();
             random.Shuffle(items);
@@ -298,6 +303,9 @@ public static class Trainer
             validation.AddRange(items.Take(held));
             train.AddRange(items.Skip(held));
         }
+        var heldLines = validation.Select(e => e.Line).ToHashSet();
+        foreach (var v in variants)
+            (heldLines.Contains(v.AugmentedFrom!.Value) ? validation : train).Add(v);
         train.Sort((a, b) => a.Line.CompareTo(b.Line));
         validation.Sort((a, b) => a.Line.CompareTo(b.Line));
         return (train, validation);

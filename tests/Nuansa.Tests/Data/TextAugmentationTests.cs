@@ -75,12 +75,32 @@ public class TextAugmentationTests
         var rows = File.ReadAllLines(dir.File("aug.jsonl")).Select(l => JsonNode.Parse(l)!).ToArray();
         Assert.Equal(8, rows.Length); // 5 rows + 3 negatives: 4 positive, 4 negative
         Assert.Equal(4, rows.Count(r => r["label"]!.GetValue<string>() == "negative"));
-        Assert.All(rows.Skip(5), r => Assert.Equal(6, r["augmented_from"]!.GetValue<int>()));
+        // The source is the 5th line of this output (the input rows come first, in order).
+        Assert.All(rows.Skip(5), r => Assert.Equal(5, r["augmented_from"]!.GetValue<int>()));
+        Assert.Equal("the service was slow and rude", rows[4]!["text"]!.GetValue<string>());
         Assert.Contains("negative: 3", output);
 
         (code, _, error) = CliRunner.Run("augment", "--input", dir.File("data.tsv"), "--output", dir.File("x.jsonl"), "--only-labels", "neutral");
         Assert.Equal(1, code);
         Assert.Contains("no row has label 'neutral'", error);
         Assert.False(File.Exists(dir.File("x.jsonl")));
+    }
+
+    [Fact]
+    public void VariantsStayOnTheirSourcesSideOfTheSplit()
+    {
+        // 20 rows of two labels, each with two variants after them; half the rows held out.
+        var empty = new Nuansa.Tokenization.Encoding([], [], [], [], [], []);
+        var examples = new List<Nuansa.Training.Trainer.Example>();
+        for (var i = 0; i < 20; i++)
+            examples.Add(new(empty, [i % 2], null, i + 1));
+        for (var i = 0; i < 40; i++)
+            examples.Add(new(empty, [(i / 2) % 2], null, 21 + i, AugmentedFrom: i / 2 + 1));
+        var (train, validation) = Nuansa.Training.Trainer.StratifiedSplit(examples, 0.5, 3);
+        var held = validation.Where(e => e.AugmentedFrom == null).Select(e => e.Line).ToHashSet();
+        Assert.Equal(10, held.Count);
+        Assert.All(train.Where(e => e.AugmentedFrom != null), v => Assert.DoesNotContain(v.AugmentedFrom!.Value, held));
+        Assert.All(validation.Where(e => e.AugmentedFrom != null), v => Assert.Contains(v.AugmentedFrom!.Value, held));
+        Assert.Equal(60, train.Count + validation.Count);
     }
 }
