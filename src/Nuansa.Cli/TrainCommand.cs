@@ -81,7 +81,7 @@ internal static class TrainCommand
                     "cosine" => ScheduleType.Cosine, "constant" => ScheduleType.Constant, "constant_with_warmup" => ScheduleType.ConstantWithWarmup, _ => ScheduleType.Linear,
                 },
                 Seed = parse.GetValue(seed),
-                MetricForBestModel = parse.GetValue(metric)!,
+                MetricForBestModel = parse.GetValue(metric)! is var name && name.StartsWith("eval_", StringComparison.Ordinal) ? name["eval_".Length..] : name,
                 EarlyStoppingPatience = parse.GetValue(patience),
                 EvalSteps = parse.GetValue(evalSteps),
                 MaxSteps = parse.GetValue(maxSteps),

@@ -21,6 +21,9 @@ public static class Trainer
         TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
+        // HF writes evaluation metrics as eval_<name>; both spellings are taken.
+        if (options.MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal))
+            options = options with { MetricForBestModel = options.MetricForBestModel["eval_".Length..] };
         // Every output is checked before any work, so a run is never lost to a folder that was in the way.
         AtomicFolder.CheckWritable(outputDirectory);
         var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
@@ -266,6 +269,11 @@ public static class Trainer
             throw new NuansaException("The validation split must be in [0, 1).");
         if (o.LabelSmoothing is < 0 or >= 1)
             throw new NuansaException("Label smoothing must be in [0, 1).");
+        // Checked now, not at the first evaluation an epoch later.
+        string[] known = ["loss", .. Evaluation.ClassificationMetrics.Names, "subset_accuracy", "hamming_loss"];
+        var metric = o.MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal) ? o.MetricForBestModel["eval_".Length..] : o.MetricForBestModel;
+        if (!known.Contains(metric))
+            throw new NuansaException($"Unknown metric_for_best_model \"{o.MetricForBestModel}\"; use one of {string.Join(", ", known)} (an eval_ prefix is fine).");
     }
 
     internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)

@@ -48,6 +48,8 @@ public class UserMistakeTests
         ["zero batch size"] = new(["classify", "--model", Model, "--batch-size", "0", "hi"], "--batch-size must be at least 1, not 0"),
         ["learning rate NaN"] = new(["train", "--model", Model, "--train", "{dir}/t.tsv", "--output", "{dir}/out", "--learning-rate", "NaN"], "--learning-rate must be a finite number",
             new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\nbad\tnegative\n") }),
+        ["unknown metric for the best model"] = new(["train", "--model", Model, "--train", "{dir}/t.tsv", "--output", "{dir}/out", "--metric-for-best-model", "acc"],
+            "Unknown metric_for_best_model \"acc\"", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\nbad\tnegative\n") }),
         ["model that is a weights file"] = new(["inspect", "--model", Path.Combine(Model, "model.safetensors")], "is a file; give the checkpoint folder"),
         ["model folder missing"] = new(["classify", "--model", "{dir}/nothing", "hi"], "no such file or folder"),
         ["pipeline file that is not JSON"] = new(["pipeline", "--config", "{dir}/p.json", "hi"], "not valid JSON",
@@ -90,6 +92,17 @@ public class UserMistakeTests
         Assert.DoesNotContain("Exception", error, StringComparison.Ordinal);
         Assert.Equal(before, Snapshot(dir.Path));
         Assert.False(Directory.Exists(dir.File("out-checkpoints")), "checkpoints were written before the mistake was found");
+    }
+
+    [Fact]
+    public void MetricNamesTakeHfsEvalPrefix()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("t.tsv"), "text\tlabel\ngood\tpositive\nbad\tnegative\nfine\tpositive\nawful\tnegative\n");
+        var (code, output, error) = CliRunner.Run("train", "--model", Model, "--train", dir.File("t.tsv"), "--validation", dir.File("t.tsv"), "--output", dir.File("out"),
+            "--max-steps", "1", "--no-checkpoints", "--metric-for-best-model", "eval_f1_macro");
+        Assert.True(code == 0, error);
+        Assert.Contains("best f1_macro", output, StringComparison.Ordinal);
     }
 
     [Fact]
