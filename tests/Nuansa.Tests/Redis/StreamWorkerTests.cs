@@ -21,6 +21,9 @@ public sealed class StreamWorkerTests : IDisposable
         await Task.WhenAll(adds);
     }
 
+    // What the workers wrote, shown when a run does not finish.
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<string> WorkerLog = new();
+
     private static Process StartWorker(string url, string name, int claimIdleMs = 1000)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
@@ -30,7 +33,11 @@ public sealed class StreamWorkerTests : IDisposable
             start.ArgumentList.Add(a);
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data != null)
+                WorkerLog.Enqueue($"{name}: {e.Data}");
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
@@ -56,7 +63,7 @@ public sealed class StreamWorkerTests : IDisposable
             {
                 // Redis restarting in the test.
             }
-            Assert.True(clock.Elapsed < limit, "the workers did not finish in time");
+            Assert.True(clock.Elapsed < limit, $"the workers did not finish in time; they said:\n{string.Join('\n', WorkerLog.TakeLast(40))}");
             await Task.Delay(200);
         }
     }
