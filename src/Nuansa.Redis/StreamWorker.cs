@@ -149,10 +149,10 @@ public sealed class StreamWorker
             {
                 break;
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException
-                || (e is RedisServerException && (e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))))
+            catch (Exception e) when (e is not OperationCanceledException || !stop.IsCancellationRequested)
             {
-                // Redis is restarting (or lost the group with its data): wait, then carry on where the stream says.
+                // Redis is restarting, loading its data, lost the group, or answered in some other transient way: a
+                // worker never dies of it (its entries stay pending for it or another); wait, then carry on.
                 groupReady = false;
                 _log($"redis unavailable ({e.GetType().Name}: {e.Message.Split('\n')[0]}); retrying in {backoff.TotalMilliseconds:0} ms");
                 try
