@@ -47,6 +47,7 @@ internal static class TrainCommand
         var taskLabels = new Option<string?>("--task-labels") { Description = "Multi-task: one comma-separated label list for every task, or one per task separated by ';'." };
         var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "Where each epoch's checkpoint goes (default: <output>-checkpoints)." };
         var noCheckpoints = new Option<bool>("--no-checkpoints") { Description = "Save no per-epoch checkpoints." };
+        var saveTotalLimit = new Option<int?>("--save-total-limit") { Description = "Keep only the N newest checkpoints (each holds the best weights so far)." };
         var resume = new Option<string?>("--resume-from-checkpoint") { Description = "Continue exactly from a checkpoint-<step> folder of an earlier run." };
         var oversample = new Option<bool>("--oversample") { Description = "Single-label: repeat examples of smaller classes up to the largest class's size." };
         var absentLabel = new Option<string?>("--absent-label") { Description = "Multi-task: the label of an empty task cell (default: each task's first label)." };
@@ -59,7 +60,7 @@ internal static class TrainCommand
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
             scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
-            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, resume,
+            loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, saveTotalLimit, resume,
             lowercase, maxRepeat, replacements, labelsOption,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
@@ -102,6 +103,7 @@ internal static class TrainCommand
                 AbsentLabel = parse.GetValue(absentLabel),
                 Oversample = parse.GetValue(oversample),
                 CheckpointDirectory = parse.GetValue(noCheckpoints) ? "" : parse.GetValue(checkpointDir),
+                SaveTotalLimit = parse.GetValue(saveTotalLimit),
                 ResumeFromCheckpoint = parse.GetValue(resume),
                 Preprocessing = Preprocessing(parse.GetValue(lowercase), parse.GetValue(maxRepeat), parse.GetValue(replacements)),
                 Labels = parse.GetValue(labelsOption) is { } l ? CliParsing.List(l) : null,

@@ -200,6 +200,8 @@ public static class Trainer
             {
                 Checkpoint.Save(Path.Combine(checkpoints, $"checkpoint-{step}"), new Checkpoint.State(step, epochIndex, optimizer.Step, sinceImprovement,
                     parameters, optimizer.Moments, best, bestParameters, evaluations, log));
+                if (options.SaveTotalLimit is { } limit)
+                    RemoveOldCheckpoints(checkpoints, limit);
             }
         }
 
@@ -269,11 +271,24 @@ public static class Trainer
             throw new NuansaException("The validation split must be in [0, 1).");
         if (o.LabelSmoothing is < 0 or >= 1)
             throw new NuansaException("Label smoothing must be in [0, 1).");
+        if (o.SaveTotalLimit is < 1)
+            throw new NuansaException("--save-total-limit must be at least 1.");
         // Checked now, not at the first evaluation an epoch later.
         string[] known = ["loss", .. Evaluation.ClassificationMetrics.Names, "subset_accuracy", "hamming_loss"];
         var metric = o.MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal) ? o.MetricForBestModel["eval_".Length..] : o.MetricForBestModel;
         if (!known.Contains(metric))
             throw new NuansaException($"Unknown metric_for_best_model \"{o.MetricForBestModel}\"; use one of {string.Join(", ", known)} (an eval_ prefix is fine).");
+    }
+
+    // The newest `limit` checkpoint-<step> folders stay; older ones go (each checkpoint carries the best weights so far).
+    private static void RemoveOldCheckpoints(string folder, int limit)
+    {
+        var saved = Directory.GetDirectories(folder, "checkpoint-*")
+            .Select(d => (Path: d, Step: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : -1))
+            .Where(c => c.Step >= 0)
+            .OrderByDescending(c => c.Step);
+        foreach (var (path, _) in saved.Skip(limit))
+            Directory.Delete(path, recursive: true);
     }
 
     internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)

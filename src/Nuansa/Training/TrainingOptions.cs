@@ -52,6 +52,9 @@ public sealed record TrainingOptions
     /// </summary>
     public string? CheckpointDirectory { get; init; }
 
+    /// <summary>HF's <c>save_total_limit</c>: keep only this many of the newest checkpoints (each holds the best weights so far, so nothing needed is lost); null keeps all.</summary>
+    public int? SaveTotalLimit { get; init; }
+
     /// <summary>A checkpoint folder to continue from: the run goes on exactly as if it had not stopped.</summary>
     public string? ResumeFromCheckpoint { get; init; }
 

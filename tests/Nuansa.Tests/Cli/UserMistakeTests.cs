@@ -106,6 +106,18 @@ public class UserMistakeTests
     }
 
     [Fact]
+    public void SaveTotalLimitKeepsTheNewestCheckpoints()
+    {
+        // 4 epochs of one step each: checkpoints after epochs 1–3 (none after the last); a limit of 2 keeps steps 2 and 3.
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("t.tsv"), "text\tlabel\ngood\tpositive\nbad\tnegative\n");
+        var (code, _, error) = CliRunner.Run("train", "--model", Model, "--train", dir.File("t.tsv"), "--validation", dir.File("t.tsv"), "--output", dir.File("out"),
+            "--num-train-epochs", "4", "--per-device-train-batch-size", "2", "--save-total-limit", "2");
+        Assert.True(code == 0, error);
+        Assert.Equal(["checkpoint-2", "checkpoint-3"], Directory.GetDirectories(dir.File("out-checkpoints")).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
     public void EmptyStandardInputTokenizesToNothing()
     {
         var (code, output, error) = CliRunner.Run(["tokenize", "--model", Model], "");
