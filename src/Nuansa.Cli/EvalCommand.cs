@@ -41,6 +41,7 @@ internal static class EvalCommand
             List<(string? Task, EvaluationReport Report)> reports;
             string predictionLines;
             string title;
+            string? modelPath = null;
             if (parse.GetValue(predictions) is { } file)
             {
                 if (parse.GetValue(model) != null || parse.GetValue(data) != null)
@@ -50,7 +51,7 @@ internal static class EvalCommand
             }
             else
             {
-                var modelPath = CliParsing.Model(parse, parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions."));
+                modelPath = CliParsing.Model(parse, parse.GetValue(model) ?? throw new NuansaException("Give --model and --data, or --predictions."));
                 var dataPath = parse.GetValue(data) ?? throw new NuansaException("--model needs --data (labelled examples).");
                 title = $"Evaluation of {Path.GetFileName(Path.GetFullPath(modelPath).TrimEnd('/'))} on {Path.GetFileName(dataPath)}";
                 using var classifier = TextClassifier.Load(modelPath, precision.Apply(parse, new TextClassifierOptions { Tasks = tasks.Read(parse) }));
@@ -71,7 +72,8 @@ internal static class EvalCommand
                 }
                 (reports, predictionLines) = EvaluateModel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath, options, parse.GetValue(groupColumn));
             }
-            var trainingLog = parse.GetValue(model) is { } m ? Path.Combine(CliParsing.Model(parse, m), Training.Trainer.LogFileName) : null;
+            // The folder already resolved above (a Hub id is not looked up twice).
+            var trainingLog = modelPath != null ? Path.Combine(modelPath, Training.Trainer.LogFileName) : null;
             Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
             var main = reports.Count == 1 ? reports[0].Report.Metrics : null;
             stdout.WriteLine(main != null

@@ -42,19 +42,22 @@ internal static class ExportCommand
             var fileName = quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
             var relative = parse.GetValue(layout) == "transformers.js" ? Path.Combine("onnx", fileName) : fileName;
             IReadOnlyList<string> written = [];
+            IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
             // The folder appears complete or not at all, like init's, train's and eval's.
             AtomicFolder.Write(target, staging =>
             {
+                Graphs.Graph graph;
                 using (var weights = WeightStore.Open(source))
-                    written = OnnxWriter.Write(Path.Combine(staging, relative), SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) }));
+                    graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) });
+                written = OnnxWriter.Write(Path.Combine(staging, relative), graph);
+                metadata = graph.Metadata;
                 foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
                     File.Copy(Path.Combine(source, name), Path.Combine(staging, name));
             });
             stdout.WriteLine($"wrote {string.Join(" and ", written.Select(w => Path.Combine(target, Path.GetDirectoryName(relative) ?? "", Path.GetFileName(w))))}");
-            if (quantization == Quantization.Int8)
-                stdout.WriteLine(precision.Weights(parse) == Int8Weights.FullRange
-                    ? "int8 weights: full_range (8-bit): exact only on CPUs with AVX512-VNNI, AVX-VNNI or Arm64 dot products; recorded in the file's metadata"
-                    : "int8 weights: reduced_range (7-bit): exact on every CPU; recorded in the file's metadata");
+            // The same words the file's metadata carries.
+            if (metadata.TryGetValue("nuansa.int8_weights", out var form))
+                stdout.WriteLine($"int8 weights: {form} (recorded in the file's metadata)");
             return 0;
         }));
         return command;

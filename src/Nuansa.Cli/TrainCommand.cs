@@ -82,7 +82,7 @@ internal static class TrainCommand
                     "cosine" => ScheduleType.Cosine, "constant" => ScheduleType.Constant, "constant_with_warmup" => ScheduleType.ConstantWithWarmup, _ => ScheduleType.Linear,
                 },
                 Seed = parse.GetValue(seed),
-                MetricForBestModel = parse.GetValue(metric)! is var name && name.StartsWith("eval_", StringComparison.Ordinal) ? name["eval_".Length..] : name,
+                MetricForBestModel = parse.GetValue(metric)!,
                 EarlyStoppingPatience = parse.GetValue(patience),
                 EvalSteps = parse.GetValue(evalSteps),
                 MaxSteps = parse.GetValue(maxSteps),

@@ -82,7 +82,10 @@ public sealed class StreamWorker
     private readonly TextClassifier _classifier;
     private readonly StreamWorkerOptions _options;
     private readonly Action<string> _log;
-    private long _lag;
+    // One gauge per process (an instrument per worker would register duplicates): the lag the last report read.
+    private static long _lag;
+    private static readonly ObservableGauge<long> LagGauge = Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag),
+        description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag; -1 while Redis does not know it)");
 
     public StreamWorker(TextClassifier classifier, StreamWorkerOptions options, Action<string>? log = null)
     {
@@ -91,13 +94,18 @@ public sealed class StreamWorker
         _classifier = classifier;
         _options = options;
         _log = log ?? (_ => { });
-        Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag), description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag; -1 while Redis does not know it)");
     }
 
-    public long Processed { get; private set; }
-    public long Failed { get; private set; }
-    public long Redelivered { get; private set; }
-    public long DeadLettered { get; private set; }
+    // Entries of a batch complete concurrently: counts change atomically.
+    private long _processed;
+    private long _failed;
+    private long _redelivered;
+    private long _deadLettered;
+
+    public long Processed => Interlocked.Read(ref _processed);
+    public long Failed => Interlocked.Read(ref _failed);
+    public long Redelivered => Interlocked.Read(ref _redelivered);
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
 
     /// <summary>
     /// Works until <paramref name="stop"/> fires: the batch in hand is finished and acknowledged first. Lost
@@ -133,7 +141,7 @@ public sealed class StreamWorker
                 {
                     if (redelivered)
                     {
-                        Redelivered += entries.Length;
+                        Interlocked.Add(ref _redelivered, entries.Length);
                         RedeliveredCounter.Add(entries.Length);
                     }
                     await Process(db, entries, redelivered).ConfigureAwait(false);
@@ -262,7 +270,7 @@ public sealed class StreamWorker
         _ = transaction.HashDeleteAsync(ErrorsKey, entry.Id);
         if (!await transaction.ExecuteAsync().ConfigureAwait(false))
             await db.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id).ConfigureAwait(false);
-        Processed++;
+        Interlocked.Increment(ref _processed);
         ProcessedCounter.Add(1);
     }
 
@@ -270,7 +278,7 @@ public sealed class StreamWorker
     private async Task Fail(IDatabase db, StreamEntry entry, string error)
     {
         await db.HashSetAsync(ErrorsKey, entry.Id, error).ConfigureAwait(false);
-        Failed++;
+        Interlocked.Increment(ref _failed);
         FailedCounter.Add(1);
         _log($"entry {entry.Id} failed: {error}");
     }
@@ -282,7 +290,7 @@ public sealed class StreamWorker
         _ = transaction.StreamAcknowledgeAsync(_options.Stream, _options.Group, entry.Id);
         _ = transaction.HashDeleteAsync(ErrorsKey, entry.Id);
         await transaction.ExecuteAsync().ConfigureAwait(false);
-        DeadLettered++;
+        Interlocked.Increment(ref _deadLettered);
         DeadCounter.Add(1);
         _log($"entry {entry.Id} moved to {_options.DeadLetters} after {deliveries} deliveries: {error}");
     }

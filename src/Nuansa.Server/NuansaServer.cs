@@ -321,20 +321,9 @@ public sealed class NuansaServer : IAsyncDisposable
                 return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation",
                     $"`inputs` must have less than {maxLength} tokens. Given: {tooLong.Length} (input {tooLong.i}); send \"truncate\": true to cut it.", method);
             }
-            Classification[] results;
-            try
-            {
-                results = await worker.Enqueue(encodings, options, context.RequestAborted).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-            {
-                // The client left before its forward pass: dropped from the queue. Nobody reads this answer.
-                return new(Results.Empty, method, "cancelled");
-            }
-            catch (Exception e)
-            {
-                return Fail(StatusCodes.Status424FailedDependency, "Backend", "backend", $"Inference failed: {e.Message}", method);
-            }
+            var (results, failed) = await Infer(worker, encodings, options, context, method).ConfigureAwait(false);
+            if (results == null)
+                return failed;
             var predictions = results.Select(Prediction).ToArray();
             JsonNode response = request.Single ? predictions[0] : new JsonArray(predictions);
             return new(Json(response), method);
@@ -342,6 +331,25 @@ public sealed class NuansaServer : IAsyncDisposable
         finally
         {
             worker.Exit();
+        }
+    }
+
+    // Encoded inputs through the model's queue: the results, or the answer for a client who left or a failed pass.
+    private static async Task<(Classification[]? Results, Outcome Failed)> Infer(ModelWorker worker, IReadOnlyList<Encoding> encodings, ClassifyOptions options,
+        HttpContext context, string method)
+    {
+        try
+        {
+            return (await worker.Enqueue(encodings, options, context.RequestAborted).ConfigureAwait(false), default);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client left before its forward pass: dropped from the queue. Nobody reads this answer.
+            return (null, new(Results.Empty, method, "cancelled"));
+        }
+        catch (Exception e)
+        {
+            return (null, Fail(StatusCodes.Status424FailedDependency, "Backend", "backend", $"Inference failed: {e.Message}", method));
         }
     }
 
@@ -358,19 +366,9 @@ public sealed class NuansaServer : IAsyncDisposable
         {
             return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", e.Message, method);
         }
-        Classification[] results;
-        try
-        {
-            results = await worker.Enqueue([.. windows.SelectMany(w => w)], options with { TopK = null }, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
-        {
-            return new(Results.Empty, method, "cancelled");
-        }
-        catch (Exception e)
-        {
-            return Fail(StatusCodes.Status424FailedDependency, "Backend", "backend", $"Inference failed: {e.Message}", method);
-        }
+        var (results, failed) = await Infer(worker, [.. windows.SelectMany(w => w)], options with { TopK = null }, context, method).ConfigureAwait(false);
+        if (results == null)
+            return failed;
         var answers = new JsonNode[windows.Length];
         var next = 0;
         for (var i = 0; i < windows.Length; i++)

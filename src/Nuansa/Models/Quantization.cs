@@ -40,14 +40,17 @@ public static class Int8Kernels
 {
     private static readonly Lazy<bool> FullRangeExact = new(ProbeFullRange);
 
+    // CPUID does not change while the process runs: read once.
+    private static readonly (bool HasDotProducts, string Text) Cpu = Describe();
+
     /// <summary>
     /// True when the CPU has int8 dot-product instructions ONNX Runtime uses (x64: AVX512-VNNI or AVX-VNNI read from
     /// CPUID, independent of the .NET runtime's own settings; Arm64: always).
     /// </summary>
-    public static bool CpuHasDotProducts => Describe().HasDotProducts;
+    public static bool CpuHasDotProducts => Cpu.HasDotProducts;
 
     /// <summary>The CPU's int8 instructions in a few words, e.g. "AVX512-VNNI" or "AVX2 without VNNI".</summary>
-    public static string CpuFeatures => Describe().Text;
+    public static string CpuFeatures => Cpu.Text;
 
     /// <summary>
     /// True when ONNX Runtime, run here, computes a full-range int8 product exactly: found by running one product

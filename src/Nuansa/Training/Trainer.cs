@@ -21,9 +21,6 @@ public static class Trainer
         TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
-        // HF writes evaluation metrics as eval_<name>; both spellings are taken.
-        if (options.MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal))
-            options = options with { MetricForBestModel = options.MetricForBestModel["eval_".Length..] };
         // Every output is checked before any work, so a run is never lost to a folder that was in the way.
         AtomicFolder.CheckWritable(outputDirectory);
         var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
@@ -180,6 +177,7 @@ public static class Trainer
                 var record = Evaluate(evaluator, validation, parameters, classWeights, task, options, tokenizer.PadTokenId, step, epoch);
                 evaluations.Add(record);
                 log.Add(Json(new(record.Metrics.Select(m => KeyValuePair.Create("eval_" + m.Key, (object?)m.Value))) { ["step"] = step, ["epoch"] = Math.Round(epoch, 4) }));
+                // Validate checked the name; a metric another mode produces (subset_accuracy for single-label) still fails here.
                 var value = record.Metrics.TryGetValue(options.MetricForBestModel, out var v) ? v
                     : throw new NuansaException($"Unknown metric_for_best_model \"{options.MetricForBestModel}\"; use one of {string.Join(", ", record.Metrics.Keys.Where(k => !k.Contains('/')))}.");
                 var bestValue = best?.Metrics[options.MetricForBestModel];
@@ -275,8 +273,7 @@ public static class Trainer
             throw new NuansaException("--save-total-limit must be at least 1.");
         // Checked now, not at the first evaluation an epoch later.
         string[] known = ["loss", .. Evaluation.ClassificationMetrics.Names, "subset_accuracy", "hamming_loss"];
-        var metric = o.MetricForBestModel.StartsWith("eval_", StringComparison.Ordinal) ? o.MetricForBestModel["eval_".Length..] : o.MetricForBestModel;
-        if (!known.Contains(metric))
+        if (!known.Contains(o.MetricForBestModel))
             throw new NuansaException($"Unknown metric_for_best_model \"{o.MetricForBestModel}\"; use one of {string.Join(", ", known)} (an eval_ prefix is fine).");
     }
 

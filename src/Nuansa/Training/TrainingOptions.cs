@@ -26,7 +26,12 @@ public sealed record TrainingOptions
     public int? MaxSteps { get; init; }
 
     /// <summary>Metric that picks the best checkpoint: <c>loss</c> (lower is better) or a metric name such as <c>f1_macro</c>.</summary>
-    public string MetricForBestModel { get; init; } = "loss";
+    public string MetricForBestModel
+    {
+        get;
+        // HF writes evaluation metrics as eval_<name>; both spellings mean the same metric.
+        init => field = value.StartsWith("eval_", StringComparison.Ordinal) ? value["eval_".Length..] : value;
+    } = "loss";
 
     /// <summary>Evaluations without improvement before training stops; null never stops early.</summary>
     public int? EarlyStoppingPatience { get; init; }

@@ -71,17 +71,15 @@ public class EmulatedCpuTests
     private static (int ExitCode, string Output, string Error) RunEmulatedOnce(string[] args)
     {
         Assert.True(RuntimeInformation.ProcessArchitecture == Architecture.X64, "the emulated-CPU tests are for x64 hosts");
-        var qemu = Which("qemu-x86_64")
+        var qemu = CliProcess.Which("qemu-x86_64")
             ?? throw new InvalidOperationException("qemu-x86_64 is missing: the AVX2 int8 tests run the CLI under it. `bash test.sh` installs it (Debian package qemu-user).");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host
-            : Which("dotnet") ?? throw new InvalidOperationException("dotnet is not on PATH.");
         var start = new ProcessStartInfo(qemu) { RedirectStandardOutput = true, RedirectStandardError = true };
         // What .NET needs to run steadily under user-mode emulation: no double-mapped code pages, no background GC,
         // one JIT tier; and one ONNX Runtime thread.
         start.Environment["DOTNET_EnableWriteXorExecute"] = "0";
         start.Environment["DOTNET_gcConcurrent"] = "0";
         start.Environment["DOTNET_TieredCompilation"] = "0";
-        foreach (var a in (string[])["-cpu", "Haswell", dotnet, Path.Combine(AppContext.BaseDirectory, "Nuansa.Cli.dll"), .. args, "--threads", "1"])
+        foreach (var a in (string[])["-cpu", "Haswell", CliProcess.Dotnet, CliProcess.CliDll, .. args, "--threads", "1"])
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
@@ -95,7 +93,4 @@ public class EmulatedCpuTests
         var errors = string.Join('\n', error.Result.Split('\n').Where(l => !l.StartsWith("qemu-x86_64: warning", StringComparison.Ordinal)));
         return (process.ExitCode, output.Result, errors);
     }
-
-    private static string? Which(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 }

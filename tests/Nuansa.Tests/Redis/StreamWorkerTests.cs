@@ -26,12 +26,8 @@ public sealed class StreamWorkerTests : IDisposable
 
     private static Process StartWorker(string url, string name, int claimIdleMs = 1000)
     {
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "Nuansa.Cli.dll"), "worker", "--model", Model, "--redis", url, "--stream", "in", "--group", "g",
-                     "--consumer", name, "--batch-size", "32", "--block-ms", "50", "--claim-idle-ms", claimIdleMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads", "1"])
-            start.ArgumentList.Add(a);
-        var process = Process.Start(start)!;
+        var process = Process.Start(CliProcess.Start("worker", "--model", Model, "--redis", url, "--stream", "in", "--group", "g", "--consumer", name,
+            "--batch-size", "32", "--block-ms", "50", "--claim-idle-ms", claimIdleMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--threads", "1"))!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) =>
         {

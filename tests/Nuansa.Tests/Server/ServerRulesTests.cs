@@ -260,12 +260,8 @@ public class ServerThreadPoolTests
 
     private static async Task<int> ThreadsWhileServing(int models)
     {
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var start = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "Nuansa.Cli.dll"), "serve", "--port", "0", "--threads", "6",
-                     .. Enumerable.Range(0, models).SelectMany(i => new[] { "--model", $"m{i}={SharedFiles.Model("bert-2label")}" })])
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
+        using var process = Process.Start(CliProcess.Start(["serve", "--port", "0", "--threads", "6",
+            .. Enumerable.Range(0, models).SelectMany(i => new[] { "--model", $"m{i}={SharedFiles.Model("bert-2label")}" })]))!;
         try
         {
             // Log lines may come first; the one that matters starts with "serving".
