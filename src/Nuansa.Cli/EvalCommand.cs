@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Nuansa.Data;
 using Nuansa.Evaluation;
 using Nuansa.Inference;
@@ -64,7 +65,7 @@ internal static class EvalCommand
                 if (classifier.Tasks == null && classifier.Config.ProblemType == "multi_label_classification")
                 {
                     var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, parse.GetValue(labelColumn)!, dataPath);
-                    WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title, Path.Combine(modelPath, Training.Trainer.LogFileName));
+                    WriteMultiLabel(parse.GetValue(output)!, metrics, classifier.Labels, rows.Count, lines, title, Path.Combine(modelPath, Training.Trainer.LogFileName), dataPath);
                     stdout.WriteLine(FormattableString.Invariant(
                         $"subset_accuracy {metrics.SubsetAccuracy:0.0000}  hamming_loss {metrics.HammingLoss:0.0000}  f1_micro {metrics.F1Micro:0.0000}  f1_macro {metrics.F1Macro:0.0000}  ({rows.Count} examples)"));
                     stdout.WriteLine($"wrote {parse.GetValue(output)}");
@@ -74,7 +75,7 @@ internal static class EvalCommand
             }
             // The folder already resolved above (a Hub id is not looked up twice).
             var trainingLog = modelPath != null ? Path.Combine(modelPath, Training.Trainer.LogFileName) : null;
-            Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog);
+            Write(parse.GetValue(output)!, reports, predictionLines, title, trainingLog, parse.GetValue(predictions) ?? parse.GetValue(data)!);
             var main = reports.Count == 1 ? reports[0].Report.Metrics : null;
             stdout.WriteLine(main != null
                 ? FormattableString.Invariant($"accuracy {main.Accuracy:0.0000}  f1_macro {main.F1Macro:0.0000}  f1_weighted {main.F1Weighted:0.0000}  mcc {main.Mcc:0.0000}  ({main.Count} examples)")
@@ -209,13 +210,22 @@ internal static class EvalCommand
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
 
-    private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title, string trainingLog)
+    // metrics.json names the file evaluated and its size, for the model card.
+    private static void WriteMetrics(string path, Action<Utf8JsonWriter> write, string dataPath)
+    {
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+            write(json);
+        var node = JsonNode.Parse(buffer.ToArray())!.AsObject();
+        node["data"] = new JsonObject { ["file"] = Path.GetFileName(dataPath), ["bytes"] = new FileInfo(dataPath).Length };
+        File.WriteAllText(path, node.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+    }
+
+    private static void WriteMultiLabel(string output, MultiLabelMetrics metrics, IReadOnlyList<string> labels, int count, string predictions, string title, string trainingLog, string dataPath)
     {
         AtomicFolder.Write(output, staging =>
         {
-            using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
-            using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-                metrics.WriteJson(json, labels, count);
+            WriteMetrics(Path.Combine(staging, "metrics.json"), json => metrics.WriteJson(json, labels, count), dataPath);
             File.WriteAllText(Path.Combine(staging, "predictions.jsonl"), predictions);
             var text = new StringBuilder($"# {title}\n\n{count} examples; a label is predicted when its sigmoid score passes 0.5.\n\n| metric | value |\n| --- | --- |\n");
             foreach (var (name, value) in metrics.ByName)
@@ -231,12 +241,11 @@ internal static class EvalCommand
         });
     }
 
-    private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title, string? trainingLog)
+    private static void Write(string output, List<(string? Task, EvaluationReport Report)> reports, string predictions, string title, string? trainingLog, string dataPath)
     {
         AtomicFolder.Write(output, staging =>
         {
-            using (var stream = File.Create(Path.Combine(staging, "metrics.json")))
-            using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            WriteMetrics(Path.Combine(staging, "metrics.json"), json =>
             {
                 if (reports is [(null, var single)])
                 {
@@ -259,7 +268,7 @@ internal static class EvalCommand
                     json.WriteEndObject();
                     json.WriteEndObject();
                 }
-            }
+            }, dataPath);
             File.WriteAllText(Path.Combine(staging, "predictions.jsonl"), predictions);
             var markdown = new StringBuilder();
             foreach (var (task, report) in reports)

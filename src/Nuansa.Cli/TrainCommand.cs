@@ -27,7 +27,9 @@ internal static class TrainCommand
         scheduler.AcceptOnlyFromAmong("linear", "cosine", "constant", "constant_with_warmup");
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => d.Seed };
         var metric = new Option<string>("--metric-for-best-model") { Description = "loss, accuracy, f1_macro, f1_weighted, f1_micro, precision_macro, recall_macro or mcc.", DefaultValueFactory = _ => d.MetricForBestModel };
-        var patience = new Option<int?>("--early-stopping-patience") { Description = "Evaluations without improvement before stopping." };
+        var patience = new Option<int?>("--early-stopping-patience") { Description = "Evaluations without improvement before stopping (with --load-best-model-at-end)." };
+        var loadBest = new Option<bool>("--load-best-model-at-end") { Description = "Save the weights of the best evaluation (by --metric-for-best-model), not the last step's." };
+        var loggingSteps = new Option<int>("--logging-steps") { Description = "When not on a terminal: a progress line every N steps (and at least every 30 s).", DefaultValueFactory = _ => 500 };
         var evalSteps = new Option<int?>("--eval-steps") { Description = "Evaluate every N optimizer steps (default: each epoch)." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after N optimizer steps (overrides epochs)." };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data's order: batches are consecutive rows." };
@@ -59,7 +61,7 @@ internal static class TrainCommand
         var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
         {
             model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
-            scheduler, seed, metric, patience, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
+            scheduler, seed, metric, patience, loadBest, loggingSteps, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
             loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, saveTotalLimit, resume,
             lowercase, maxRepeat, replacements, labelsOption,
         };
@@ -84,6 +86,7 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 MetricForBestModel = parse.GetValue(metric)!,
                 EarlyStoppingPatience = parse.GetValue(patience),
+                LoadBestModelAtEnd = parse.GetValue(loadBest),
                 EvalSteps = parse.GetValue(evalSteps),
                 MaxSteps = parse.GetValue(maxSteps),
                 Shuffle = !parse.GetValue(noShuffle),
@@ -109,25 +112,23 @@ internal static class TrainCommand
                 Labels = parse.GetValue(labelsOption) is { } l ? CliParsing.List(l) : null,
             };
             var error = parse.InvocationConfiguration.Error;
-            var interactive = error == Console.Error && !Console.IsErrorRedirected;
-            var progress = new SynchronousProgress(p =>
-            {
-                if (interactive || p.Step == p.TotalSteps || p.Step % 50 == 0)
-                {
-                    error.Write(string.Create(CultureInfo.InvariantCulture,
-                        $"{(interactive ? "\r" : "")}step {p.Step}/{p.TotalSteps}  epoch {p.Epoch:0.00}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.##e+0}  {p.TokensPerSecond:0} tokens/s{(interactive ? "   " : "\n")}"));
-                }
-            });
+            var terminal = error == Console.Error && !Console.IsErrorRedirected;
+            var progress = new TrainingConsole(stdout, error, terminal, parse.GetValue(loggingSteps), options.MetricForBestModel);
             // The output is checked before a Hub model is downloaded (and the trainer checks it again).
             AtomicFolder.CheckWritable(parse.GetValue(output)!);
-            var result = Trainer.Train(CliParsing.Model(parse, parse.GetValue(model)!), parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
-            if (interactive)
-                error.WriteLine();
-            if (result.InitializedHead.Count > 0)
-                stdout.WriteLine($"newly initialized (the checkpoint had no such weights, or other shapes): {string.Join(", ", result.InitializedHead)}");
-            foreach (var e in result.Evaluations)
-                stdout.WriteLine(FormattableString.Invariant($"eval step {e.Step} epoch {e.Epoch:0.00}: ") + string.Join("  ", e.Metrics.Select(m => FormattableString.Invariant($"{m.Key} {m.Value:0.0000}"))));
-            var bestText = result.Best is { } best ? FormattableString.Invariant($" (best {options.MetricForBestModel} {best.Metrics[options.MetricForBestModel]:0.0000} at step {best.Step})") : "";
+            TrainingResult result;
+            try
+            {
+                result = Trainer.Train(CliParsing.Model(parse, parse.GetValue(model)!), parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
+            }
+            finally
+            {
+                progress.Finish();
+            }
+            var bestText = result.Best is { } best
+                ? FormattableString.Invariant($" (best {options.MetricForBestModel} {best.Metrics[options.MetricForBestModel]:0.0000} at step {best.Step}; ") +
+                  (options.LoadBestModelAtEnd ? "its weights saved)" : "the last step's weights saved)")
+                : "";
             stdout.WriteLine(FormattableString.Invariant(
                 $"trained {result.Steps} steps in {result.Duration.TotalSeconds:0.0} s{(result.StoppedEarly ? " (stopped early)" : "")}; wrote {parse.GetValue(output)}{bestText}"));
             return 0;
@@ -145,12 +146,6 @@ internal static class TrainCommand
         {
             throw new NuansaException($"{option} must be numbers separated by commas, not '{text}'.");
         }
-    }
-
-    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     // Any of the preprocessing options replaces the model's own preprocessing; none keeps it.

@@ -116,7 +116,7 @@ public static class ModelCard
             card.AppendLine("| hyper-parameter | value |").AppendLine("| --- | --- |");
             foreach (var key in new[] { "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "warmup_ratio",
                          "warmup_steps", "weight_decay", "max_grad_norm", "lr_scheduler_type", "seed", "loss", "label_smoothing", "class_weights",
-                         "balanced_class_weights", "oversample", "metric_for_best_model", "early_stopping_patience", "max_length" })
+                         "balanced_class_weights", "oversample", "metric_for_best_model", "load_best_model_at_end", "early_stopping_patience", "max_length" })
             {
                 if (summary["options"]?[key] is { } value)
                     card.AppendLine(inv, $"| {key} | {value.ToJsonString()} |");
@@ -128,6 +128,11 @@ public static class ModelCard
         if (metrics != null)
         {
             var m = metrics["tasks"] != null ? metrics["overall"]! : metrics;
+            if (metrics["data"] is JsonObject data)
+            {
+                var count = m["count"] ?? metrics["tasks"]?.AsObject().FirstOrDefault().Value?["count"];
+                card.AppendLine(inv, $"Evaluated with `nuansa eval` on `{data["file"]}` ({count} examples, {data["bytes"]!.GetValue<long>():N0} bytes).").AppendLine();
+            }
             card.AppendLine("| metric | value | 95% interval |").AppendLine("| --- | --- | --- |");
             foreach (var key in ClassificationMetrics.Names)
             {
@@ -150,12 +155,17 @@ public static class ModelCard
                     card.AppendLine(inv, $"| {group} | {g!["count"]} | {g["accuracy"]!.GetValue<double>():0.0000} | {g["f1_macro"]!.GetValue<double>():0.0000} |");
             }
         }
-        else if (summary?["best"] is JsonObject best)
+        else if (SavedMetrics(summary) is JsonObject saved)
         {
-            card.AppendLine(inv, $"On the held-out validation data at the best checkpoint (step {summary["best_step"]}):").AppendLine();
+            var step = summary!["saved_step"] ?? summary["best_step"];
+            card.AppendLine(inv, $"On the held-out validation data, with the saved weights (step {step}{(summary["best_step"]?.ToJsonString() == step?.ToJsonString() ? ", the best evaluation" : "")}):").AppendLine();
             card.AppendLine("| metric | value |").AppendLine("| --- | --- |");
-            foreach (var (key, value) in best)
+            foreach (var (key, value) in saved)
                 card.AppendLine(inv, $"| {key} | {value!.GetValue<double>():0.0000} |");
+        }
+        else if (summary?["best"] is JsonObject)
+        {
+            card.AppendLine(inv, $"The saved weights (step {summary["saved_step"]}) were not evaluated during training (the best evaluation was at step {summary["best_step"]}): run `nuansa eval` and `nuansa card --eval` to add results.");
         }
         else
         {
@@ -185,7 +195,7 @@ public static class ModelCard
 
     private static List<(string Name, double Value)> Headline(JsonNode? metrics, JsonNode? summary)
     {
-        var source = metrics is null ? summary?["best"] : metrics["tasks"] != null ? metrics["overall"] : metrics;
+        var source = metrics is null ? SavedMetrics(summary) : metrics["tasks"] != null ? metrics["overall"] : metrics;
         var result = new List<(string, double)>();
         foreach (var key in new[] { "accuracy", "f1_macro", "f1_weighted", "subset_accuracy", "f1_micro" })
         {
@@ -194,6 +204,9 @@ public static class ModelCard
         }
         return result;
     }
+
+    // The validation metrics of the weights saved; runs written before saved_step was recorded always saved the best.
+    private static JsonNode? SavedMetrics(JsonNode? summary) => summary?["saved_step"] != null ? summary["saved_metrics"] : summary?["best"];
 
     private static JsonNode? ReadJson(string path)
     {

@@ -29,7 +29,9 @@ internal static class Checkpoint
                 TensorToWrite.FromSingle($"exp_avg.{m.Key}", [m.Value.M.Length], m.Value.M),
                 TensorToWrite.FromSingle($"exp_avg_sq.{m.Key}", [m.Value.V.Length], m.Value.V),
             }));
-            if (state.BestParameters != null)
+            // The best weights are stored only when they are not the model's own (the best evaluation was earlier).
+            var bestIsModel = state.BestParameters != null && state.Best?.Step == state.Step;
+            if (state.BestParameters != null && !bestIsModel)
                 SafeTensorsWriter.Write(Path.Combine(staging, BestFile), state.BestParameters.Select(p => TensorToWrite.FromSingle(p.Key, [p.Value.Length], p.Value)));
             var json = new
             {
@@ -38,6 +40,7 @@ internal static class Checkpoint
                 optimizer_step = state.OptimizerStep,
                 since_improvement = state.SinceImprovement,
                 best = state.Best,
+                best_is_model = bestIsModel,
                 evaluations = state.Evaluations,
                 log = state.Log,
             };
@@ -60,11 +63,12 @@ internal static class Checkpoint
                 moments[p.Name] = (optimizer.ReadSingle($"exp_avg.{p.Name}"), optimizer.ReadSingle($"exp_avg_sq.{p.Name}"));
         }
         var bestPath = Path.Combine(folder, BestFile);
+        var bestIsModel = root.TryGetProperty("best_is_model", out var b) && b.ValueKind == JsonValueKind.True;
         return new State(
             root.GetProperty("step").GetInt32(), root.GetProperty("epoch").GetInt32(), root.GetProperty("optimizer_step").GetInt32(),
             root.GetProperty("since_improvement").GetInt32(), parameters, moments,
             root.GetProperty("best").ValueKind == JsonValueKind.Null ? null : Record(root.GetProperty("best")),
-            File.Exists(bestPath) ? ReadTensors(bestPath, graph) : null,
+            bestIsModel ? parameters.ToDictionary(p => p.Key, p => p.Value.ToArray()) : File.Exists(bestPath) ? ReadTensors(bestPath, graph) : null,
             [.. root.GetProperty("evaluations").EnumerateArray().Select(Record)],
             [.. root.GetProperty("log").EnumerateArray().Select(l => l.GetString()!)]);
     }

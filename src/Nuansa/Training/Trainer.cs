@@ -10,15 +10,15 @@ namespace Nuansa.Training;
 
 /// <summary>
 /// Fine-tunes a single-label sequence classifier as HF's <c>Trainer</c> does: AdamW with HF's parameter groups,
-/// a warm-up schedule, gradient accumulation and clipping, evaluation with early stopping, the best checkpoint
-/// restored at the end, and an HF checkpoint folder as output (with a JSON Lines training log).
+/// a warm-up schedule, gradient accumulation and clipping, evaluation with early stopping, the best weights
+/// restored at the end when asked (<c>load_best_model_at_end</c>), and an HF checkpoint folder as output (with a JSON Lines training log).
 /// </summary>
 public static class Trainer
 {
     public const string LogFileName = "trainer_log.jsonl";
 
     public static TrainingResult Train(string modelDirectory, string trainFile, string? validationFile, string outputDirectory,
-        TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        TrainingOptions options, IProgress<TrainingEvent>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
         // Every output is checked before any work, so a run is never lost to a folder that was in the way.
@@ -127,6 +127,8 @@ public static class Trainer
                 MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
         }
 
+        progress?.Report(new TrainingStarted(step, totalSteps, train.Count, validation.Count, initialized));
+        var startStep = step;
         // Gradient buffers written in place by every step (micro-batch gradients too when accumulating).
         var sum = graph.Parameters.Select(p => new float[p.ElementCount]).ToArray();
         var micro = options.GradientAccumulationSteps > 1 ? graph.Parameters.Select(p => new float[p.ElementCount]).ToArray() : null;
@@ -168,7 +170,8 @@ public static class Trainer
                 lossCount++;
                 var epoch = epochIndex + (double)(b + options.GradientAccumulationSteps) / batches.Count;
                 log.Add(Json(new() { ["step"] = step, ["epoch"] = Math.Round(epoch, 4), ["loss"] = stepLoss, ["learning_rate"] = lr, ["grad_norm"] = norm }));
-                progress?.Report(new TrainingProgress(step, totalSteps, epoch, lossSum / lossCount, lr, tokens / clock.Elapsed.TotalSeconds));
+                var perStep = clock.Elapsed / (step - startStep);
+                progress?.Report(new TrainingProgress(step, totalSteps, epoch, lossSum / lossCount, lr, tokens / clock.Elapsed.TotalSeconds, clock.Elapsed, perStep * (totalSteps - step)));
 
                 var endOfEpoch = b + 2 * options.GradientAccumulationSteps > batches.Count;
                 var evaluate = validation.Count > 0 && (options.EvalSteps is { } every ? step % every == 0 : endOfEpoch);
@@ -181,10 +184,13 @@ public static class Trainer
                 var value = record.Metrics.TryGetValue(options.MetricForBestModel, out var v) ? v
                     : throw new NuansaException($"Unknown metric_for_best_model \"{options.MetricForBestModel}\"; use one of {string.Join(", ", record.Metrics.Keys.Where(k => !k.Contains('/')))}.");
                 var bestValue = best?.Metrics[options.MetricForBestModel];
-                if (best == null || (higherIsBetter ? value > bestValue : value < bestValue))
+                var improved = best == null || (higherIsBetter ? value > bestValue : value < bestValue);
+                progress?.Report(new TrainingEvaluated(record, improved));
+                if (improved)
                 {
                     best = record;
-                    bestParameters = parameters.ToDictionary(p => p.Key, p => p.Value.ToArray());
+                    // Only kept when it will be used: a copy of every weight is the model's size again.
+                    bestParameters = options.LoadBestModelAtEnd ? parameters.ToDictionary(p => p.Key, p => p.Value.ToArray()) : null;
                     sinceImprovement = 0;
                 }
                 else if (options.EarlyStoppingPatience is { } patience && ++sinceImprovement >= patience)
@@ -196,14 +202,19 @@ public static class Trainer
             epochIndex++;
             if (checkpoints.Length > 0 && step < totalSteps && !stoppedEarly)
             {
-                Checkpoint.Save(Path.Combine(checkpoints, $"checkpoint-{step}"), new Checkpoint.State(step, epochIndex, optimizer.Step, sinceImprovement,
+                var saved = Path.Combine(checkpoints, $"checkpoint-{step}");
+                Checkpoint.Save(saved, new Checkpoint.State(step, epochIndex, optimizer.Step, sinceImprovement,
                     parameters, optimizer.Moments, best, bestParameters, evaluations, log));
-                if (options.SaveTotalLimit is { } limit)
-                    RemoveOldCheckpoints(checkpoints, limit);
+                var removed = options.SaveTotalLimit is { } limit ? RemoveOldCheckpoints(checkpoints, limit) : [];
+                progress?.Report(new CheckpointSaved(saved, FolderBytes(saved), FolderBytes(checkpoints),
+                    Directory.GetDirectories(checkpoints, "checkpoint-*").Length, removed));
             }
         }
 
-        var final = bestParameters ?? parameters;
+        // HF's default saves the last step's weights; load_best_model_at_end those of the best evaluation.
+        var final = options.LoadBestModelAtEnd && bestParameters != null ? bestParameters : parameters;
+        var savedStep = options.LoadBestModelAtEnd && best != null ? best.Step : step;
+        var savedEvaluation = evaluations.LastOrDefault(e => e.Step == savedStep);
         var summary = new JsonObject
         {
             ["base_model"] = Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd('/', '\\')),
@@ -218,6 +229,9 @@ public static class Trainer
             ["epochs"] = epochIndex,
             ["best"] = best == null ? null : JsonSerializer.SerializeToNode(best.Metrics.Where(m => !m.Key.Contains('/')).ToDictionary(m => m.Key, m => m.Value)),
             ["best_step"] = best?.Step,
+            ["saved_step"] = savedStep,
+            ["saved_metrics"] = savedEvaluation == null ? null
+                : JsonSerializer.SerializeToNode(savedEvaluation.Metrics.Where(m => !m.Key.Contains('/')).ToDictionary(m => m.Key, m => m.Value)),
             ["duration_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
         };
         SaveCheckpoint(modelDirectory, outputDirectory, config, graph, final, log, tasks, summary, options.Preprocessing);
@@ -271,6 +285,9 @@ public static class Trainer
             throw new NuansaException("Label smoothing must be in [0, 1).");
         if (o.SaveTotalLimit is < 1)
             throw new NuansaException("--save-total-limit must be at least 1.");
+        // As HF's EarlyStoppingCallback: stopping at the best evaluation only makes sense if its weights are the ones saved.
+        if (o.EarlyStoppingPatience != null && !o.LoadBestModelAtEnd)
+            throw new NuansaException("--early-stopping-patience needs --load-best-model-at-end (the weights saved are otherwise the last step's, past the best).");
         // Checked now, not at the first evaluation an epoch later.
         string[] known = ["loss", .. Evaluation.ClassificationMetrics.Names, "subset_accuracy", "hamming_loss"];
         if (!known.Contains(o.MetricForBestModel))
@@ -278,15 +295,23 @@ public static class Trainer
     }
 
     // The newest `limit` checkpoint-<step> folders stay; older ones go (each checkpoint carries the best weights so far).
-    private static void RemoveOldCheckpoints(string folder, int limit)
+    private static List<string> RemoveOldCheckpoints(string folder, int limit)
     {
+        var removed = new List<string>();
         var saved = Directory.GetDirectories(folder, "checkpoint-*")
             .Select(d => (Path: d, Step: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : -1))
             .Where(c => c.Step >= 0)
             .OrderByDescending(c => c.Step);
         foreach (var (path, _) in saved.Skip(limit))
+        {
             Directory.Delete(path, recursive: true);
+            removed.Add(path);
+        }
+        return removed;
     }
+
+    private static long FolderBytes(string folder) =>
+        new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
 
     internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
     {

@@ -33,8 +33,11 @@ public sealed record TrainingOptions
         init => field = value.StartsWith("eval_", StringComparison.Ordinal) ? value["eval_".Length..] : value;
     } = "loss";
 
-    /// <summary>Evaluations without improvement before training stops; null never stops early.</summary>
+    /// <summary>Evaluations without improvement before training stops; null never stops early. Needs <see cref="LoadBestModelAtEnd"/>, as HF's <c>EarlyStoppingCallback</c>.</summary>
     public int? EarlyStoppingPatience { get; init; }
+
+    /// <summary>HF's <c>load_best_model_at_end</c>: save the weights of the best evaluation (by <see cref="MetricForBestModel"/>) instead of the last step's.</summary>
+    public bool LoadBestModelAtEnd { get; init; }
 
     /// <summary>Evaluate every this many optimizer steps instead of at each epoch's end.</summary>
     public int? EvalSteps { get; init; }
@@ -131,8 +134,24 @@ public sealed record LossOptions
     public IReadOnlyList<int> TaskSizes { get; init; } = [];
 }
 
-/// <summary>One progress report: where training is and how it goes.</summary>
-public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, double Loss, double LearningRate, double TokensPerSecond);
+/// <summary>Something that happened during training, reported as it happens (HF's <c>TrainerCallback</c> events).</summary>
+public abstract record TrainingEvent;
+
+/// <summary>Training begins: its length, its data and the weights the checkpoint did not have.</summary>
+public sealed record TrainingStarted(int Step, int TotalSteps, int TrainExamples, int ValidationExamples, IReadOnlyList<string> InitializedWeights) : TrainingEvent;
+
+/// <summary>
+/// An optimizer step: where training is and how it goes. <see cref="Loss"/> is the mean over the epoch so far;
+/// <see cref="Remaining"/> extrapolates this run's time per step (evaluations included).
+/// </summary>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, double Loss, double LearningRate, double TokensPerSecond,
+    TimeSpan Elapsed, TimeSpan Remaining) : TrainingEvent;
+
+/// <summary>An evaluation on the validation data; <see cref="IsBest"/> when it is the best so far by the metric for the best model.</summary>
+public sealed record TrainingEvaluated(EvaluationRecord Record, bool IsBest) : TrainingEvent;
+
+/// <summary>A checkpoint written: its size, the size of every checkpoint kept, and the folders removed by the save limit.</summary>
+public sealed record CheckpointSaved(string Path, long Bytes, long TotalBytes, int Kept, IReadOnlyList<string> Removed) : TrainingEvent;
 
 /// <summary>One evaluation: its step, epoch and metrics (by name, including <c>loss</c>).</summary>
 public sealed record EvaluationRecord(int Step, double Epoch, IReadOnlyDictionary<string, double> Metrics);

@@ -69,7 +69,7 @@ public class TrainerTests
         File.WriteAllLines(dir.File("train.tsv"), ["sentence\tsentiment", .. rows]);
         (code, var output, error) = CliRunner.Run("train", "--model", dir.File("init"), "--train", dir.File("train.tsv"), "--output", dir.File("out"),
             "--text-column", "sentence", "--label-column", "sentiment", "--num-train-epochs", "6", "--per-device-train-batch-size", "16",
-            "--learning-rate", "3e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "2", "--seed", "5");
+            "--learning-rate", "3e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "2", "--load-best-model-at-end", "--seed", "5");
         Assert.True(code == 0, error);
         var evaluations = output.Split('\n').Where(l => l.StartsWith("eval", StringComparison.Ordinal)).ToArray();
         Assert.NotEmpty(evaluations);
@@ -99,6 +99,7 @@ public class TrainerTests
         Assert.Contains("language:\n- en", card);
         Assert.Contains("name: synthetic-reviews", card);
         Assert.Matches(@"\| accuracy \| [01]\.\d{4} \| [01]\.\d{4} – [01]\.\d{4} \|", card);
+        Assert.Contains(FormattableString.Invariant($"Evaluated with `nuansa eval` on `train.tsv` (600 examples, {new FileInfo(dir.File("train.tsv")).Length:N0} bytes)."), card);
         File.WriteAllText(Path.Combine(dir.File("out"), "README.md"), "my own notes");
         (code, _, error) = CliRunner.Run("card", "--model", dir.File("out"));
         Assert.Equal(1, code);
@@ -144,7 +145,7 @@ public class TrainerTests
             "--tasks", "economy,race", "--task-labels", "Unknown,Negative,Positive", "--num-train-epochs", "10", "--per-device-train-batch-size", "16",
             "--learning-rate", "1e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "f1_macro", "--seed", "2");
         Assert.True(code == 0, error);
-        Assert.True(output.Contains("economy/accuracy"), output);
+        Assert.True(output.Contains("\n  economy: accuracy "), output);
         using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
         Assert.NotNull(classifier.Tasks); // the tasks were saved in config.json
         var r = classifier.Classify("people said today prices cheap");
@@ -177,7 +178,7 @@ public class TrainerTests
             "--num-train-epochs", "8", "--per-device-train-batch-size", "16", "--learning-rate", "1e-3", "--warmup-ratio", "0.1",
             "--metric-for-best-model", "f1_macro", "--seed", "1");
         Assert.True(code == 0, error);
-        Assert.Contains("sentiment/accuracy", output);
+        Assert.Contains("\n  sentiment: accuracy ", output);
         var log = File.ReadAllLines(Path.Combine(dir.File("out"), "trainer_log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         var best = log.Where(e => e.TryGetProperty("eval_sentiment/f1_macro", out _)).Max(e => e.GetProperty("eval_sentiment/f1_macro").GetDouble());
         Assert.True(best >= 0.9, output);
@@ -286,7 +287,7 @@ public class ResumeTests
             $"{string.Join(' ', Enumerable.Range(0, 5).Select(_ => words[random.Next(words.Length)]))}\t{(i % 3 == 0 ? "positive" : i % 3 == 1 ? "neutral" : "negative")}")]);
         string[] common = ["train", "--model", SharedFiles.Model("bert-pair-3label"), "--train", dir.File("train.tsv"), "--num-train-epochs", "3",
             "--per-device-train-batch-size", "8", "--gradient-accumulation-steps", "2", "--learning-rate", "1e-3", "--warmup-ratio", "0.2",
-            "--weight-decay", "0.01", "--metric-for-best-model", "accuracy", "--seed", "4"];
+            "--weight-decay", "0.01", "--metric-for-best-model", "accuracy", "--load-best-model-at-end", "--seed", "4"];
         var (code, _, error) = CliRunner.Run([.. common, "--output", dir.File("full"), "--checkpoint-dir", dir.File("ckpt")], "");
         Assert.True(code == 0, error);
         var checkpoints = Directory.GetDirectories(dir.File("ckpt")).Order().ToArray();
