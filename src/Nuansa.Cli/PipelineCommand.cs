@@ -53,7 +53,12 @@ internal static class PipelineCommand
         {
             text.AppendLine(ClassifyCommand.Shown(items[i]));
             foreach (var (step, c) in results[i].Steps)
-                text.AppendLine(CultureInfo.InvariantCulture, $"  {step}: {ClassifyCommand.Scores(c.Labels)}");
+            {
+                if (c.Tasks == null)
+                    text.AppendLine(CultureInfo.InvariantCulture, $"  {step}: {ClassifyCommand.Scores(c.Labels)}");
+                foreach (var (task, labels) in c.Tasks ?? new Dictionary<string, IReadOnlyList<LabelScore>>())
+                    text.AppendLine(CultureInfo.InvariantCulture, $"  {step} {task}: {ClassifyCommand.Scores(labels)}");
+            }
             if (results[i].StoppedAt is { } stop)
                 text.AppendLine(CultureInfo.InvariantCulture, $"  stopped at {stop}");
             if (results[i].Alerts.Count > 0)
@@ -62,7 +67,7 @@ internal static class PipelineCommand
         return text.ToString();
     }
 
-    // {"line"?, "text", "text_pair"?, "steps": {"step": [{"label", "score"}...]}, "kept", "stopped_at", "alerts": [...]}
+    // {"line"?, "text", "text_pair"?, "steps": {"step": [{"label", "score"}...] or, multi-task, {"task": [...]}}, "kept", "stopped_at", "alerts": [...]}
     private static string Json(TextInput[] items, IReadOnlyList<PipelineResult> results, int[]? lines) => JsonLines.Format(results.Select((r, i) => (r, i)), (json, x) =>
     {
         var (r, i) = x;
@@ -74,7 +79,17 @@ internal static class PipelineCommand
             json.WriteString("text_pair", pair);
         json.WriteStartObject("steps");
         foreach (var (step, c) in r.Steps)
-            ClassifyCommand.WriteLabels(json, step, c.Labels);
+        {
+            if (c.Tasks == null)
+            {
+                ClassifyCommand.WriteLabels(json, step, c.Labels);
+                continue;
+            }
+            json.WriteStartObject(step);
+            foreach (var (task, labels) in c.Tasks)
+                ClassifyCommand.WriteLabels(json, task, labels);
+            json.WriteEndObject();
+        }
         json.WriteEndObject();
         json.WriteBoolean("kept", r.Kept);
         if (r.StoppedAt is { } stop)

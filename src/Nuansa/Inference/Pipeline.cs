@@ -6,9 +6,11 @@ namespace Nuansa.Inference;
 /// <summary>
 /// One step of a <see cref="Pipeline"/>: a classifier, and optionally a gate: only inputs whose best label is one of
 /// <see cref="Keep"/> with at least <see cref="MinScore"/> go on to the next steps (a relevancy filter).
-/// <see cref="Input"/> says whether the step reads a context–text input whole or only its text.
+/// <see cref="Input"/> says whether the step reads a context–text input whole or only its text. <see cref="Tasks"/> names
+/// the tasks of a multi-task checkpoint whose config does not (as <c>--tasks</c>); null uses the config's.
 /// </summary>
-public sealed record PipelineStep(string Name, string Model, IReadOnlyList<string>? Keep = null, double MinScore = 0, StepInput Input = StepInput.Pair);
+public sealed record PipelineStep(string Name, string Model, IReadOnlyList<string>? Keep = null, double MinScore = 0, StepInput Input = StepInput.Pair,
+    IReadOnlyList<TaskHead>? Tasks = null);
 
 /// <summary>What a pipeline step reads of a context–text input: the pair (a context-conditioned model), or the text alone (a single-text model).</summary>
 public enum StepInput
@@ -28,8 +30,8 @@ public sealed record PipelineAlert(string Name, string Step, IReadOnlyList<strin
     /// <summary>The score at which <paramref name="label"/> fires this alert.</summary>
     public double Threshold(string label) => LabelScores != null && LabelScores.TryGetValue(label, out var t) ? t : MinScore;
 
-    /// <summary>True when one of the alert's labels reaches its threshold in <paramref name="result"/>.</summary>
-    public bool Fires(Classification result) => result.Labels.Any(l => Labels.Contains(l.Label) && l.Score >= Threshold(l.Label));
+    /// <summary>True when one of the alert's labels reaches its threshold in <paramref name="result"/> (a multi-task step's labels are named <c>task/label</c>).</summary>
+    public bool Fires(Classification result) => Pipeline.Scores(result).Any(l => Labels.Contains(l.Label) && l.Score >= Threshold(l.Label));
 }
 
 /// <summary>What a pipeline did with one input.</summary>
@@ -101,10 +103,10 @@ public sealed class Pipeline : IDisposable
         {
             foreach (var step in steps)
             {
-                var classifier = TextClassifier.Load(step.Model, options);
+                var classifier = TextClassifier.Load(step.Model, (options ?? new TextClassifierOptions()) with { Tasks = step.Tasks });
                 loaded.Add((step, classifier));
-                if (classifier.Tasks != null)
-                    throw new NuansaException($"Pipeline step '{step.Name}': multi-task models cannot be pipeline steps.");
+                if (classifier.Tasks != null && step.Keep != null)
+                    throw new NuansaException($"Pipeline step '{step.Name}' is a multi-task model and cannot be a gate (\"keep\"): gate on a single-label step, alert on this one.");
                 var unknown = step.Keep?.FirstOrDefault(l => !classifier.Labels.Contains(l));
                 if (unknown != null)
                     throw new NuansaException($"Pipeline step '{step.Name}' keeps label '{unknown}', which its model does not have ({string.Join(", ", classifier.Labels)}).");
@@ -114,9 +116,10 @@ public sealed class Pipeline : IDisposable
                 var step = loaded.FirstOrDefault(s => s.Item1.Name == alert.Step);
                 if (step.Item2 == null)
                     throw new NuansaException($"Alert '{alert.Name}' watches step '{alert.Step}', which the pipeline does not have.");
-                var unknown = alert.Labels.FirstOrDefault(l => !step.Item2.Labels.Contains(l));
+                var known = step.Item2.Tasks?.SelectMany(t => t.Labels.Select(l => $"{t.Name}/{l}")).ToList() ?? step.Item2.Labels;
+                var unknown = alert.Labels.FirstOrDefault(l => !known.Contains(l));
                 if (unknown != null)
-                    throw new NuansaException($"Alert '{alert.Name}' watches label '{unknown}', which step '{alert.Step}' does not have ({string.Join(", ", step.Item2.Labels)}).");
+                    throw new NuansaException($"Alert '{alert.Name}' watches label '{unknown}', which step '{alert.Step}' does not have ({string.Join(", ", known)}).");
             }
             return new Pipeline(loaded, alerts);
         }
@@ -146,8 +149,7 @@ public sealed class Pipeline : IDisposable
             {
                 var i = active[k];
                 steps[i][step.Name] = results[k];
-                var top = results[k].Top;
-                if (step.Keep == null || (step.Keep.Contains(top.Label) && top.Score >= step.MinScore))
+                if (step.Keep == null || (step.Keep.Contains(results[k].Top.Label) && results[k].Top.Score >= step.MinScore))
                     next.Add(i);
                 else
                     stoppedAt[i] = step.Name;
@@ -156,10 +158,18 @@ public sealed class Pipeline : IDisposable
         }
         var topK = (options ?? ClassifyOptions.Default).TopK;
         return [.. steps.Select((s, i) => new PipelineResult(
-            s.ToDictionary(p => p.Key, p => topK is { } k ? new Classification([.. p.Value.Labels.Take(k)], null, [.. p.Value.Logits]) : p.Value, StringComparer.Ordinal),
+            s.ToDictionary(p => p.Key, p => topK is { } k ? Top(p.Value, k) : p.Value, StringComparer.Ordinal),
             stoppedAt[i],
             [.. Alerts.Where(a => s.TryGetValue(a.Step, out var c) && a.Fires(c)).Select(a => a.Name)]))];
     }
+
+    // The k best labels (of each task).
+    private static Classification Top(Classification c, int k) => new([.. c.Labels.Take(k)],
+        c.Tasks?.ToDictionary(t => t.Key, t => (IReadOnlyList<LabelScore>)[.. t.Value.Take(k)], StringComparer.Ordinal), [.. c.Logits]);
+
+    /// <summary>Every label's score of a step's result; a multi-task result's labels are named <c>task/label</c>.</summary>
+    internal static IEnumerable<LabelScore> Scores(Classification c) =>
+        c.Tasks?.SelectMany(t => t.Value.Select(l => new LabelScore($"{t.Key}/{l.Label}", l.Score))) ?? c.Labels;
 
     public void Dispose()
     {
@@ -193,9 +203,9 @@ public sealed class Pipeline : IDisposable
             var where = $"step {index + 1}";
             if (node is not JsonObject item)
                 throw Bad($"{where} must be an object.");
-            var unknown = item.Select(p => p.Key).FirstOrDefault(k => k is not ("name" or "model" or "keep" or "min_score" or "input"));
+            var unknown = item.Select(p => p.Key).FirstOrDefault(k => k is not ("name" or "model" or "keep" or "min_score" or "input" or "tasks"));
             if (unknown != null)
-                throw Bad($"{where} has an unknown field \"{unknown}\" (name, model, keep, min_score, input).");
+                throw Bad($"{where} has an unknown field \"{unknown}\" (name, model, keep, min_score, input, tasks).");
             var input = item["input"] switch
             {
                 null => StepInput.Pair,
@@ -206,7 +216,17 @@ public sealed class Pipeline : IDisposable
             var keep = Labels(item, "keep", where);
             if (keep == null && item["min_score"] != null)
                 throw Bad($"{where}: \"min_score\" applies to a gate; give \"keep\" too.");
-            steps.Add(new PipelineStep(Text(item, "name", where), Text(item, "model", where), keep, Score(item, "min_score", where), input));
+            steps.Add(new PipelineStep(Text(item, "name", where), Text(item, "model", where), keep, Score(item, "min_score", where), input, Tasks(item["tasks"], where)));
+        }
+        // "tasks": [{"name", "labels": [...]}, ...], as nuansa_tasks in a config.
+        List<TaskHead>? Tasks(JsonNode? node, string where)
+        {
+            if (node == null)
+                return null;
+            if (node is not JsonArray array || array.Count == 0 || array.Any(t => t is not JsonObject o || o.Count != 2 || o["name"] is not JsonValue n
+                    || n.GetValueKind() != JsonValueKind.String || Labels(o, "labels", where) == null))
+                throw Bad($"{where}: \"tasks\" must be a non-empty list of {{\"name\": ..., \"labels\": [...]}}.");
+            return [.. array.Select(t => new TaskHead(t!["name"]!.GetValue<string>(), Labels(t.AsObject(), "labels", where)!))];
         }
         var alerts = new List<PipelineAlert>();
         if (o["alerts"] is JsonNode alertNode)

@@ -44,4 +44,35 @@ public class MultiTaskOptionsTests
         var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.Equal(["a", "b"], answer.AsObject().Select(p => p.Key));
     }
+
+    [Fact]
+    public void APipelineStepTakesTasksAndAlertsOnTaskLabels()
+    {
+        // A single-label gate, then a plain 4-output checkpoint read as two yes/no tasks, with an alert on "b/yes".
+        using var dir = new TempDirectory();
+        using var classifier = TextClassifier.Load(Model, new TextClassifierOptions { Tasks = Tasks });
+        var scoreB = classifier.Classify("a text", new ClassifyOptions { TopK = null }).Tasks!["b"].Single(l => l.Label == "yes").Score;
+        File.WriteAllText(dir.File("p.json"), $$"""
+            {"steps": [{"name": "gate", "model": "{{SharedFiles.Model("bert-2label")}}"},
+                       {"name": "topics", "model": "{{Model}}", "tasks": [{"name": "a", "labels": ["no", "yes"]}, {"name": "b", "labels": ["no", "yes"]}]}],
+             "alerts": [{"name": "b-raised", "step": "topics", "labels": {"b/yes": {{FormattableString.Invariant($"{scoreB - 1e-4:0.######}")}} } },
+                        {"name": "b-high", "step": "topics", "labels": {"b/yes": {{FormattableString.Invariant($"{Math.Min(1, scoreB + 1e-4):0.######}")}} } }]}
+            """);
+        var (code, output, error) = CliRunner.Run("pipeline", "--config", dir.File("p.json"), "a text", "--top-k", "all", "--output", dir.File("out.jsonl"));
+        Assert.True(code == 0, error);
+        var line = JsonNode.Parse(File.ReadAllText(dir.File("out.jsonl")))!;
+        Assert.Equal(scoreB, line["steps"]!["topics"]!["b"]!.AsArray().Single(l => l!["label"]!.GetValue<string>() == "yes")!["score"]!.GetValue<float>());
+        Assert.Equal(["b-raised"], line["alerts"]!.AsArray().Select(a => a!.GetValue<string>()));
+
+        // Without tasks the 4 outputs are one multi-label head; a gate on a multi-task step or an unknown task label is refused before any work.
+        File.WriteAllText(dir.File("bad.json"), $$"""{"steps": [{"name": "topics", "model": "{{Model}}", "keep": ["a/yes"], "tasks": [{"name": "a", "labels": ["no", "yes"]}, {"name": "b", "labels": ["no", "yes"]}]}]}""");
+        (code, _, error) = CliRunner.Run("pipeline", "--config", dir.File("bad.json"), "a text");
+        Assert.Equal(1, code);
+        Assert.Contains("cannot be a gate", error);
+        File.WriteAllText(dir.File("bad.json"), $$"""{"steps": [{"name": "topics", "model": "{{Model}}", "tasks": [{"name": "a", "labels": ["no", "yes"]}, {"name": "b", "labels": ["no", "yes"]}]}], "alerts": [{"name": "x", "step": "topics", "labels": ["c/yes"]}]}""");
+        (code, _, error) = CliRunner.Run("pipeline", "--config", dir.File("bad.json"), "a text");
+        Assert.Equal(1, code);
+        Assert.Contains("'c/yes'", error);
+        Assert.Contains("a/no, a/yes, b/no, b/yes", error);
+    }
 }
