@@ -19,7 +19,7 @@ internal static class EvalCommand
         var model = new Option<string?>("--model", "-m") { Description = "Checkpoint folder to evaluate on --data." };
         var data = new Option<string?>("--data") { Description = "Labelled data: CSV, TSV or JSON Lines." };
         var predictions = new Option<string?>("--predictions") { Description = "Score an existing predictions file (nuansa classify output plus the gold \"label\")." };
-        var output = new Option<string>("--output", "-o") { Description = "Folder for metrics.json, predictions.jsonl and report.md (must not exist or be empty).", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Folder for metrics.json, predictions.jsonl, report.md and report.html (must not exist or be empty).", Required = true };
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
         var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
         var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => "label" };
@@ -31,7 +31,7 @@ internal static class EvalCommand
         var tasks = new TaskOptions();
         var longText = new LongTextOptions();
         var groupColumn = new Option<string?>("--group-column") { Description = "Also report the metrics of each value of this column (language, source, demographic group): a bias audit." };
-        var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md.")
+        var command = new Command("eval", "Evaluate a classifier on labelled data (or score a predictions file): metrics.json, predictions.jsonl, report.md, report.html.")
         {
             model, data, predictions, output, textColumn, pairColumn, labelColumn, bootstrap, seed, batchSize, maxLength, precision.Quantize, precision.Int8Weights, longText.LongText, longText.Stride, longText.Aggregate, tasks.Tasks, tasks.TaskLabels, groupColumn,
         };
@@ -210,6 +210,13 @@ internal static class EvalCommand
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
 
+    // report.md, and report.html with the same content and the charts embedded.
+    private static void WriteReports(string folder, string markdown, string title)
+    {
+        File.WriteAllText(Path.Combine(folder, "report.md"), markdown);
+        File.WriteAllText(Path.Combine(folder, HtmlReport.FileName), HtmlReport.Render(markdown, folder, title));
+    }
+
     // metrics.json names the file evaluated and its size, for the model card.
     private static void WriteMetrics(string path, Action<Utf8JsonWriter> write, string dataPath)
     {
@@ -237,7 +244,7 @@ internal static class EvalCommand
             text.Append($"\n![per label]({Path.GetFileName(chart)})\n");
             if (EvaluationCharts.TrainingCurves(trainingLog, Path.Combine(staging, "training_curves.png")) is { } curves)
                 text.Append($"\n![training curves]({Path.GetFileName(curves)})\n");
-            File.WriteAllText(Path.Combine(staging, "report.md"), text.ToString());
+            WriteReports(staging, text.ToString(), title);
         });
     }
 
@@ -280,7 +287,7 @@ internal static class EvalCommand
             }
             if (trainingLog != null && EvaluationCharts.TrainingCurves(trainingLog, Path.Combine(staging, "training_curves.png")) is { } curves)
                 markdown.AppendLine($"![training curves]({Path.GetFileName(curves)})");
-            File.WriteAllText(Path.Combine(staging, "report.md"), markdown.ToString());
+            WriteReports(staging, markdown.ToString(), title);
         });
     }
 }

@@ -37,10 +37,11 @@ internal static class ServeCommand
         var maxInputChars = new Option<int?>("--max-input-chars") { Description = "Characters one input may hold, checked before tokenizing (default: 250 per token of the model's limit, as TEI)." };
         var shutdownTimeout = new Option<int>("--shutdown-timeout") { Description = "Seconds a stop waits for requests in flight; any still running then are cut off and the exit code is 1.", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer KEY\" on every request but /health and /metrics (default: the NUANSA_API_KEY environment variable, if set)." };
+        var noPlayground = new Option<bool>("--no-playground") { Description = "Serve no playground page at /." };
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
-        var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics.")
+        var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics, and a playground page at /.")
         {
-            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey,
+            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey, noPlayground,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -68,6 +69,7 @@ internal static class ServeCommand
                     MaxInputChars = parse.GetValue(maxInputChars),
                     ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                     AutoTruncate = parse.GetValue(autoTruncate),
+                    Playground = !parse.GetValue(noPlayground),
                     // An environment variable keeps the key out of the process list.
                     ApiKey = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("NUANSA_API_KEY"),
                 });

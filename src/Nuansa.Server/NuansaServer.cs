@@ -143,7 +143,7 @@ public sealed class NuansaServer : IAsyncDisposable
                 var path = context.Request.Path;
                 var given = System.Text.Encoding.UTF8.GetBytes(context.Request.Headers.Authorization.ToString());
                 // Fixed-time comparison: the answer time says nothing about how much of the key was right.
-                if (path == "/health" || path == "/metrics" || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected))
+                if (path == "/health" || path == "/metrics" || (_options.Playground && Playground.Serves(path)) || System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected))
                 {
                     await next(context).ConfigureAwait(false);
                     return;
@@ -186,7 +186,11 @@ public sealed class NuansaServer : IAsyncDisposable
         _app.MapPost("/models/{name}", (HttpContext context, string name) => Predict(context, name, huggingFace: true));
         _app.MapGet("/info", () => _workers.TryGetValue(DefaultModel, out var w) ? Json(Info(w)) : Json(new JsonObject { ["pipelines"] = Names(_pipelines.Keys) }));
         _app.MapGet("/models/{name}/info", (string name) => _workers.TryGetValue(name, out var w) ? Json(Info(w)) : UnknownModel(name));
+        _app.MapGet("/pipelines/{name}/info", (string name) => _pipelines.TryGetValue(name, out var p) ? Json(PipelineInfo(name, p.Pipeline))
+            : Error(StatusCodes.Status404NotFound, "NotFound", $"No pipeline named '{name}'; this server has {(_pipelines.Count == 0 ? "none" : string.Join(", ", _pipelines.Keys))}.").Result);
         _app.MapGet("/health", Health);
+        if (_options.Playground)
+            Playground.Map(_app);
         _app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4"));
     }
 
@@ -488,6 +492,33 @@ public sealed class NuansaServer : IAsyncDisposable
             info["tasks"] = new JsonObject(c.Tasks.Select(t => KeyValuePair.Create(t.Name, (JsonNode?)new JsonArray([.. t.Labels.Select(l => JsonValue.Create(l))]))));
         return info;
     }
+
+    // A pipeline's steps (labels or tasks, gate, input) and alerts (label → threshold), as the playground shows them.
+    private static JsonObject PipelineInfo(string name, Pipeline pipeline) => new()
+    {
+        ["name"] = name,
+        ["steps"] = new JsonArray([.. pipeline.Steps.Select(step =>
+        {
+            var c = pipeline.Classifier(step.Name);
+            var o = new JsonObject
+            {
+                ["name"] = step.Name,
+                ["input"] = step.Input == StepInput.Text ? "text" : "pair",
+                ["labels"] = Names(c.Labels),
+                ["keep"] = step.Keep == null ? null : Names(step.Keep),
+                ["min_score"] = step.Keep == null ? null : step.MinScore,
+            };
+            if (c.Tasks != null)
+                o["tasks"] = new JsonObject(c.Tasks.Select(t => KeyValuePair.Create(t.Name, (JsonNode?)Names(t.Labels))));
+            return (JsonNode)o;
+        })]),
+        ["alerts"] = new JsonArray([.. pipeline.Alerts.Select(a => (JsonNode)new JsonObject
+        {
+            ["name"] = a.Name,
+            ["step"] = a.Step,
+            ["labels"] = new JsonObject(a.Labels.Select(l => KeyValuePair.Create(l, (JsonNode?)a.Threshold(l)))),
+        })]),
+    };
 
     private IResult UnknownModel(string name) =>
         Error(StatusCodes.Status404NotFound, "NotFound", $"No model named '{name}'; this server has {string.Join(", ", _workers.Keys)}.").Result;

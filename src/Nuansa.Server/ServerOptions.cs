@@ -37,6 +37,9 @@ public sealed record ServerOptions
     /// <summary>Truncate inputs that are too long when a request does not say (TEI's <c>--auto-truncate</c>); otherwise they are refused.</summary>
     public bool AutoTruncate { get; init; }
 
+    /// <summary>Serve the playground page at <c>/</c> (its files need no key; the API calls it makes do).</summary>
+    public bool Playground { get; init; } = true;
+
     /// <summary>
     /// When set, requests must carry <c>Authorization: Bearer &lt;key&gt;</c> (as TEI's <c>--api-key</c>); <c>/health</c> and
     /// <c>/metrics</c> stay open for probes and scrapers.

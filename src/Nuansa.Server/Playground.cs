@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Nuansa.Server;
+
+/// <summary>
+/// The playground page at <c>/</c>: four static files embedded in this assembly, served with a policy that lets the
+/// page talk to this server only and run no script but its own.
+/// </summary>
+internal static class Playground
+{
+    private static readonly (string Path, string Resource, string ContentType)[] Files =
+    [
+        ("/", "Playground/index.html", "text/html; charset=utf-8"),
+        ("/playground.js", "Playground/playground.js", "text/javascript; charset=utf-8"),
+        ("/playground.css", "Playground/playground.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "Playground/favicon.svg", "image/svg+xml"),
+    ];
+
+    private const string Policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+    /// <summary>True for the page's own files, which hold no data and so need no API key.</summary>
+    public static bool Serves(PathString path) => Files.Any(f => path == f.Path);
+
+    public static void Map(WebApplication app)
+    {
+        foreach (var (path, resource, contentType) in Files)
+        {
+            var bytes = Read(resource);
+            app.MapGet(path, (HttpContext context) =>
+            {
+                context.Response.Headers.ContentSecurityPolicy = Policy;
+                context.Response.Headers.XContentTypeOptions = "nosniff";
+                context.Response.Headers.CacheControl = "no-cache";
+                return Results.Bytes(bytes, contentType);
+            });
+        }
+    }
+
+    private static byte[] Read(string resource)
+    {
+        using var stream = typeof(Playground).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"The playground file {resource} is missing from the assembly.");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+}
