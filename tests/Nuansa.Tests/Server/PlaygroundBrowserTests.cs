@@ -238,4 +238,30 @@ public sealed class PlaygroundBrowserTests(BrowserFixture browser) : IClassFixtu
         await BrowserFixture.Screenshot(page, "report");
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public async Task ThePagesFilesNeedNoKeyTheApiDoesAndNoPlaygroundMeansNone()
+    {
+        using var client = new HttpClient { BaseAddress = new Uri(browser.Locked.Addresses[0]) };
+        using (var page = await client.GetAsync("/"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+            Assert.Contains("script-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single());
+        }
+        using (var info = await client.GetAsync("/pipelines/support/info"))
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, info.StatusCode);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BrowserFixture.ApiKey);
+        var steps = JsonNode.Parse(await client.GetStringAsync("/pipelines/support/info"))!;
+        Assert.Equal(["positive"], steps["steps"]![0]!["keep"]!.AsArray().Select(l => l!.GetValue<string>()));
+        Assert.Equal("text", steps["steps"]![1]!["input"]!.GetValue<string>());
+        Assert.Equal(0.5, steps["alerts"]![0]!["labels"]!["Marah"]!.GetValue<double>());
+        using (var missing = await client.GetAsync("/pipelines/nope/info"))
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+
+        await using var bare = NuansaServer.Create(new ServerOptions { Models = [("m", SharedFiles.Model("bert-2label"))], Url = "http://127.0.0.1:0", Playground = false });
+        await bare.StartAsync();
+        using var plain = new HttpClient { BaseAddress = new Uri(bare.Addresses[0]) };
+        using var none = await plain.GetAsync("/");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
+    }
 }
