@@ -33,8 +33,10 @@ public static class EvaluationCharts
                 values[t, p] = report.Metrics.Confusion[t, p];
         }
         var heatmap = plot.Add.Heatmap(values);
-        heatmap.Colormap = new ScottPlot.Colormaps.Blues();
-        plot.Add.ColorBar(heatmap);
+        // Darker is more, as confusion matrices are usually drawn (ScottPlot's Blues runs the other way).
+        heatmap.Colormap = new Reversed(new ScottPlot.Colormaps.Blues());
+        var bar = plot.Add.ColorBar(heatmap);
+        bar.Axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         var max = values.Cast<double>().DefaultIfEmpty(0).Max();
         for (var t = 0; t < n; t++)
         {
@@ -43,12 +45,13 @@ public static class EvaluationCharts
                 var text = plot.Add.Text(values[t, p].ToString("0", System.Globalization.CultureInfo.InvariantCulture), p, n - 1 - t);
                 text.LabelFontSize = 16;
                 text.LabelAlignment = Alignment.MiddleCenter;
-                text.LabelFontColor = values[t, p] > max / 2 ? Colors.Black : Colors.White; // the colormap runs from dark (low) to light (high)
+                text.LabelFontColor = values[t, p] > max / 2 ? Colors.White : Colors.Black;
             }
         }
         var positions = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
         plot.Axes.Bottom.SetTicks(positions, [.. report.Labels]);
         plot.Axes.Left.SetTicks(positions, [.. report.Labels.Reverse()]);
+        plot.Axes.Margins(0, 0);
         plot.Title("Confusion matrix");
         plot.XLabel("predicted label");
         plot.YLabel("gold label");
@@ -79,6 +82,7 @@ public static class EvaluationCharts
         plot.ShowLegend(Alignment.UpperRight);
         plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(c => c * 4 + 1.0)], [.. labels]);
         plot.Axes.SetLimitsY(0, 1.15);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
         plot.Title(title);
         plot.YLabel("score");
         plot.SavePng(path, Width, Height);
@@ -182,5 +186,12 @@ public static class EvaluationCharts
         plot.YLabel("precision");
         plot.SavePng(path, Width, Height);
         return path;
+    }
+
+    private sealed class Reversed(IColormap colormap) : IColormap
+    {
+        public string Name => colormap.Name + " (reversed)";
+
+        public Color GetColor(double position) => colormap.GetColor(1 - position);
     }
 }
