@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Nuansa.Data;
 using Nuansa.Inference;
 using Nuansa.Models;
+using Nuansa.Reporting;
 
 namespace Nuansa.Bench;
 

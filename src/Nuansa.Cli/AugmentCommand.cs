@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Nuansa.Data;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Nuansa.Data;
 using Nuansa.Inference;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Nuansa.Inference;
 using Nuansa.Training;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 
@@ -42,10 +43,10 @@ internal static class DemoCommand
 
             // 3. Fine-tuning with the usual recipe: AdamW, warm-up, evaluation each epoch, best checkpoint kept.
             var model = Path.Combine(root, "model");
-            var result = Trainer.Train(init, Path.Combine(data, "train.tsv"), null, model, new TrainingOptions
+            var result = Trainer.Train(init, TableReader.ReadData(Path.Combine(data, "train.tsv")), null, model, new TrainingOptions
             {
                 NumTrainEpochs = 30, PerDeviceTrainBatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.1, WeightDecay = 0.01,
-                MetricForBestModel = "accuracy", ValidationSplit = 0.15, Seed = 7,
+                MetricForBestModel = "accuracy", LoadBestModelAtEnd = true, ValidationSplit = 0.15, Seed = 7,
             });
             stdout.WriteLine(FormattableString.Invariant($"3. train:  {result.Steps} steps in {result.Duration.TotalSeconds:0.0} s, best validation accuracy {result.Best?.Metrics["accuracy"] ?? double.NaN:0.000} → {model}"));
 

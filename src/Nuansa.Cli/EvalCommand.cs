@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Nuansa.Data;
 using Nuansa.Evaluation;
 using Nuansa.Inference;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Nuansa.Data;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Nuansa.Data;
 using Nuansa.Evaluation;
 using Nuansa.Inference;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 

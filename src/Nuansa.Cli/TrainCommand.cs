@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Nuansa.Training;
+using Nuansa.Reporting;
 
 namespace Nuansa.Cli;
 
@@ -119,7 +120,9 @@ internal static class TrainCommand
             TrainingResult result;
             try
             {
-                result = Trainer.Train(CliParsing.Model(parse, parse.GetValue(model)!), parse.GetValue(train)!, parse.GetValue(validation), parse.GetValue(output)!, options, progress);
+                var data = TableReader.ReadData(parse.GetValue(train)!);
+                var held = parse.GetValue(validation) is { } v ? TableReader.ReadData(v) : null;
+                result = Trainer.Train(CliParsing.Model(parse, parse.GetValue(model)!), data, held, parse.GetValue(output)!, options, progress);
             }
             finally
             {

@@ -17,7 +17,12 @@ public static class Trainer
 {
     public const string LogFileName = "trainer_log.jsonl";
 
-    public static TrainingResult Train(string modelDirectory, string trainFile, string? validationFile, string outputDirectory,
+    /// <summary>
+    /// Trains <paramref name="modelDirectory"/> (a folder or Hub id) on <paramref name="train"/>, evaluating on
+    /// <paramref name="validation"/> (or a stratified share of the training rows), and writes the checkpoint to <paramref name="outputDirectory"/>.
+    /// Rows hold the columns the options name (text, pair, label or one per task); read files with <c>Nuansa.Reporting.TableReader</c>.
+    /// </summary>
+    public static TrainingResult Train(string modelDirectory, TrainingData train, TrainingData? validation, string outputDirectory,
         TrainingOptions options, IProgress<TrainingEvent>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
@@ -47,30 +52,31 @@ public static class Trainer
         if (options.MaxLength > positions)
             throw new NuansaException($"--max-length {options.MaxLength} is more than the {positions} tokens {config.Source} takes (max_position_embeddings).");
         options = options with { MaxLength = options.MaxLength ?? Math.Min(tokenizer.ModelMaxLength, positions) };
-        List<Example> train;
+        List<Example> trainRows;
         try
         {
-            train = ReadExamples(trainFile, task, options, tokenizer);
+            trainRows = ReadExamples(train, task, options, tokenizer);
         }
         catch (NuansaException e) when (options.Labels == null && config.Id2Label.Select((l, i) => l == $"LABEL_{i}").All(x => x))
         {
             // HF's placeholder names: a base checkpoint, which has no labels of its own yet.
             throw new NuansaException($"{e.Message} {config.Source} has only HF's placeholder labels (a base checkpoint?): name yours with --labels.");
         }
-        List<Example> validation;
-        if (validationFile != null)
-        {
-            validation = ReadExamples(validationFile, task, options, tokenizer);
-        }
-        else
-        {
-            (train, validation) = StratifiedSplit(train, options.ValidationSplit, options.Seed);
-        }
+        var (examples, held) = validation != null
+            ? (trainRows, ReadExamples(validation, task, options, tokenizer))
+            : StratifiedSplit(trainRows, options.ValidationSplit, options.Seed);
+        return Run(modelDirectory, config, tasks, task, tokenizer, examples, held, train.Source, validation?.Source, outputDirectory, checkpoints, options, progress, cancellationToken);
+    }
+
+    private static TrainingResult Run(string modelDirectory, ModelConfig config, IReadOnlyList<Inference.TaskHead>? tasks, TaskSpec task, Tokenizer tokenizer,
+        List<Example> train, List<Example> validation, string trainSource, string? validationSource, string outputDirectory, string checkpoints,
+        TrainingOptions options, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+    {
         if (train.Count == 0)
-            throw new NuansaException($"{trainFile}: no training examples (the file has a header but no rows).");
+            throw new NuansaException($"{trainSource}: no training examples (the file has a header but no rows).");
         if (task.Mode == TaskMode.SingleLabel && train.Select(e => e.Labels[0]).Distinct().Count() < 2)
         {
-            throw new NuansaException($"{trainFile}: every training example has label \"{config.Id2Label[(int)train[0].Labels[0]]}\"; a classifier " +
+            throw new NuansaException($"{trainSource}: every training example has label \"{config.Id2Label[(int)train[0].Labels[0]]}\"; a classifier " +
                 "trained on one label can only ever predict it. Add examples of the other labels.");
         }
         if (options.Oversample)
@@ -218,8 +224,8 @@ public static class Trainer
         var summary = new JsonObject
         {
             ["base_model"] = Path.GetFileName(Path.GetFullPath(modelDirectory).TrimEnd('/', '\\')),
-            ["train_file"] = Path.GetFileName(trainFile),
-            ["validation_file"] = validationFile != null ? Path.GetFileName(validationFile) : null,
+            ["train_file"] = Path.GetFileName(trainSource),
+            ["validation_file"] = validationSource != null ? Path.GetFileName(validationSource) : null,
             ["train_examples"] = train.Count,
             ["validation_examples"] = validation.Count,
             ["pairs"] = train.Any(e => e.IsPair),
@@ -313,9 +319,9 @@ public static class Trainer
     private static long FolderBytes(string folder) =>
         new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
 
-    internal static List<Example> ReadExamples(string path, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
+    internal static List<Example> ReadExamples(TrainingData data, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
     {
-        var rows = TableReader.Read(path);
+        var (path, rows) = (data.Source, data.Rows);
         var preprocessing = options.Preprocessing ?? Data.TextPreprocessing.FromConfig(task.Config);
         var inputs = rows.Select(r => (preprocessing.Apply(r.Text(options.TextColumn, path)),
             r.Fields.ContainsKey(options.PairColumn) && r.OptionalText(options.PairColumn, path) is { } pair ? preprocessing.Apply(pair) : null)).ToArray();

@@ -1,4 +1,4 @@
-using Nuansa.Evaluation;
+using Nuansa.Reporting;
 
 namespace Nuansa.Tests.Evaluation;
 

@@ -3,7 +3,7 @@ using Markdig;
 using Markdig.Syntax;
 using Markdig.Syntax.Inlines;
 
-namespace Nuansa.Evaluation;
+namespace Nuansa.Reporting;
 
 /// <summary>
 /// <c>report.html</c>: the Markdown report rendered as one self-contained page (charts embedded as data URIs, styles

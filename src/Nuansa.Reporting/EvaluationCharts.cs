@@ -1,6 +1,7 @@
+using Nuansa.Evaluation;
 using ScottPlot;
 
-namespace Nuansa.Evaluation;
+namespace Nuansa.Reporting;
 
 /// <summary>PNG charts of an evaluation (with ScottPlot): confusion-matrix heat map, per-class scores, reliability diagram, training curves.</summary>
 public static class EvaluationCharts
