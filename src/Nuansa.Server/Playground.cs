@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace Nuansa.Server;
 
@@ -22,12 +23,12 @@ internal static class Playground
     /// <summary>True for the page's own files, which hold no data and so need no API key.</summary>
     public static bool Serves(PathString path) => Files.Any(f => path == f.Path);
 
-    public static void Map(WebApplication app)
+    public static void Map(IEndpointRouteBuilder routes)
     {
         foreach (var (path, resource, contentType) in Files)
         {
             var bytes = Read(resource);
-            app.MapGet(path, (HttpContext context) =>
+            routes.MapGet(path, (HttpContext context) =>
             {
                 context.Response.Headers.ContentSecurityPolicy = Policy;
                 context.Response.Headers.XContentTypeOptions = "nosniff";
