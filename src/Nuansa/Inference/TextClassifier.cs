@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 using Nuansa.Checkpoints;
 using Nuansa.Graphs.Onnx;
 using Nuansa.Models;
@@ -19,6 +22,9 @@ public sealed record TextClassifierOptions
 
     /// <summary>Int8: how the weights use their 8 bits; Auto (the default) picks the most precise form that is exact on this CPU.</summary>
     public Int8Weights Int8Weights { get; init; }
+
+    /// <summary>Where loading says what it loaded and how it computes (Information); null logs nothing.</summary>
+    public ILogger? Logger { get; init; }
 }
 
 /// <summary>
@@ -29,6 +35,7 @@ public sealed class TextClassifier : IDisposable
 {
     private readonly OnnxSession _session;
     private readonly bool _tokenTypes;
+    private readonly KeyValuePair<string, object?> _tag;
 
     private TextClassifier(string path, ModelConfig config, Tokenizer tokenizer, OnnxSession session, IReadOnlyList<TaskHead>? tasks, Int8Weights? int8Weights)
     {
@@ -38,6 +45,7 @@ public sealed class TextClassifier : IDisposable
         Tokenizer = tokenizer;
         _session = session;
         _tokenTypes = SequenceClassifier.UsesTokenTypes(config);
+        _tag = new KeyValuePair<string, object?>("nuansa.model", System.IO.Path.GetFileName(path.TrimEnd('/', '\\')));
         Tasks = tasks;
         Preprocessing = Data.TextPreprocessing.FromConfig(config);
     }
@@ -80,7 +88,47 @@ public sealed class TextClassifier : IDisposable
             graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights });
         session = new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads });
         Int8Weights? form = options.Quantization == Quantization.Int8 ? Int8Kernels.Resolve(options.Int8Weights) : null;
-        return new TextClassifier(path, config, tokenizer, session, tasks, form);
+        var classifier = new TextClassifier(path, config, tokenizer, session, tasks, form);
+        options.Logger?.LogInformation("Loaded {Path}: {ModelType}, {Outputs} outputs ({Kind}), up to {MaxLength} tokens, {Precision}",
+            path, config.ModelType, config.NumLabels, tasks != null ? $"{tasks.Count} tasks" : config.ProblemType ?? "single_label_classification", classifier.MaxLength, classifier.Precision);
+        return classifier;
+    }
+
+    /// <summary><see cref="Load"/> off the calling thread (loading reads and converts every weight, and may download them).</summary>
+    public static Task<TextClassifier> LoadAsync(string path, TextClassifierOptions? options = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Load(path, options), cancellationToken);
+
+    /// <summary><see cref="Classify(string, ClassifyOptions?)"/> off the calling thread.</summary>
+    public async Task<Classification> ClassifyAsync(string text, ClassifyOptions? options = null, CancellationToken cancellationToken = default) =>
+        (await ClassifyBatchAsync([new TextInput(text)], options, cancellationToken).ConfigureAwait(false))[0];
+
+    /// <summary><see cref="ClassifyBatch"/> off the calling thread; cancellation stops between batches.</summary>
+    public Task<IReadOnlyList<Classification>> ClassifyBatchAsync(IReadOnlyList<TextInput> inputs, ClassifyOptions? options = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => ClassifyBatch(inputs, options, null, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Classifies a stream of inputs of any length (a file, a queue, a database cursor) a batch at a time
+    /// (<see cref="ClassifyOptions.BatchSize"/> inputs), yielding results in input order as each batch is done.
+    /// </summary>
+    public async IAsyncEnumerable<Classification> ClassifyStreamAsync(IAsyncEnumerable<TextInput> inputs, ClassifyOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var size = (options ?? ClassifyOptions.Default).BatchSize;
+        var chunk = new List<TextInput>(size);
+        await foreach (var input in inputs.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            chunk.Add(input);
+            if (chunk.Count < size)
+                continue;
+            foreach (var result in await ClassifyBatchAsync([.. chunk], options, cancellationToken).ConfigureAwait(false))
+                yield return result;
+            chunk.Clear();
+        }
+        if (chunk.Count > 0)
+        {
+            foreach (var result in await ClassifyBatchAsync([.. chunk], options, cancellationToken).ConfigureAwait(false))
+                yield return result;
+        }
     }
 
     /// <summary>Classifies one text.</summary>
@@ -196,7 +244,12 @@ public sealed class TextClassifier : IDisposable
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = mask };
         if (_tokenTypes)
             inputs["token_type_ids"] = types;
-        return _session.Run(inputs, [batch.Count, length], ["logits"])[0].Values;
+        var started = Stopwatch.GetTimestamp();
+        var logits = _session.Run(inputs, [batch.Count, length], ["logits"])[0].Values;
+        NuansaMeter.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _tag);
+        NuansaMeter.Inputs.Add(batch.Count, _tag);
+        NuansaMeter.Tokens.Add((long)batch.Count * length, _tag);
+        return logits;
     }
 
     /// <summary>

@@ -1,0 +1,44 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Nuansa.Inference;
+using Nuansa.Server;
+
+namespace Nuansa.Tests.Server;
+
+/// <summary>Nuansa's endpoints inside an application of the user's own, beside its routes.</summary>
+public class MapNuansaTests
+{
+    [Fact]
+    public async Task TheEndpointsLiveUnderAPrefixBesideTheAppsOwnRoutesWithTheKeyOnlyOnThem()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))], ApiKey = "k" });
+        builder.Services.AddTextClassifier("direct", o => o.Model = SharedFiles.Model("bert-2label"));
+        await using var app = builder.Build();
+        app.MapGet("/hello", ([FromKeyedServices("direct")] TextClassifier classifier) => classifier.Classify("fine").Top.Label);
+        app.MapNuansa("/nuansa");
+        app.MapHealthChecks("/healthz");
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var client = new HttpClient { BaseAddress = new Uri(address) };
+
+        using var direct = TextClassifier.Load(SharedFiles.Model("bert-2label"));
+        Assert.Equal(direct.Classify("fine").Top.Label, await client.GetStringAsync("/hello"));
+        Assert.Equal("Healthy", await client.GetStringAsync("/healthz"));
+        using (var refused = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}""")))
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        client.DefaultRequestHeaders.Authorization = new("Bearer", "k");
+        using var answer = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}"""));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        var labels = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!.AsArray();
+        Assert.Equal(direct.Classify("fine", new ClassifyOptions { TopK = null }).Labels[0].Score, labels[0]!["score"]!.GetValue<float>(), 6);
+        Assert.Contains("te_request_success", await client.GetStringAsync("/nuansa/metrics"));
+        await app.StopAsync();
+    }
+}
