@@ -4,8 +4,12 @@ namespace Nuansa.Tests;
 public static class SharedFiles
 {
     private static readonly Lazy<string> RootPath = new(FindRoot);
+    private static readonly Lazy<string> RepositoryPath = new(FindRepository);
 
     public static string Root => RootPath.Value;
+
+    /// <summary>The repository checkout the tests were built from (the folder with Nuansa.slnx).</summary>
+    public static string Repository => RepositoryPath.Value;
 
     public static string Fixtures => Path.Combine(Root, "fixtures");
 
@@ -25,15 +29,21 @@ public static class SharedFiles
 
     private static string FindRoot()
     {
-        // Walk up from the test assembly to the repository root (the folder with Nuansa.slnx); shared/ is its sibling.
+        // shared/ is the repository's sibling.
+        var repository = new DirectoryInfo(Repository);
+        var shared = Path.Combine(repository.Parent?.FullName ?? repository.FullName, "shared");
+        if (!Directory.Exists(Path.Combine(shared, "fixtures")))
+            throw new InvalidOperationException($"The shared folder with fixtures was not found at {shared}: check out the repository beside it (../shared).");
+        return shared;
+    }
+
+    private static string FindRepository()
+    {
+        // Walk up from the test assembly to the repository root (the folder with Nuansa.slnx).
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
-            if (!File.Exists(Path.Combine(dir.FullName, "Nuansa.slnx")))
-                continue;
-            var shared = Path.Combine(dir.Parent?.FullName ?? dir.FullName, "shared");
-            if (!Directory.Exists(Path.Combine(shared, "fixtures")))
-                throw new InvalidOperationException($"The shared folder with fixtures was not found at {shared}: check out the repository beside it (../shared).");
-            return shared;
+            if (File.Exists(Path.Combine(dir.FullName, "Nuansa.slnx")))
+                return dir.FullName;
         }
         throw new InvalidOperationException($"No Nuansa.slnx above {AppContext.BaseDirectory}; the tests must run from a checkout of the repository.");
     }
