@@ -1,6 +1,4 @@
 using System.CommandLine;
-using Nuansa.Checkpoints;
-using Nuansa.Graphs.Onnx;
 using Nuansa.Models;
 
 namespace Nuansa.Cli;
@@ -8,12 +6,6 @@ namespace Nuansa.Cli;
 /// <summary><c>nuansa export --model DIR --output DIR [--layout optimum|transformers.js] [--quantize int8]</c>.</summary>
 internal static class ExportCommand
 {
-    private static readonly string[] CopiedFiles =
-    [
-        "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
-    ];
-
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder.", Required = true };
@@ -31,32 +23,19 @@ internal static class ExportCommand
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
-            var target = Path.GetFullPath(parse.GetValue(output)!);
-            if (Path.GetFullPath(parse.GetValue(model)!).TrimEnd('/') == target.TrimEnd('/'))
+            if (Path.GetFullPath(parse.GetValue(model)!).TrimEnd('/') == Path.GetFullPath(parse.GetValue(output)!).TrimEnd('/'))
                 throw new NuansaException("--output must be another folder than --model; nothing in the checkpoint folder is overwritten.");
-            AtomicFolder.CheckWritable(target);
-            var source = Path.GetFullPath(CliParsing.Model(parse, parse.GetValue(model)!));
-            var config = ModelConfig.Load(source);
-            var quantization = precision.Quantization(parse);
-            // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.
-            var fileName = quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
-            var relative = parse.GetValue(layout) == "transformers.js" ? Path.Combine("onnx", fileName) : fileName;
-            IReadOnlyList<string> written = [];
-            IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
-            // The folder appears complete or not at all, like init's, train's and eval's.
-            AtomicFolder.Write(target, staging =>
+            // The output is checked before a Hub model is downloaded (and the export checks it again).
+            AtomicFolder.CheckWritable(parse.GetValue(output)!);
+            var result = OnnxExport.Export(CliParsing.Model(parse, parse.GetValue(model)!), parse.GetValue(output)!, new OnnxExportOptions
             {
-                Graphs.Graph graph;
-                using (var weights = WeightStore.Open(source))
-                    graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = quantization, Int8Weights = precision.Weights(parse) });
-                written = OnnxWriter.Write(Path.Combine(staging, relative), graph);
-                metadata = graph.Metadata;
-                foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
-                    File.Copy(Path.Combine(source, name), Path.Combine(staging, name));
+                Layout = parse.GetValue(layout) == "transformers.js" ? OnnxLayout.TransformersJs : OnnxLayout.Optimum,
+                Quantization = precision.Quantization(parse),
+                Int8Weights = precision.Weights(parse),
             });
-            stdout.WriteLine($"wrote {string.Join(" and ", written.Select(w => Path.Combine(target, Path.GetDirectoryName(relative) ?? "", Path.GetFileName(w))))}");
+            stdout.WriteLine($"wrote {string.Join(" and ", result.Files)}");
             // The same words the file's metadata carries.
-            if (metadata.TryGetValue("nuansa.int8_weights", out var form))
+            if (result.Int8Weights is { } form)
                 stdout.WriteLine($"int8 weights: {form} (recorded in the file's metadata)");
             return 0;
         }));

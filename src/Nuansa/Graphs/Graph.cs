@@ -1,7 +1,7 @@
 namespace Nuansa.Graphs;
 
 /// <summary>Element types, numbered as ONNX's <c>TensorProto.DataType</c>.</summary>
-public enum ElementType
+internal enum ElementType
 {
     Float = 1,
     UInt8 = 2,
@@ -12,7 +12,7 @@ public enum ElementType
 }
 
 /// <summary>One dimension of a tensor shape: a fixed size, or a symbol such as <c>batch</c>.</summary>
-public readonly record struct Dim(long? Size, string? Symbol)
+internal readonly record struct Dim(long? Size, string? Symbol)
 {
     public static implicit operator Dim(long size) => new(size, null);
 
@@ -22,10 +22,10 @@ public readonly record struct Dim(long? Size, string? Symbol)
 }
 
 /// <summary>A named graph input or output with its type and shape.</summary>
-public sealed record ValueInfo(string Name, ElementType Type, IReadOnlyList<Dim> Shape);
+internal sealed record ValueInfo(string Name, ElementType Type, IReadOnlyList<Dim> Shape);
 
 /// <summary>An attribute value of a node: int, float, string, int list, float list or tensor.</summary>
-public sealed record AttributeValue(object Value)
+internal sealed record AttributeValue(object Value)
 {
     public static implicit operator AttributeValue(long value) => new((object)value);
 
@@ -43,11 +43,11 @@ public sealed record AttributeValue(object Value)
 }
 
 /// <summary>One operation: ONNX op type (and domain), input and output value names, attributes.</summary>
-public sealed record Node(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs,
+internal sealed record Node(string OpType, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs,
     IReadOnlyDictionary<string, AttributeValue> Attributes, string Domain = "");
 
 /// <summary>A constant tensor (weights, shapes, quantized weights): name, type, dimensions and values.</summary>
-public sealed class TensorData
+internal sealed class TensorData
 {
     private TensorData(string name, ElementType type, long[] dims, float[]? floats, long[]? longs, sbyte[]? bytes)
     {
@@ -78,7 +78,7 @@ public sealed class TensorData
 }
 
 /// <summary>A computation graph: inputs, outputs, nodes in topological order, and constant tensors.</summary>
-public sealed class Graph
+internal sealed class Graph
 {
     public Graph(string name, IReadOnlyList<ValueInfo> inputs, IReadOnlyList<ValueInfo> outputs, IReadOnlyList<Node> nodes, IReadOnlyList<TensorData> initializers,
         IReadOnlyDictionary<string, string>? metadata = null)

@@ -4,7 +4,7 @@ namespace Nuansa.Graphs;
 /// Builds a <see cref="Graph"/> one operation at a time. Each helper adds one ONNX node (opset 17) and
 /// returns the name of its output, so model code reads like the forward pass it describes.
 /// </summary>
-public sealed class GraphBuilder(string name)
+internal sealed class GraphBuilder(string name)
 {
     private readonly List<ValueInfo> _inputs = [];
     private readonly List<ValueInfo> _outputs = [];

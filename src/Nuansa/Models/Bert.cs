@@ -8,7 +8,7 @@ namespace Nuansa.Models;
 /// embeddings (word + position + token type, LayerNorm) → N × (self-attention, add &amp; norm, feed-forward,
 /// add &amp; norm) → pooler (tanh of a dense layer on [CLS]) → classifier. Dropout is off at inference.
 /// </summary>
-public static class Bert
+internal static class Bert
 {
     /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
     public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)

@@ -8,7 +8,7 @@ namespace Nuansa.Models;
 /// (no token types), N × (attention with the query scaled first, sa_layer_norm, feed-forward, output_layer_norm),
 /// then pre_classifier → ReLU → classifier on the first token. LayerNorm epsilon is fixed at 1e-12.
 /// </summary>
-public static class DistilBert
+internal static class DistilBert
 {
     /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
     public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)

@@ -1,7 +1,7 @@
 namespace Nuansa.Models;
 
 /// <summary>What a model graph exposes besides its logits.</summary>
-public sealed record GraphOptions
+internal sealed record GraphOptions
 {
     /// <summary>Also output <c>hidden_states.0</c> (embeddings) … <c>hidden_states.N</c> (each layer), as HF's <c>output_hidden_states</c>.</summary>
     public bool HiddenStates { get; init; }
@@ -24,4 +24,4 @@ public sealed record GraphOptions
 
 /// <summary>A dropout layer of a training graph: its mask input, the rank of the masked value, and the drop probability.</summary>
 /// <remarks>Rank 2 masks are [batch, hidden], rank 3 [batch, sequence, hidden], rank 4 [batch, heads, sequence, sequence].</remarks>
-public sealed record DropoutMask(string Name, int Rank, double Probability);
+internal sealed record DropoutMask(string Name, int Rank, double Probability);

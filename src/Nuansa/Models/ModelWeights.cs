@@ -8,7 +8,7 @@ namespace Nuansa.Models;
 /// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
 /// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
 /// </summary>
-public sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
+internal sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
     Int8Weights int8Weights = Int8Weights.Auto)
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);

@@ -3,7 +3,7 @@ using Nuansa.Checkpoints;
 namespace Nuansa.Models;
 
 /// <summary>What a parameter is, which decides its HF initialization and whether weight decay applies.</summary>
-public enum ParameterKind
+internal enum ParameterKind
 {
     LinearWeight,
     Bias,
@@ -13,7 +13,7 @@ public enum ParameterKind
 }
 
 /// <summary>One parameter of a model: HF name, shape, kind, and for embeddings the row HF keeps at zero (padding_idx).</summary>
-public sealed record Parameter(string Name, long[] Shape, ParameterKind Kind, long? PaddingRow = null)
+internal sealed record Parameter(string Name, long[] Shape, ParameterKind Kind, long? PaddingRow = null)
 {
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 
@@ -25,7 +25,7 @@ public sealed record Parameter(string Name, long[] Shape, ParameterKind Kind, lo
 /// The parameters of HF's <c>*ForSequenceClassification</c> models (transformers 4.32 state dicts), in the order of
 /// <c>named_parameters()</c>, derived from the config alone.
 /// </summary>
-public static class ParameterLayout
+internal static class ParameterLayout
 {
     public static IReadOnlyList<Parameter> For(ModelConfig c)
     {

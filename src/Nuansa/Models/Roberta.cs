@@ -8,7 +8,7 @@ namespace Nuansa.Models;
 /// modeling_roberta.py): BERT's encoder with position ids counted from <c>padding_idx + 1</c> over real tokens,
 /// token type 0 throughout, no pooler, and a head of dense → tanh → out_proj on the first token (&lt;s&gt;).
 /// </summary>
-public static class Roberta
+internal static class Roberta
 {
     /// <summary>Adds the inputs and the forward pass to <paramref name="g"/>; returns the logits.</summary>
     public static string Forward(GraphBuilder g, ModelWeights w, ModelConfig config, GraphOptions options)

@@ -4,7 +4,7 @@ using Nuansa.Graphs;
 namespace Nuansa.Models;
 
 /// <summary>Picks the architecture for a config, as HF's <c>AutoModelForSequenceClassification</c> does.</summary>
-public static class SequenceClassifier
+internal static class SequenceClassifier
 {
     /// <summary>The inference graph: token ids and mask in, <c>logits</c> out, weights baked in as constants.</summary>
     public static Graph Build(ModelConfig config, WeightStore store, GraphOptions? options = null)

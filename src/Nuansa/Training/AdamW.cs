@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 namespace Nuansa.Training;
 
 /// <summary>AdamW's hyper-parameters, with HF <c>TrainingArguments</c>' defaults.</summary>
-public sealed record AdamWOptions
+internal sealed record AdamWOptions
 {
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.999;
@@ -20,7 +20,7 @@ public sealed record AdamWOptions
 /// bias corrections): p ← p·(1 − lr·wd); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
 /// p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
 /// </summary>
-public sealed class AdamW
+internal sealed class AdamW
 {
     private readonly AdamWOptions _options;
     private readonly Dictionary<string, (float[] M, float[] V)> _moments = new(StringComparer.Ordinal);
@@ -99,7 +99,7 @@ public sealed class AdamW
 }
 
 /// <summary>Global-norm gradient clipping, as <c>torch.nn.utils.clip_grad_norm_</c>.</summary>
-public static class GradientClipping
+internal static class GradientClipping
 {
     /// <summary>Scales all gradients by min(1, max_norm / (‖g‖ + 1e-6)) and returns the norm before clipping.</summary>
     public static double ClipByGlobalNorm(IReadOnlyList<float[]> gradients, double maxNorm)

@@ -11,7 +11,7 @@ namespace Nuansa.Training;
 /// of (seed, step, mask, index), so a mask is filled in parallel chunks and comes out the same on every machine.
 /// BERT-base at 16 × 128 needs 76 million mask elements a step; this fills them in tens of milliseconds.
 /// </remarks>
-public static class DropoutMaskSampler
+internal static class DropoutMaskSampler
 {
     private const int Chunk = 1 << 16;
 

@@ -6,7 +6,7 @@ using Nuansa.Models;
 namespace Nuansa.Training;
 
 /// <summary>Logits of a model whose weights are graph inputs: for evaluating the current weights during training.</summary>
-public sealed class ForwardSession : IDisposable
+internal sealed class ForwardSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly IReadOnlyList<Parameter> _parameters;

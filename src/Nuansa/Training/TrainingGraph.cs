@@ -11,7 +11,7 @@ namespace Nuansa.Training;
 /// <c>attention_mask</c> (and <c>token_type_ids</c>), <c>labels</c> and <c>class_weights</c>.
 /// Outputs: <c>loss</c>, <c>logits</c>, and <c>grad.&lt;parameter&gt;</c> for each parameter.
 /// </summary>
-public sealed class TrainingGraph
+internal sealed class TrainingGraph
 {
     private TrainingGraph(Graph graph, IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<string, float[]> initial, ModelConfig config, IReadOnlyList<DropoutMask> masks)
     {

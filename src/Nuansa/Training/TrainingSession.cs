@@ -7,17 +7,17 @@ namespace Nuansa.Training;
 /// One padded batch of encoded inputs with their labels: label ids ([rows], or [rows × tasks] for multi-task), or
 /// for multi-label 0/1 <paramref name="Targets"/> ([rows × labels]).
 /// </summary>
-public sealed record TrainingBatch(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, long[] Labels, int Rows, int Length, float[]? Targets = null);
+internal sealed record TrainingBatch(long[] InputIds, long[] AttentionMask, long[] TokenTypeIds, long[] Labels, int Rows, int Length, float[]? Targets = null);
 
 /// <summary>The result of one forward and backward pass.</summary>
-public sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<float[]> Gradients);
+internal sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<float[]> Gradients);
 
 /// <summary>
 /// Runs a <see cref="TrainingGraph"/> on ONNX Runtime: feeds the current parameter values and a batch, returns
 /// the loss, logits and one gradient per parameter (in <see cref="TrainingGraph.Parameters"/> order).
 /// One step at a time: the session reuses its dropout-mask buffers between runs, so it is not for concurrent use.
 /// </summary>
-public sealed class TrainingSession : IDisposable
+internal sealed class TrainingSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly float[][] _masks;

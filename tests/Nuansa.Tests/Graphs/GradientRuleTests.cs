@@ -8,7 +8,7 @@ namespace Nuansa.Tests.Graphs;
 /// <summary>Every gradient rule against central finite differences of the same graph run by ONNX Runtime.</summary>
 public class GradientRuleTests
 {
-    public delegate string Body(GraphBuilder g, string[] inputs);
+    internal delegate string Body(GraphBuilder g, string[] inputs);
 
     private static readonly Dictionary<string, (long[][] Shapes, Body Body, bool Positive)> Cases = new()
     {

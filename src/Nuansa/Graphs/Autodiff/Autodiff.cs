@@ -5,7 +5,7 @@ namespace Nuansa.Graphs.Autodiff;
 /// the gradient of a scalar loss with respect to chosen inputs, one rule per op (<see cref="GradientRules"/>),
 /// so that ONNX Runtime runs forward and backward as one graph.
 /// </summary>
-public static class Autodiff
+internal static class Autodiff
 {
     /// <summary>
     /// Adds gradient nodes for <paramref name="loss"/> (a scalar) with respect to each of <paramref name="wrt"/>,

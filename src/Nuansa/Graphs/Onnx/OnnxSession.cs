@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace Nuansa.Graphs.Onnx;
 
 /// <summary>Settings of an ONNX Runtime session.</summary>
-public sealed record SessionSettings
+internal sealed record SessionSettings
 {
     /// <summary>Threads for one run's operators; 0 lets ONNX Runtime use every core.</summary>
     public int IntraOpThreads { get; init; }
@@ -50,7 +50,7 @@ public static class OnnxRuntimeThreads
 }
 
 /// <summary>One ONNX Runtime session on the CPU; safe to run from several threads at once.</summary>
-public sealed class OnnxSession : IDisposable
+internal sealed class OnnxSession : IDisposable
 {
     private readonly InferenceSession _session;
 

@@ -6,7 +6,7 @@ namespace Nuansa.Graphs.Onnx;
 /// Serializes a <see cref="Graph"/> as an ONNX <c>ModelProto</c>, writing only the fields Nuansa uses
 /// (field numbers from onnx.proto). Weights go into <c>raw_data</c> as little-endian bytes.
 /// </summary>
-public static class OnnxWriter
+internal static class OnnxWriter
 {
     /// <summary>The ONNX opset Nuansa's graphs use (LayerNormalization needs 17).</summary>
     public const int Opset = 17;

@@ -1,0 +1,61 @@
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+
+namespace Nuansa.Models;
+
+/// <summary>Where an export puts the ONNX file: beside config.json (Optimum's <c>ORTModelForSequenceClassification</c>) or under <c>onnx/</c> (transformers.js).</summary>
+public enum OnnxLayout
+{
+    Optimum,
+    TransformersJs,
+}
+
+public sealed record OnnxExportOptions
+{
+    public OnnxLayout Layout { get; init; }
+    public Quantization Quantization { get; init; }
+    public Int8Weights Int8Weights { get; init; }
+}
+
+/// <summary>What an export wrote: the ONNX file(s), and for int8 the weight form recorded in the file's metadata.</summary>
+public sealed record OnnxExportResult(IReadOnlyList<string> Files, string? Int8Weights);
+
+/// <summary>
+/// Writes a checkpoint as an ONNX model (inputs <c>input_ids</c>, <c>attention_mask</c>[, <c>token_type_ids</c>];
+/// output <c>logits</c>) with its config and tokenizer files, into a new folder that appears complete or not at all.
+/// </summary>
+public static class OnnxExport
+{
+    private static readonly string[] CopiedFiles =
+    [
+        "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
+    ];
+
+    public static OnnxExportResult Export(string modelDirectory, string outputDirectory, OnnxExportOptions? options = null)
+    {
+        options ??= new OnnxExportOptions();
+        var target = Path.GetFullPath(outputDirectory);
+        if (Path.GetFullPath(modelDirectory).TrimEnd('/') == target.TrimEnd('/'))
+            throw new NuansaException("The output must be another folder than the model's; nothing in the checkpoint folder is overwritten.");
+        AtomicFolder.CheckWritable(target);
+        var source = Path.GetFullPath(Hub.HubModels.Resolve(modelDirectory));
+        var config = ModelConfig.Load(source);
+        // Optimum's quantizer and transformers.js both name the int8 file model_quantized.onnx.
+        var fileName = options.Quantization == Quantization.Int8 ? "model_quantized.onnx" : "model.onnx";
+        var relative = options.Layout == OnnxLayout.TransformersJs ? Path.Combine("onnx", fileName) : fileName;
+        IReadOnlyList<string> written = [];
+        string? form = null;
+        AtomicFolder.Write(target, staging =>
+        {
+            Graphs.Graph graph;
+            using (var weights = WeightStore.Open(source))
+                graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights });
+            written = OnnxWriter.Write(Path.Combine(staging, relative), graph);
+            form = graph.Metadata.TryGetValue("nuansa.int8_weights", out var f) ? f : null;
+            foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
+                File.Copy(Path.Combine(source, name), Path.Combine(staging, name));
+        });
+        return new OnnxExportResult([.. written.Select(w => Path.Combine(target, Path.GetDirectoryName(relative) ?? "", Path.GetFileName(w)))], form);
+    }
+}
