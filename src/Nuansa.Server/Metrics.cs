@@ -9,7 +9,7 @@ namespace Nuansa.Server;
 /// <c>te_request_duration</c>, <c>te_batch_next_size</c>, ...) and bucket layouts, so TEI dashboards work; each
 /// carries a <c>model</c> label as well, since one Nuansa server may serve several. Prometheus text at <c>/metrics</c>.
 /// </summary>
-public sealed class Metrics
+internal sealed class Metrics
 {
     // TEI's layouts: durations geometric from 1.5e-5 s by 1.5 (35 buckets), sizes and token counts powers of two.
     private static readonly double[] DurationBuckets = [.. Enumerable.Range(1, 35).Select(i => 1e-5 * Math.Pow(1.5, i))];

@@ -11,7 +11,7 @@ namespace Nuansa.Server;
 /// length-grouped forward passes and answers each, so concurrent small requests share a forward pass (dynamic
 /// batching, as TEI does).
 /// </summary>
-public sealed class ModelWorker : IAsyncDisposable
+internal sealed class ModelWorker : IAsyncDisposable
 {
     private readonly Channel<WorkItem> _queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ServerOptions _options;

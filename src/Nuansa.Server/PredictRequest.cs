@@ -6,16 +6,16 @@ using Nuansa.Tokenization;
 namespace Nuansa.Server;
 
 /// <summary>A request the server cannot take, with the reason (TEI's <c>Validation</c>, 422).</summary>
-public class RequestException(string message) : Exception(message);
+internal class RequestException(string message) : Exception(message);
 
 /// <summary>A request with nothing to classify (TEI's <c>Empty</c>, 400).</summary>
-public sealed class EmptyRequestException(string message) : RequestException(message);
+internal sealed class EmptyRequestException(string message) : RequestException(message);
 
 /// <summary>
 /// A classification request: TEI's <c>/predict</c> body (<see cref="Parse"/>) or HF's Inference API body
 /// (<see cref="ParseHuggingFace"/>). <see cref="Single"/>: the answer is one list of labels, not a list of lists.
 /// </summary>
-public sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, ScoreFunction Function, int? TopK,
+internal sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Single, bool Truncate, ScoreFunction Function, int? TopK,
     TruncationSide TruncationSide = TruncationSide.Right, LongText LongText = LongText.Truncate, int Stride = 0, WindowAggregate Aggregate = WindowAggregate.Mean)
 {
     /// <summary>

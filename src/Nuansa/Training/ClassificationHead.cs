@@ -10,7 +10,7 @@ namespace Nuansa.Training;
 /// the user, and the classification head the checkpoint lacks — or has for another number of labels, HF's
 /// <c>ignore_mismatched_sizes</c> — is initialized as HF initializes it (normal(0, initializer_range), zero bias).
 /// </summary>
-public static class ClassificationHead
+internal static class ClassificationHead
 {
     /// <summary>The config with <paramref name="labels"/> as its <c>id2label</c> / <c>label2id</c> (and <c>num_labels</c>).</summary>
     public static ModelConfig WithLabels(ModelConfig config, IReadOnlyList<string> labels)

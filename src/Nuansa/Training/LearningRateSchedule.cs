@@ -13,7 +13,7 @@ public enum ScheduleType
 /// The multiplier of the base learning rate for each optimizer step, as HF's schedulers compute it. Step k
 /// (counting from 1) uses the multiplier of k − 1, because the scheduler steps after the optimizer.
 /// </summary>
-public sealed class LearningRateSchedule(ScheduleType type, int warmupSteps, int totalSteps)
+internal sealed class LearningRateSchedule(ScheduleType type, int warmupSteps, int totalSteps)
 {
     public ScheduleType Type { get; } = type;
     public int WarmupSteps { get; } = warmupSteps;

@@ -124,7 +124,7 @@ public enum LossKind
 /// cross-entropy and focal; <c>targets</c> [batch, labels] (0/1) and <c>pos_weight</c> [labels] for binary
 /// cross-entropy; <c>labels</c> [batch, tasks] and <c>class_weights</c> [labels] (task after task) for multi-task.
 /// </summary>
-public sealed record LossOptions
+internal sealed record LossOptions
 {
     public LossKind Kind { get; init; } = LossKind.CrossEntropy;
     public double LabelSmoothing { get; init; }
