@@ -13,7 +13,7 @@ namespace Nuansa.Checkpoints;
 public sealed class ModelConfig
 {
     /// <summary>The <c>model_type</c> values Nuansa can load.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = ["bert", "distilbert", "roberta", "xlm-roberta"];
+    public static IReadOnlyList<string> SupportedModelTypes => Models.Architecture.SupportedModelTypes;
 
     /// <summary>The <c>problem_type</c> values HF accepts.</summary>
     public static readonly IReadOnlyList<string> ProblemTypes = ["regression", "single_label_classification", "multi_label_classification"];
@@ -35,46 +35,8 @@ public sealed class ModelConfig
             throw new UnsupportedModelException($"{source}: model_type \"{ModelType}\" is not supported. Supported model types: {string.Join(", ", SupportedModelTypes)}.");
         Architectures = reader.StringList("architectures");
 
-        if (ModelType == "distilbert")
-        {
-            VocabSize = reader.Int("vocab_size", 30522);
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings", 512);
-            SinusoidalPositionEmbeddings = reader.Bool("sinusoidal_pos_embds", false);
-            NumHiddenLayers = reader.Int("n_layers", 6);
-            NumAttentionHeads = reader.Int("n_heads", 12);
-            HiddenSize = reader.Int("dim", 768);
-            IntermediateSize = reader.Int("hidden_dim", 4 * 768);
-            HiddenDropoutProb = reader.Probability("dropout", 0.1);
-            AttentionProbsDropoutProb = reader.Probability("attention_dropout", 0.1);
-            HiddenAct = reader.String("activation", "gelu")!;
-            InitializerRange = reader.Double("initializer_range", 0.02);
-            SeqClassifDropout = reader.Probability("seq_classif_dropout", 0.2);
-            LayerNormEps = 1e-12; // fixed in DistilBERT's code, not configurable
-            TypeVocabSize = 0;
-            PadTokenId = reader.NullableInt("pad_token_id", 0);
-            PositionEmbeddingType = "absolute";
-        }
-        else
-        {
-            var roberta = ModelType is "roberta" or "xlm-roberta";
-            VocabSize = reader.Int("vocab_size", ModelType == "roberta" ? 50265 : 30522);
-            HiddenSize = reader.Int("hidden_size", 768);
-            NumHiddenLayers = reader.Int("num_hidden_layers", 12);
-            NumAttentionHeads = reader.Int("num_attention_heads", 12);
-            IntermediateSize = reader.Int("intermediate_size", 3072);
-            HiddenAct = reader.String("hidden_act", "gelu")!;
-            HiddenDropoutProb = reader.Probability("hidden_dropout_prob", 0.1);
-            AttentionProbsDropoutProb = reader.Probability("attention_probs_dropout_prob", 0.1);
-            MaxPositionEmbeddings = reader.Int("max_position_embeddings", 512);
-            TypeVocabSize = reader.Int("type_vocab_size", 2);
-            InitializerRange = reader.Double("initializer_range", 0.02);
-            LayerNormEps = reader.Double("layer_norm_eps", 1e-12);
-            PadTokenId = reader.NullableInt("pad_token_id", roberta ? 1 : 0);
-            BosTokenId = reader.NullableInt("bos_token_id", roberta ? 0 : null);
-            EosTokenId = reader.NullableInt("eos_token_id", roberta ? 2 : null);
-            PositionEmbeddingType = reader.String("position_embedding_type", "absolute")!;
-            ClassifierDropout = reader.NullableProbability("classifier_dropout");
-        }
+        // The family reads its own field names and defaults (DistilBERT's dim, n_layers, ...; RoBERTa's padding ids).
+        Models.Architecture.For(ModelType).ReadConfig(this, reader);
 
         if (HiddenSize % NumAttentionHeads != 0)
             throw new CheckpointFormatException($"{source}: the hidden size ({HiddenSize}) is not a multiple of the number of attention heads ({NumAttentionHeads}).");
@@ -91,33 +53,33 @@ public sealed class ModelConfig
 
     public string ModelType { get; }
     public IReadOnlyList<string> Architectures { get; }
-    public int VocabSize { get; }
-    public int HiddenSize { get; }
-    public int NumHiddenLayers { get; }
-    public int NumAttentionHeads { get; }
-    public int IntermediateSize { get; }
-    public string HiddenAct { get; }
-    public double HiddenDropoutProb { get; }
-    public double AttentionProbsDropoutProb { get; }
-    public int MaxPositionEmbeddings { get; }
+    public int VocabSize { get; internal set; }
+    public int HiddenSize { get; internal set; }
+    public int NumHiddenLayers { get; internal set; }
+    public int NumAttentionHeads { get; internal set; }
+    public int IntermediateSize { get; internal set; }
+    public string HiddenAct { get; internal set; } = "gelu";
+    public double HiddenDropoutProb { get; internal set; }
+    public double AttentionProbsDropoutProb { get; internal set; }
+    public int MaxPositionEmbeddings { get; internal set; }
 
     /// <summary>Token type (segment) vocabulary size; 0 for DistilBERT, which has no token type embeddings.</summary>
-    public int TypeVocabSize { get; }
-    public double InitializerRange { get; }
-    public double LayerNormEps { get; }
-    public int? PadTokenId { get; }
-    public int? BosTokenId { get; }
-    public int? EosTokenId { get; }
-    public string PositionEmbeddingType { get; }
+    public int TypeVocabSize { get; internal set; }
+    public double InitializerRange { get; internal set; }
+    public double LayerNormEps { get; internal set; }
+    public int? PadTokenId { get; internal set; }
+    public int? BosTokenId { get; internal set; }
+    public int? EosTokenId { get; internal set; }
+    public string PositionEmbeddingType { get; internal set; } = "absolute";
 
     /// <summary>BERT / RoBERTa: dropout before the classifier; null means "use <see cref="HiddenDropoutProb"/>".</summary>
-    public double? ClassifierDropout { get; }
+    public double? ClassifierDropout { get; internal set; }
 
     /// <summary>DistilBERT: dropout before the classifier.</summary>
-    public double SeqClassifDropout { get; }
+    public double SeqClassifDropout { get; internal set; }
 
     /// <summary>DistilBERT: fixed sinusoidal position embeddings instead of learned ones.</summary>
-    public bool SinusoidalPositionEmbeddings { get; }
+    public bool SinusoidalPositionEmbeddings { get; internal set; }
 
     /// <summary><c>single_label_classification</c>, <c>multi_label_classification</c>, <c>regression</c>, or null (HF infers it).</summary>
     public string? ProblemType { get; }
@@ -229,7 +191,7 @@ public sealed class ModelConfig
     }
 
     /// <summary>Typed access to config fields with HF's defaults and clear messages for wrong types.</summary>
-    private sealed class FieldReader(JsonObject json, string source)
+    internal sealed class FieldReader(JsonObject json, string source)
     {
         public string? String(string field, string? fallback) => json[field] switch
         {

@@ -44,7 +44,7 @@ public sealed class TextClassifier : IDisposable
         Config = config;
         Tokenizer = tokenizer;
         _session = session;
-        _tokenTypes = SequenceClassifier.UsesTokenTypes(config);
+        _tokenTypes = Architecture.For(config).UsesTokenTypes;
         _tag = new KeyValuePair<string, object?>("nuansa.model", System.IO.Path.GetFileName(path.TrimEnd('/', '\\')));
         Tasks = tasks;
         Preprocessing = Data.TextPreprocessing.FromConfig(config);
@@ -256,7 +256,7 @@ public sealed class TextClassifier : IDisposable
     /// The longest input the model takes, in tokens with the special ones: the tokenizer's <c>model_max_length</c>,
     /// capped by the position table (RoBERTa-family positions start after <c>padding_idx</c>).
     /// </summary>
-    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength, SequenceClassifier.MaxPositions(Config));
+    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength, Architecture.For(Config).MaxPositions(Config));
 
     /// <summary>Turns one input's logits (from <see cref="Forward"/>) into ranked label scores as <see cref="ClassifyBatch"/> does.</summary>
     public Classification Score(float[] logits, ClassifyOptions? options = null)

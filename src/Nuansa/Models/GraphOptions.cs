@@ -1,6 +1,6 @@
 namespace Nuansa.Models;
 
-/// <summary>What a model graph exposes besides its logits.</summary>
+/// <summary>What a model graph exposes besides its logits, and how it computes (immutable: what a build collects goes to <see cref="ModelWeights"/>).</summary>
 internal sealed record GraphOptions
 {
     /// <summary>Also output <c>hidden_states.0</c> (embeddings) … <c>hidden_states.N</c> (each layer), as HF's <c>output_hidden_states</c>.</summary>
@@ -14,12 +14,6 @@ internal sealed record GraphOptions
 
     /// <summary>Training graph: dropout layers are active (with the config's probabilities).</summary>
     public bool Training { get; init; }
-
-    /// <summary>
-    /// Training graphs collect their dropout layers here: each becomes a multiplication by a mask that is a graph
-    /// input, drawn by the trainer from the seed and the step, so a resumed run draws exactly the same masks.
-    /// </summary>
-    public List<DropoutMask> DropoutMasks { get; } = [];
 }
 
 /// <summary>A dropout layer of a training graph: its mask input, the rank of the masked value, and the drop probability.</summary>

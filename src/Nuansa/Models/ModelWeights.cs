@@ -4,16 +4,22 @@ using Nuansa.Graphs;
 namespace Nuansa.Models;
 
 /// <summary>
-/// Looks up a checkpoint's tensors by their HF names while building a graph: accepts a missing base-model
-/// prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader does,
-/// checks every shape against the config, and names the tensor at fault when something is missing or wrong.
+/// What one graph build reads and collects. It looks up a checkpoint's tensors by their HF names: accepts a missing
+/// base-model prefix (<c>bert.</c>, <c>roberta.</c>, ...) and the old <c>LayerNorm.gamma/beta</c> names as HF's loader
+/// does, checks every shape against the config, and names the tensor at fault when something is missing or wrong. In a
+/// trainable graph it records each parameter as the graph asks for it (the model's parameter layout) and each dropout mask.
 /// </summary>
-internal sealed class ModelWeights(WeightStore store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
+internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
     Int8Weights int8Weights = Int8Weights.Auto)
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
+    private readonly List<Parameter> _parameters = [];
 
-    public WeightStore Store { get; } = store;
+    /// <summary>Weights with no checkpoint behind them: the graph is built only to record its parameters.</summary>
+    public static ModelWeights Recorder(string basePrefix) => new(null, basePrefix, trainable: true);
+
+    /// <summary>The checkpoint read (null for a <see cref="Recorder"/>).</summary>
+    public WeightStore? Store { get; } = store;
 
     /// <summary>
     /// True for training graphs: every weight becomes a graph input (named as in HF, in HF's layout) whose values
@@ -32,11 +38,20 @@ internal sealed class ModelWeights(WeightStore store, string basePrefix, bool tr
     /// <summary>In a trainable graph, the initial values of each weight input, by name.</summary>
     public IReadOnlyDictionary<string, float[]> Inputs => _inputs;
 
+    /// <summary>In a trainable graph, its parameters in the order the graph asked for them (HF's <c>named_parameters()</c> order).</summary>
+    public IReadOnlyList<Parameter> Parameters => _parameters;
+
+    /// <summary>
+    /// A training graph's dropout layers: each is a multiplication by a mask that is a graph input, drawn by the
+    /// trainer from the seed and the step, so a resumed run draws exactly the same masks.
+    /// </summary>
+    public List<DropoutMask> DropoutMasks { get; } = [];
+
     /// <summary>The tensor's values (widened to float32), after checking its shape.</summary>
     public float[] Get(string name, params long[] shape)
     {
         var stored = Resolve(name);
-        var info = Store.GetInfo(stored);
+        var info = Store!.GetInfo(stored);
         if (!info.Shape.SequenceEqual(shape))
         {
             throw new CheckpointFormatException(
@@ -50,41 +65,47 @@ internal sealed class ModelWeights(WeightStore store, string basePrefix, bool tr
     /// <summary>The name the checkpoint stores <paramref name="name"/> under (with or without the base prefix, gamma/beta).</summary>
     public string ResolveName(string name) => Resolve(name);
 
-    /// <summary>Adds a tensor to the graph as a constant, under its HF name.</summary>
-    public string Constant(GraphBuilder g, string name, params long[] shape)
+    /// <summary>Adds a tensor to the graph under its HF name: a constant, or in a trainable graph a parameter input.</summary>
+    private string Constant(GraphBuilder g, string name, long[] shape, ParameterKind kind, long? paddingRow = null)
     {
         if (!Trainable)
             return g.Initializer(TensorData.Float(name, shape, Get(name, shape)));
-        if (!_inputs.ContainsKey(name))
+        if (_parameters.All(p => p.Name != name))
         {
-            _inputs[name] = Get(name, shape);
+            _parameters.Add(new Parameter(name, shape, kind, paddingRow));
+            if (Store != null)
+                _inputs[name] = Get(name, shape);
             g.Input(name, ElementType.Float, [.. shape.Select(d => (Dim)d)]);
         }
         return name;
     }
+
+    /// <summary>An embedding table used whole or sliced (position and token type tables), [rows, size].</summary>
+    public string Table(GraphBuilder g, string name, long rows, long size, long? paddingRow = null) =>
+        Constant(g, name, [rows, size], ParameterKind.Embedding, paddingRow);
 
     /// <summary>A <c>torch.nn.Linear</c> as (x @ Wᵀ + b): the weight is stored transposed, [in, out], for MatMul.</summary>
     public string Linear(GraphBuilder g, string x, string name, long outFeatures, long inFeatures)
     {
         if (Trainable)
         {
-            var input = Constant(g, $"{name}.weight", outFeatures, inFeatures);
-            return g.Add(g.MatMul(x, g.Transpose(input, 1, 0)), Constant(g, $"{name}.bias", outFeatures));
+            var input = Constant(g, $"{name}.weight", [outFeatures, inFeatures], ParameterKind.LinearWeight);
+            return g.Add(g.MatMul(x, g.Transpose(input, 1, 0)), Constant(g, $"{name}.bias", [outFeatures], ParameterKind.Bias));
         }
         var w = Get($"{name}.weight", outFeatures, inFeatures);
         // The encoder layers' linears (".layer.N." in every family's names) carry nearly all the compute.
         if (Quantization == Quantization.Int8 && name.Contains(".layer.", StringComparison.Ordinal))
             return QuantizedLinear.Build(g, x, name, w, Get($"{name}.bias", outFeatures), outFeatures, inFeatures, Int8Weights);
         var weight = g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, outFeatures], Transpose(w, (int)outFeatures, (int)inFeatures)));
-        var bias = Constant(g, $"{name}.bias", outFeatures);
+        var bias = Constant(g, $"{name}.bias", [outFeatures], ParameterKind.Bias);
         return g.Add(g.MatMul(x, weight), bias);
     }
 
     /// <summary>An <c>nn.Embedding</c> lookup of <paramref name="ids"/>; int8-quantized models store the table as int8 rows.</summary>
-    public string Embedding(GraphBuilder g, string name, long rows, long size, string ids)
+    public string Embedding(GraphBuilder g, string name, long rows, long size, string ids, long? paddingRow = null)
     {
         if (Quantization != Quantization.Int8)
-            return g.Gather(Constant(g, $"{name}.weight", rows, size), ids);
+            return g.Gather(Table(g, $"{name}.weight", rows, size, paddingRow), ids);
         return QuantizedLinear.Embedding(g, name, Get($"{name}.weight", rows, size), rows, size, ids);
     }
 
@@ -102,7 +123,7 @@ internal sealed class ModelWeights(WeightStore store, string basePrefix, bool tr
 
     /// <summary>A LayerNorm with its weight and bias.</summary>
     public string LayerNorm(GraphBuilder g, string x, string name, long size, double epsilon) =>
-        g.LayerNorm(x, Constant(g, $"{name}.weight", size), Constant(g, $"{name}.bias", size), epsilon);
+        g.LayerNorm(x, Constant(g, $"{name}.weight", [size], ParameterKind.LayerNormWeight), Constant(g, $"{name}.bias", [size], ParameterKind.LayerNormBias), epsilon);
 
     private string Resolve(string name) =>
         TryResolve(name) ?? throw new CheckpointFormatException(
@@ -115,7 +136,7 @@ internal sealed class ModelWeights(WeightStore store, string basePrefix, bool tr
     {
         foreach (var candidate in Candidates(name))
         {
-            if (Store.Contains(candidate))
+            if (Store!.Contains(candidate))
                 return candidate;
         }
         return null;

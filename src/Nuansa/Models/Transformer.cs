@@ -16,14 +16,14 @@ internal static class Transformer
 
     /// <summary>
     /// <c>nn.Dropout</c>: identity at inference; in a training graph a multiplication by a mask input (kept
-    /// elements 1/(1 − p), dropped 0) that the trainer draws for every step (see <see cref="GraphOptions.DropoutMasks"/>).
+    /// elements 1/(1 − p), dropped 0) that the trainer draws for every step (see <see cref="ModelWeights.DropoutMasks"/>).
     /// </summary>
-    public static string Dropout(GraphBuilder g, string x, double probability, GraphOptions options)
+    public static string Dropout(GraphBuilder g, ModelWeights w, string x, double probability, GraphOptions options)
     {
         if (!options.Training || probability <= 0)
             return x;
         var rank = g.Rank(x) ?? throw new InvalidOperationException("Dropout needs the rank of its input.");
-        var name = $"dropout_mask.{options.DropoutMasks.Count}";
+        var name = $"dropout_mask.{w.DropoutMasks.Count}";
         Dim[] shape = rank switch
         {
             2 => ["batch", "hidden"],
@@ -32,13 +32,13 @@ internal static class Transformer
             _ => throw new InvalidOperationException($"No dropout mask layout for rank {rank}."),
         };
         g.Input(name, ElementType.Float, shape);
-        options.DropoutMasks.Add(new DropoutMask(name, rank, probability));
+        w.DropoutMasks.Add(new DropoutMask(name, rank, probability));
         return g.Mul(x, name);
     }
 
     /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>
-    public static string Attention(GraphBuilder g, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst,
-        double attentionDropout = 0, GraphOptions? options = null)
+    public static string Attention(GraphBuilder g, ModelWeights w, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst,
+        double attentionDropout, GraphOptions options)
     {
         var scale = g.Scalar(MathF.Sqrt(headSize));
         if (scaleQueryFirst)
@@ -50,8 +50,7 @@ internal static class Transformer
         if (!scaleQueryFirst)
             scores = g.Div(scores, scale);
         var probs = g.Softmax(g.Add(scores, bias));
-        if (options != null)
-            probs = Dropout(g, probs, attentionDropout, options);
+        probs = Dropout(g, w, probs, attentionDropout, options);
         var context = g.Transpose(g.MatMul(probs, vh), 0, 2, 1, 3);
         return g.Reshape(context, 0, 0, heads * headSize);
     }
@@ -77,7 +76,5 @@ internal static class Transformer
     {
         if (config.PositionEmbeddingType != "absolute")
             throw new UnsupportedModelException($"{config.Source}: position_embedding_type \"{config.PositionEmbeddingType}\" is not supported; only \"absolute\" is.");
-        if (config.ModelType == "distilbert" && config.HiddenAct is not ("gelu" or "relu"))
-            throw new UnsupportedModelException($"{config.Source}: DistilBERT activation \"{config.HiddenAct}\" is not supported (gelu, relu).");
     }
 }

@@ -299,7 +299,7 @@ public static class TokenizerLoader
         {
             // No limit in the tokenizer files: use the model's position table (RoBERTa-style models lose padding_idx + 1 positions).
             var config = Checkpoints.ModelConfig.Load(directory);
-            maxLength = config.ModelType is "roberta" or "xlm-roberta" ? config.MaxPositionEmbeddings - (config.PadTokenId ?? 1) - 1 : config.MaxPositionEmbeddings;
+            maxLength = Models.Architecture.For(config).MaxPositions(config);
         }
         settings.ModelMaxLength = maxLength ?? 512;
         return settings;

@@ -31,11 +31,12 @@ internal static class ClassificationHead
     /// </summary>
     public static IReadOnlyList<string> InitializeMissing(ModelConfig config, WeightStore store, int seed)
     {
-        var prefix = SequenceClassifier.BasePrefix(config);
+        var architecture = Architecture.For(config);
+        var prefix = architecture.BasePrefix;
         var weights = new ModelWeights(store, prefix);
         var random = new Random(seed);
         var added = new List<string>();
-        foreach (var p in ParameterLayout.For(config))
+        foreach (var p in architecture.Parameters(config))
         {
             var isHead = !p.Name.StartsWith(prefix, StringComparison.Ordinal) || p.Name.StartsWith(prefix + "pooler.", StringComparison.Ordinal);
             if (!isHead || (weights.Has(p.Name) && Shape(store, weights, p.Name).SequenceEqual(p.Shape)))

@@ -14,10 +14,11 @@ internal sealed class ForwardSession : IDisposable
     public ForwardSession(ModelConfig config, WeightStore store, int threads = 0)
     {
         var g = new GraphBuilder("evaluation");
-        var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
-        var logits = SequenceClassifier.Forward(g, weights, config);
+        var architecture = Architecture.For(config);
+        var weights = new ModelWeights(store, architecture.BasePrefix, trainable: true);
+        var logits = architecture.Forward(g, weights, config, new GraphOptions());
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
-        _parameters = ParameterLayout.For(config);
+        _parameters = weights.Parameters;
         _session = TrainingSession.CreateSession(g.Build(), threads);
         UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
     }

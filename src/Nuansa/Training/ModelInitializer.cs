@@ -40,39 +40,7 @@ public static class ModelInitializer
             id2label[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = o.Labels[i];
             label2id[o.Labels[i]] = i;
         }
-        int hidden = o.HiddenSize ?? 768, heads = o.NumAttentionHeads ?? 12, ff = o.IntermediateSize ?? 4 * hidden;
-        JsonObject json = o.ModelType switch
-        {
-            "bert" => new JsonObject
-            {
-                ["architectures"] = new JsonArray("BertForSequenceClassification"), ["model_type"] = "bert",
-                ["vocab_size"] = vocabSize, ["hidden_size"] = hidden, ["num_hidden_layers"] = o.NumHiddenLayers ?? 12,
-                ["num_attention_heads"] = heads, ["intermediate_size"] = ff, ["hidden_act"] = "gelu",
-                ["hidden_dropout_prob"] = 0.1, ["attention_probs_dropout_prob"] = 0.1,
-                ["max_position_embeddings"] = o.MaxPositionEmbeddings ?? 512, ["type_vocab_size"] = 2,
-                ["initializer_range"] = 0.02, ["layer_norm_eps"] = 1e-12, ["pad_token_id"] = padTokenId,
-                ["position_embedding_type"] = "absolute", ["classifier_dropout"] = null,
-            },
-            "distilbert" => new JsonObject
-            {
-                ["architectures"] = new JsonArray("DistilBertForSequenceClassification"), ["model_type"] = "distilbert",
-                ["vocab_size"] = vocabSize, ["dim"] = hidden, ["n_layers"] = o.NumHiddenLayers ?? 6, ["n_heads"] = heads,
-                ["hidden_dim"] = ff, ["activation"] = "gelu", ["dropout"] = 0.1, ["attention_dropout"] = 0.1,
-                ["max_position_embeddings"] = o.MaxPositionEmbeddings ?? 512, ["initializer_range"] = 0.02,
-                ["seq_classif_dropout"] = 0.2, ["qa_dropout"] = 0.1, ["sinusoidal_pos_embds"] = false, ["pad_token_id"] = padTokenId,
-            },
-            "roberta" => new JsonObject
-            {
-                ["architectures"] = new JsonArray("RobertaForSequenceClassification"), ["model_type"] = "roberta",
-                ["vocab_size"] = vocabSize, ["hidden_size"] = hidden, ["num_hidden_layers"] = o.NumHiddenLayers ?? 12,
-                ["num_attention_heads"] = heads, ["intermediate_size"] = ff, ["hidden_act"] = "gelu",
-                ["hidden_dropout_prob"] = 0.1, ["attention_probs_dropout_prob"] = 0.1,
-                ["max_position_embeddings"] = o.MaxPositionEmbeddings ?? 514, ["type_vocab_size"] = 1,
-                ["initializer_range"] = 0.02, ["layer_norm_eps"] = 1e-5, ["pad_token_id"] = padTokenId, ["bos_token_id"] = 0, ["eos_token_id"] = 2,
-                ["position_embedding_type"] = "absolute", ["classifier_dropout"] = null,
-            },
-            _ => throw new UnsupportedModelException($"Model type \"{o.ModelType}\" cannot be created; use bert, distilbert or roberta."),
-        };
+        var json = Architecture.For(o.ModelType).NewConfig(o, vocabSize, padTokenId);
         json["id2label"] = id2label;
         json["label2id"] = label2id;
         json["torch_dtype"] = "float32";
@@ -85,7 +53,7 @@ public static class ModelInitializer
     public static List<TensorToWrite> CreateWeights(ModelConfig config, int seed)
     {
         var random = new Random(seed);
-        return [.. ParameterLayout.For(config).Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, InitialValues(p, config, random)))];
+        return [.. Architecture.For(config).Parameters(config).Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, InitialValues(p, config, random)))];
     }
 
     /// <summary>
@@ -125,29 +93,16 @@ public static class ModelInitializer
         AtomicFolder.CheckWritable(outputDirectory);
         if (!File.Exists(vocabPath))
             throw new NuansaException($"{vocabPath}: vocabulary file not found.");
-        var wordPiece = options.ModelType is "bert" or "distilbert";
-        if (!wordPiece && (mergesPath == null || !File.Exists(mergesPath)))
-            throw new NuansaException("A RoBERTa model needs --merges (merges.txt) beside its vocab.json.");
+        var (vocabularyName, mergesName, tokenizerConfig) = Architecture.For(options.ModelType).NewTokenizer(options, cased);
+        if (mergesName != null && (mergesPath == null || !File.Exists(mergesPath)))
+            throw new NuansaException($"A {options.ModelType} model needs --merges ({mergesName}) beside its {vocabularyName}.");
 
         ModelConfig? config = null;
         AtomicFolder.Write(outputDirectory, staging =>
         {
-            File.Copy(vocabPath, Path.Combine(staging, wordPiece ? "vocab.txt" : "vocab.json"));
-            if (!wordPiece)
-                File.Copy(mergesPath!, Path.Combine(staging, "merges.txt"));
-            var maxLength = (options.MaxPositionEmbeddings ?? (wordPiece ? 512 : 514)) - (wordPiece ? 0 : 2);
-            var tokenizerConfig = wordPiece
-                ? new JsonObject
-                {
-                    ["tokenizer_class"] = options.ModelType == "bert" ? "BertTokenizer" : "DistilBertTokenizer",
-                    ["do_lower_case"] = !cased, ["model_max_length"] = maxLength, ["unk_token"] = "[UNK]", ["sep_token"] = "[SEP]",
-                    ["pad_token"] = "[PAD]", ["cls_token"] = "[CLS]", ["mask_token"] = "[MASK]", ["tokenize_chinese_chars"] = true, ["strip_accents"] = null,
-                }
-                : new JsonObject
-                {
-                    ["tokenizer_class"] = "RobertaTokenizer", ["model_max_length"] = maxLength, ["add_prefix_space"] = false, ["bos_token"] = "<s>",
-                    ["eos_token"] = "</s>", ["sep_token"] = "</s>", ["cls_token"] = "<s>", ["unk_token"] = "<unk>", ["pad_token"] = "<pad>", ["mask_token"] = "<mask>",
-                };
+            File.Copy(vocabPath, Path.Combine(staging, vocabularyName));
+            if (mergesName != null)
+                File.Copy(mergesPath!, Path.Combine(staging, mergesName));
             File.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), tokenizerConfig.ToJsonString(Indented));
             var tokenizer = Tokenization.Tokenizer.Load(staging);
             config = CreateConfig(options, tokenizer.VocabularySize, tokenizer.PadTokenId);

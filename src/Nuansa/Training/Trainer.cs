@@ -48,7 +48,7 @@ public static class Trainer
         var task = new TaskSpec(config, tasks, options);
         var tokenizer = Tokenizer.Load(modelDirectory);
         // Texts longer than the position table cannot go through the model: cut them where the model's limit is.
-        var positions = Models.SequenceClassifier.MaxPositions(config);
+        var positions = Models.Architecture.For(config).MaxPositions(config);
         if (options.MaxLength > positions)
             throw new NuansaException($"--max-length {options.MaxLength} is more than the {positions} tokens {config.Source} takes (max_position_embeddings).");
         options = options with { MaxLength = options.MaxLength ?? Math.Min(tokenizer.ModelMaxLength, positions) };
@@ -555,13 +555,7 @@ public static class Trainer
         AtomicFolder.Write(outputDirectory, staging =>
         {
             var configJson = JsonNode.Parse(config.ToJson())!.AsObject();
-            configJson["architectures"] = new JsonArray(config.ModelType switch
-            {
-                "distilbert" => "DistilBertForSequenceClassification",
-                "roberta" => "RobertaForSequenceClassification",
-                "xlm-roberta" => "XLMRobertaForSequenceClassification",
-                _ => "BertForSequenceClassification",
-            });
+            configJson["architectures"] = new JsonArray(Models.Architecture.For(config).ClassName(config.ModelType));
             configJson["torch_dtype"] = "float32";
             if (preprocessing != null)
             {

@@ -44,9 +44,9 @@ internal sealed class TrainingGraph
     public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss)
     {
         var g = new GraphBuilder("training");
-        var weights = new ModelWeights(store, SequenceClassifier.BasePrefix(config), trainable: true);
-        var options = new GraphOptions { Training = true };
-        var logits = SequenceClassifier.Forward(g, weights, config, options);
+        var architecture = Architecture.For(config);
+        var weights = new ModelWeights(store, architecture.BasePrefix, trainable: true);
+        var logits = architecture.Forward(g, weights, config, new GraphOptions { Training = true });
         var lossValue = loss.Kind switch
         {
             LossKind.CrossEntropy or LossKind.Focal => SingleLabelLoss(g, logits, config.NumLabels, loss),
@@ -54,7 +54,7 @@ internal sealed class TrainingGraph
             LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskSizes),
             _ => throw new ArgumentOutOfRangeException(nameof(loss)),
         };
-        return Finish(g, weights, config, logits, lossValue, options.DropoutMasks);
+        return Finish(g, weights, config, logits, lossValue);
     }
 
     // Σᵢ w[yᵢ]·ℓᵢ / Σᵢ w[yᵢ] with ℓ the (smoothed) negative log-likelihood or the focal term, as torch computes them.
@@ -116,12 +116,10 @@ internal sealed class TrainingGraph
         return g.Div(total!, g.Scalar(sizes.Count));
     }
 
-    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss, IReadOnlyList<DropoutMask> masks)
+    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss)
     {
-        var parameters = ParameterLayout.For(config);
-        var missing = parameters.FirstOrDefault(p => !weights.Inputs.ContainsKey(p.Name));
-        if (missing != null)
-            throw new InvalidOperationException($"The forward pass does not use parameter '{missing.Name}'.");
+        // The layout the forward pass recorded as it asked for each weight.
+        var parameters = weights.Parameters;
         var grads = Autodiff.AddGradients(g, loss, [.. parameters.Select(p => p.Name)]);
 
         g.Output(loss, "loss", ElementType.Float);
@@ -139,6 +137,6 @@ internal sealed class TrainingGraph
             }
             g.Output(grad, GradientName(p.Name), ElementType.Float, [.. p.Shape.Select(d => (Dim)d)]);
         }
-        return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, masks);
+        return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, weights.DropoutMasks);
     }
 }

@@ -13,7 +13,7 @@ public class WeightStoreTests
     {
         var config = ModelConfig.Load(SharedFiles.Model(model));
         using var weights = WeightStore.Open(SharedFiles.Model(model));
-        var expected = ParameterLayout.For(config).Select(p => (p.Name, p.Shape)).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+        var expected = Architecture.For(config).Parameters(config).Select(p => (p.Name, p.Shape)).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
         var actual = weights.Tensors.Select(t => (t.Name, Shape: t.Shape.ToArray())).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
         Assert.Equal(expected.Select(e => e.Name), actual.Select(a => a.Name));
         for (var i = 0; i < expected.Length; i++)
@@ -99,7 +99,7 @@ public class WeightStoreTests
         // torch.save keeps state_dict order, which is named_parameters() order for a classifier without buffers.
         using var bin = WeightStore.Open(SharedFiles.Model("bert-2label-legacy-bin"));
         var config = ModelConfig.Load(SharedFiles.Model("bert-2label-legacy-bin"));
-        Assert.Equal(bin.Tensors.Select(t => t.Name), ParameterLayout.For(config).Select(p => p.Name));
+        Assert.Equal(bin.Tensors.Select(t => t.Name), Architecture.For(config).Parameters(config).Select(p => p.Name));
     }
 
     [Fact]

@@ -23,7 +23,7 @@ public class ForwardParityTests
         var shape = expected.GetInfo("input_ids").Shape.ToArray();
         var mask = expected.ReadInt64("attention_mask");
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = mask };
-        if (SequenceClassifier.UsesTokenTypes(config))
+        if (Architecture.For(config).UsesTokenTypes)
             inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
         var names = new List<string> { "logits" };
         names.AddRange(Enumerable.Range(0, config.NumHiddenLayers + 1).Select(i => $"hidden_states.{i}"));
@@ -68,7 +68,7 @@ public class ForwardParityTests
                 ["input_ids"] = ids,
                 ["attention_mask"] = unpadded[i].GetProperty("attention_mask").EnumerateArray().Select(e => e.GetInt64()).ToArray(),
             };
-            if (SequenceClassifier.UsesTokenTypes(config))
+            if (Architecture.For(config).UsesTokenTypes)
                 inputs["token_type_ids"] = unpadded[i].GetProperty("token_type_ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();
             var logits = session.Run(inputs, [1, ids.Length], ["logits"])[0].Values;
             AssertClose(single[i].EnumerateArray().Select(e => e.GetSingle()).ToArray(), logits, 1e-4, $"{model} input {i}");

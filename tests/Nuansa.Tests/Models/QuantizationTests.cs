@@ -142,7 +142,7 @@ public class QuantizationTests
         using var session = new OnnxSession(graph);
         var shape = expected.GetInfo("input_ids").Shape.ToArray();
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
-        if (SequenceClassifier.UsesTokenTypes(config))
+        if (Architecture.For(config).UsesTokenTypes)
             inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
         var actual = session.Run(inputs, shape, ["logits"])[0].Values;
         var reference = expected.ReadSingle("logits_batch");

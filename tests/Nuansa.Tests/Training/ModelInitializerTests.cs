@@ -27,7 +27,7 @@ public class ModelInitializerTests
         Assert.Equal(1, config.Label2Id["positive"]);
 
         using var weights = WeightStore.Open(output);
-        var layout = ParameterLayout.For(config);
+        var layout = Architecture.For(config).Parameters(config);
         Assert.Equal(layout.Select(p => p.Name).Order(), weights.Tensors.Select(t => t.Name).Order());
         foreach (var p in layout)
         {
