@@ -110,20 +110,8 @@ internal sealed class TrainingSession : IDisposable
 
     public void Dispose() => _session.Dispose();
 
-    internal static InferenceSession CreateSession(Graphs.Graph graph, int threads)
-    {
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = threads,
-            InterOpNumThreads = 1,
-            // The memory pattern plans one block per run for all intermediates; for a training graph that block
-            // is gigabytes, which the allocator returns to the OS after each run, so every step page-faults it
-            // in again (BERT-base at 16 × 128: 11.0 s a step with it, 7.4 s without, and half the peak memory).
-            EnableMemoryPattern = false,
-        };
-        return new InferenceSession(OnnxWriter.Serialize(graph), options);
-    }
+    internal static InferenceSession CreateSession(Graphs.Graph graph, int threads) =>
+        OnnxSession.CreateInferenceSession(graph, new SessionSettings { IntraOpThreads = threads, MemoryPattern = false, OwnThreads = true });
 
     /// <summary>The token inputs of a batch and the current value of every parameter, as ONNX Runtime values.</summary>
     internal static Dictionary<string, OrtValue> ModelFeeds(TrainingBatch batch, IEnumerable<Models.Parameter> parameters,
