@@ -96,7 +96,8 @@ public static class Trainer
         var initialized = ClassificationHead.InitializeMissing(config, store, options.Seed);
         var graph = TrainingGraph.Build(config, store, task.Loss);
         using var session = new TrainingSession(graph, options.Threads, options.Seed);
-        using var evaluator = new ForwardSession(config, store, options.Threads);
+        // The evaluation loss is the training objective: the same graph, dropout off, no gradients.
+        using var evaluator = new TrainingSession(TrainingGraph.Build(config, store, task.Loss, evaluation: true), options.Threads);
         var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
         var optimizer = new AdamW(new AdamWOptions { Beta1 = options.AdamBeta1, Beta2 = options.AdamBeta2, Epsilon = options.AdamEpsilon, WeightDecay = options.WeightDecay });
 
@@ -444,14 +445,18 @@ public static class Trainer
         return new TrainingBatch(ids, mask, types, [.. examples.SelectMany(e => e.Labels)], examples.Count, length, targets);
     }
 
-    private static EvaluationRecord Evaluate(ForwardSession evaluator, List<Example> validation, Dictionary<string, float[]> parameters, float[] lossWeights,
+    // HF's evaluation loop: batches in data order, the loss each batch's (the training objective, dropout off) and the
+    // evaluation loss their mean weighted by batch size, as Trainer.evaluate reports eval_loss.
+    private static EvaluationRecord Evaluate(TrainingSession evaluator, List<Example> validation, Dictionary<string, float[]> parameters, float[] lossWeights,
         TaskSpec task, TrainingOptions options, int padId, int step, double epoch)
     {
         var labels = task.Config.NumLabels;
         var rows = new List<(Example Example, float[] Logits)>();
-        foreach (var chunk in validation.OrderBy(e => e.Encoding.Length).Chunk(options.PerDeviceEvalBatchSize))
+        double lossSum = 0;
+        foreach (var chunk in validation.Chunk(options.PerDeviceEvalBatchSize))
         {
-            var logits = evaluator.Logits(Pad(chunk, padId), parameters);
+            var (loss, logits) = evaluator.Evaluate(Pad(chunk, padId), parameters, lossWeights);
+            lossSum += (double)loss * chunk.Length;
             for (var i = 0; i < chunk.Length; i++)
                 rows.Add((chunk[i], logits[(i * labels)..((i + 1) * labels)]));
         }
@@ -460,23 +465,15 @@ public static class Trainer
         {
             case TaskMode.MultiLabel:
             {
-                double loss = 0;
-                foreach (var (e, z) in rows)
-                {
-                    for (var c = 0; c < labels; c++)
-                        loss += lossWeights[c] * e.Targets![c] * Softplus(-z[c]) + (1 - e.Targets[c]) * Softplus(z[c]);
-                }
                 var metrics = MultiLabelMetrics.Compute([.. rows.Select(r => r.Example.Targets!.Select(t => t > 0.5f).ToArray())],
                     [.. rows.Select(r => r.Logits.Select(z => z > 0).ToArray())]); // sigmoid(z) > 0.5
                 foreach (var (name, value) in metrics.ByName)
                     values[name] = value;
-                values["loss"] = loss / (rows.Count * labels);
                 break;
             }
             case TaskMode.MultiTask:
             {
                 var tasks = task.Tasks!;
-                double loss = 0;
                 var perTask = new List<ClassificationMetrics>();
                 var offset = 0;
                 for (var t = 0; t < tasks.Count; t++)
@@ -485,9 +482,6 @@ public static class Trainer
                     offset += width;
                     var gold = rows.Select(r => (int)r.Example.Labels[t]).ToList();
                     var predicted = rows.Select(r => ArgMax(r.Logits.AsSpan(start, width))).ToList();
-                    // The training loss: each task's class-weighted mean, then the mean over tasks.
-                    var weighted = rows.Sum(r => lossWeights[start + (int)r.Example.Labels[t]] * -LogSoftmaxAt(r.Logits.AsSpan(start, width), (int)r.Example.Labels[t]));
-                    loss += weighted / rows.Sum(r => (double)lossWeights[start + (int)r.Example.Labels[t]]);
                     var m = ClassificationMetrics.Compute(gold, predicted, width);
                     perTask.Add(m);
                     foreach (var name in ClassificationMetrics.Names)
@@ -496,25 +490,17 @@ public static class Trainer
                 // The overall figures are the tasks' means, as the multi-task card reports them.
                 foreach (var name in ClassificationMetrics.Names)
                     values[name] = perTask.Average(m => m[name]);
-                values["loss"] = loss / tasks.Count;
                 break;
             }
             default:
             {
-                double weightedLoss = 0, weightSum = 0;
-                foreach (var (e, z) in rows)
-                {
-                    var w = lossWeights[e.Labels[0]];
-                    weightedLoss += w * -LogSoftmaxAt(z, (int)e.Labels[0]);
-                    weightSum += w;
-                }
                 var metrics = ClassificationMetrics.Compute([.. rows.Select(r => (int)r.Example.Labels[0])], [.. rows.Select(r => ArgMax(r.Logits))], labels);
                 foreach (var name in ClassificationMetrics.Names)
                     values[name] = metrics[name];
-                values["loss"] = weightSum == 0 ? 0 : weightedLoss / weightSum;
                 break;
             }
         }
+        values["loss"] = lossSum / validation.Count;
         return new EvaluationRecord(step, epoch, values);
     }
 
@@ -529,16 +515,7 @@ public static class Trainer
         return best;
     }
 
-    private static double LogSoftmaxAt(ReadOnlySpan<float> row, int index)
-    {
-        double max = row[ArgMax(row)];
-        double sum = 0;
-        foreach (var x in row)
-            sum += Math.Exp(x - max);
-        return row[index] - max - Math.Log(sum);
-    }
 
-    private static double Softplus(double x) => x > 0 ? x + Math.Log(1 + Math.Exp(-x)) : Math.Log(1 + Math.Exp(x));
 
     /// <summary>The file beside a trained model that records how it was trained (for its model card).</summary>
     public const string SummaryFileName = "training_args.json";

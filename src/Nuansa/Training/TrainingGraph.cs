@@ -13,8 +13,10 @@ namespace Nuansa.Training;
 /// </summary>
 internal sealed class TrainingGraph
 {
-    private TrainingGraph(Graph graph, IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<string, float[]> initial, ModelConfig config, IReadOnlyList<DropoutMask> masks)
+    private TrainingGraph(Graph graph, IReadOnlyList<Parameter> parameters, IReadOnlyDictionary<string, float[]> initial, ModelConfig config, IReadOnlyList<DropoutMask> masks,
+        bool hasGradients)
     {
+        HasGradients = hasGradients;
         Graph = graph;
         Parameters = parameters;
         InitialValues = initial;
@@ -23,6 +25,9 @@ internal sealed class TrainingGraph
     }
 
     public ModelConfig Config { get; }
+
+    /// <summary>False for an evaluation graph (loss and logits only).</summary>
+    public bool HasGradients { get; }
 
     /// <summary>The dropout layers, whose masks are inputs drawn per step (see <see cref="DropoutMaskSampler"/>).</summary>
     public IReadOnlyList<DropoutMask> DropoutMasks { get; }
@@ -41,12 +46,19 @@ internal sealed class TrainingGraph
     public static TrainingGraph ForCrossEntropy(ModelConfig config, WeightStore store) => Build(config, store, new LossOptions());
 
     /// <summary>A training graph with the given loss (see <see cref="LossOptions"/> for the inputs each loss takes).</summary>
-    public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss)
+    /// <param name="config">The model.</param>
+    /// <param name="store">Its weights, the parameters' initial values.</param>
+    /// <param name="loss">The objective.</param>
+    /// <param name="evaluation">
+    /// The evaluation graph: the same forward pass and loss, with dropout off and no gradients, so the evaluation loss is
+    /// the training objective (focal, label smoothing, class weights included).
+    /// </param>
+    public static TrainingGraph Build(ModelConfig config, WeightStore store, LossOptions loss, bool evaluation = false)
     {
         var g = new GraphBuilder("training");
         var architecture = Architecture.For(config);
         var weights = new ModelWeights(store, architecture.BasePrefix, trainable: true);
-        var logits = architecture.Forward(g, weights, config, new GraphOptions { Training = true });
+        var logits = architecture.Forward(g, weights, config, new GraphOptions { Training = !evaluation });
         var lossValue = loss.Kind switch
         {
             LossKind.CrossEntropy or LossKind.Focal => SingleLabelLoss(g, logits, config.NumLabels, loss),
@@ -54,7 +66,7 @@ internal sealed class TrainingGraph
             LossKind.MultiTaskCrossEntropy => MultiTaskLoss(g, logits, config.NumLabels, loss.TaskSizes),
             _ => throw new ArgumentOutOfRangeException(nameof(loss)),
         };
-        return Finish(g, weights, config, logits, lossValue);
+        return Finish(g, weights, config, logits, lossValue, gradients: !evaluation);
     }
 
     // Σᵢ w[yᵢ]·ℓᵢ / Σᵢ w[yᵢ] with ℓ the (smoothed) negative log-likelihood or the focal term, as torch computes them.
@@ -116,14 +128,16 @@ internal sealed class TrainingGraph
         return g.Div(total!, g.Scalar(sizes.Count));
     }
 
-    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss)
+    private static TrainingGraph Finish(GraphBuilder g, ModelWeights weights, ModelConfig config, string logits, string loss, bool gradients)
     {
         // The layout the forward pass recorded as it asked for each weight.
         var parameters = weights.Parameters;
-        var grads = Autodiff.AddGradients(g, loss, [.. parameters.Select(p => p.Name)]);
-
         g.Output(loss, "loss", ElementType.Float);
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
+        if (!gradients)
+            return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, weights.DropoutMasks, hasGradients: false);
+        var grads = Autodiff.AddGradients(g, loss, [.. parameters.Select(p => p.Name)]);
+
         foreach (var p in parameters)
         {
             var grad = grads[p.Name];
@@ -137,6 +151,6 @@ internal sealed class TrainingGraph
             }
             g.Output(grad, GradientName(p.Name), ElementType.Float, [.. p.Shape.Select(d => (Dim)d)]);
         }
-        return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, weights.DropoutMasks);
+        return new TrainingGraph(g.Build(), parameters, weights.Inputs, config, weights.DropoutMasks, hasGradients: true);
     }
 }

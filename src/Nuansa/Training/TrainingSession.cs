@@ -54,32 +54,9 @@ internal sealed class TrainingSession : IDisposable
     {
         if (gradients.Length != Graph.Parameters.Count)
             throw new ArgumentException($"Expected {Graph.Parameters.Count} gradient buffers, got {gradients.Length}.", nameof(gradients));
-        var feeds = ModelFeeds(batch, Graph.Parameters, parameters, UsesTokenTypes);
-        var inputs = _session.InputMetadata;
-        if (inputs.ContainsKey("labels"))
-        {
-            long[] labelShape = inputs["labels"].Dimensions.Length == 2 ? [batch.Rows, batch.Labels.Length / batch.Rows] : [batch.Rows];
-            feeds["labels"] = OrtValue.CreateTensorValueFromMemory(batch.Labels, labelShape);
-        }
-        if (inputs.ContainsKey("targets"))
-        {
-            var targets = batch.Targets ?? throw new ArgumentException("A multi-label batch needs targets.");
-            feeds["targets"] = OrtValue.CreateTensorValueFromMemory(targets, [batch.Rows, targets.Length / batch.Rows]);
-        }
-        var weightsName = inputs.ContainsKey("pos_weight") ? "pos_weight" : "class_weights";
-        if (inputs.ContainsKey(weightsName))
-            feeds[weightsName] = OrtValue.CreateTensorValueFromMemory(lossWeights, [lossWeights.Length]);
-        for (var k = 0; k < Graph.DropoutMasks.Count; k++)
-        {
-            var mask = Graph.DropoutMasks[k];
-            var shape = DropoutMaskSampler.Shape(mask, Graph.Config, batch.Rows, batch.Length);
-            var size = (int)shape.Aggregate(1L, (a, b) => a * b);
-            if (_masks[k].Length < size)
-                _masks[k] = new float[size];
-            var values = _masks[k].AsMemory(0, size);
-            DropoutMaskSampler.Fill(values, mask.Probability, Seed, step, k);
-            feeds[mask.Name] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, values, shape);
-        }
+        if (!Graph.HasGradients)
+            throw new InvalidOperationException("An evaluation graph has no gradients: use Evaluate.");
+        var feeds = Feeds(batch, parameters, lossWeights, step);
         var gradientValues = new List<OrtValue>(gradients.Length);
         try
         {
@@ -106,6 +83,55 @@ internal sealed class TrainingSession : IDisposable
             foreach (var v in feeds.Values.Concat(gradientValues))
                 v.Dispose();
         }
+    }
+
+    /// <summary>The loss (the training objective, dropout off) and logits of a batch, through an evaluation graph.</summary>
+    public (float Loss, float[] Logits) Evaluate(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights)
+    {
+        var feeds = Feeds(batch, parameters, lossWeights, step: 0);
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, [.. feeds.Keys], [.. feeds.Values], ["loss", "logits"]);
+            return (results[0].GetTensorDataAsSpan<float>()[0], results[1].GetTensorDataAsSpan<float>().ToArray());
+        }
+        finally
+        {
+            foreach (var v in feeds.Values)
+                v.Dispose();
+        }
+    }
+
+    // The batch, the parameters, the loss's weights and this step's dropout masks, as ONNX Runtime values.
+    private Dictionary<string, OrtValue> Feeds(TrainingBatch batch, IReadOnlyDictionary<string, float[]> parameters, float[] lossWeights, int step)
+    {
+        var feeds = ModelFeeds(batch, Graph.Parameters, parameters, UsesTokenTypes);
+        var inputs = _session.InputMetadata;
+        if (inputs.ContainsKey("labels"))
+        {
+            long[] labelShape = inputs["labels"].Dimensions.Length == 2 ? [batch.Rows, batch.Labels.Length / batch.Rows] : [batch.Rows];
+            feeds["labels"] = OrtValue.CreateTensorValueFromMemory(batch.Labels, labelShape);
+        }
+        if (inputs.ContainsKey("targets"))
+        {
+            var targets = batch.Targets ?? throw new ArgumentException("A multi-label batch needs targets.");
+            feeds["targets"] = OrtValue.CreateTensorValueFromMemory(targets, [batch.Rows, targets.Length / batch.Rows]);
+        }
+        var weightsName = inputs.ContainsKey("pos_weight") ? "pos_weight" : "class_weights";
+        if (inputs.ContainsKey(weightsName))
+            feeds[weightsName] = OrtValue.CreateTensorValueFromMemory(lossWeights, [lossWeights.Length]);
+        for (var k = 0; k < Graph.DropoutMasks.Count; k++)
+        {
+            var mask = Graph.DropoutMasks[k];
+            var shape = DropoutMaskSampler.Shape(mask, Graph.Config, batch.Rows, batch.Length);
+            var size = (int)shape.Aggregate(1L, (a, b) => a * b);
+            if (_masks[k].Length < size)
+                _masks[k] = new float[size];
+            var values = _masks[k].AsMemory(0, size);
+            DropoutMaskSampler.Fill(values, mask.Probability, Seed, step, k);
+            feeds[mask.Name] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, values, shape);
+        }
+        return feeds;
     }
 
     public void Dispose() => _session.Dispose();

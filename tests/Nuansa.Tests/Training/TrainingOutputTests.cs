@@ -121,4 +121,41 @@ public class TrainingOutputTests
         Assert.True(state.RootElement.GetProperty("best_is_model").GetBoolean());
         Assert.False(File.Exists(Path.Combine(checkpoint, "best_model.safetensors")));
     }
+
+    [Theory]
+    [InlineData("focal")]
+    [InlineData("smoothing")]
+    public void TheEvaluationLossIsTheTrainingObjective(string objective)
+    {
+        // One step, evaluated right after: the saved weights are those evaluated, so the loss can be recomputed by hand
+        // from the model's own logits (all validation rows in one batch).
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("t.tsv"), "text\tlabel\ngood film\tpositive\nbad film\tnegative\nfine plot\tpositive\nawful plot\tnegative\n");
+        File.WriteAllText(dir.File("v.tsv"), "text\tlabel\ngreat plot\tpositive\nawful film\tnegative\nso so\tnegative\n");
+        string[] extra = objective == "focal" ? ["--loss", "focal", "--focal-gamma", "2"] : ["--label-smoothing-factor", "0.2"];
+        var (code, _, error) = CliRunner.Run(["train", "--model", Model, "--train", dir.File("t.tsv"), "--validation", dir.File("v.tsv"), "--output", dir.File("out"),
+            "--max-steps", "1", "--eval-steps", "1", "--no-checkpoints", "--class-weights", "1,3", "--per-device-eval-batch-size", "8", .. extra], "");
+        Assert.True(code == 0, error);
+        var logged = File.ReadLines(Path.Combine(dir.File("out"), Trainer.LogFileName)).Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(e => e.TryGetProperty("eval_loss", out _)).GetProperty("eval_loss").GetDouble();
+
+        using var classifier = Nuansa.Inference.TextClassifier.Load(dir.File("out"));
+        (string Text, int Label)[] rows = [("great plot", 1), ("awful film", 0), ("so so", 0)];
+        double[] weights = [1, 3];
+        double sum = 0, weightSum = 0;
+        foreach (var (text, label) in rows)
+        {
+            var z = classifier.Classify(text).Logits.Select(v => (double)v).ToArray();
+            var max = z.Max();
+            var logSum = Math.Log(z.Sum(v => Math.Exp(v - max))) + max;
+            var logP = z.Select(v => v - logSum).ToArray();
+            var w = weights[label];
+            weightSum += w;
+            // torch: focal (1 − p)^γ · (−log p), class-weighted; smoothing (1 − ε)·nll + ε/C · Σ_c w_c·(−log p_c), over Σ w[y].
+            sum += objective == "focal"
+                ? w * Math.Pow(1 - Math.Exp(logP[label]), 2) * -logP[label]
+                : 0.8 * w * -logP[label] + 0.2 / 2 * (weights[0] * -logP[0] + weights[1] * -logP[1]);
+        }
+        Assert.Equal(sum / weightSum, logged, 5);
+    }
 }
