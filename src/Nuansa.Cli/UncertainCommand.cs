@@ -32,7 +32,7 @@ internal static class UncertainCommand
             CliParsing.ReportPrecision(parse, classifier);
             var results = classifier.ClassifyBatch(items, new ClassifyOptions { TopK = null });
             var chosen = parse.GetValue(strategy) switch { "margin" => UncertaintyStrategy.Margin, "least_confidence" => UncertaintyStrategy.LeastConfidence, _ => UncertaintyStrategy.Entropy };
-            var ranked = Uncertainty.Rank(results, chosen, classifier.Config.ProblemType == "multi_label_classification");
+            var ranked = Uncertainty.Rank(results, chosen);
             var kept = parse.GetValue(top) is { } n ? ranked.Take(n) : ranked;
             JsonLines.WriteOutput(parse.GetValue(output), JsonLines.Format(kept, (json, x) =>
             {

@@ -4,6 +4,23 @@ using System.Text.Json.Nodes;
 
 namespace Nuansa.Checkpoints;
 
+/// <summary>The model families Nuansa runs (config.json's <c>model_type</c>).</summary>
+public enum ModelFamily
+{
+    Bert,
+    DistilBert,
+    Roberta,
+    XlmRoberta,
+}
+
+/// <summary>What a head's outputs mean (config.json's <c>problem_type</c>, resolved as HF resolves an absent one).</summary>
+public enum Problem
+{
+    SingleLabelClassification,
+    MultiLabelClassification,
+    Regression,
+}
+
 /// <summary>
 /// A checkpoint's <c>config.json</c>, read with HF's field names and HF's defaults for absent fields.
 /// DistilBERT's own names (<c>dim</c>, <c>n_layers</c>, <c>n_heads</c>, <c>hidden_dim</c>, <c>dropout</c>,
@@ -52,6 +69,15 @@ public sealed class ModelConfig
     public string Source { get; }
 
     public string ModelType { get; }
+
+    /// <summary><see cref="ModelType"/> as an enum.</summary>
+    public ModelFamily Family => ModelType switch
+    {
+        "distilbert" => ModelFamily.DistilBert,
+        "roberta" => ModelFamily.Roberta,
+        "xlm-roberta" => ModelFamily.XlmRoberta,
+        _ => ModelFamily.Bert,
+    };
     public IReadOnlyList<string> Architectures { get; }
     public int VocabSize { get; internal set; }
     public int HiddenSize { get; internal set; }
@@ -83,6 +109,15 @@ public sealed class ModelConfig
 
     /// <summary><c>single_label_classification</c>, <c>multi_label_classification</c>, <c>regression</c>, or null (HF infers it).</summary>
     public string? ProblemType { get; }
+
+    /// <summary><see cref="ProblemType"/> resolved as HF's models resolve it: absent means regression for one output, single-label otherwise.</summary>
+    public Problem Problem => ProblemType switch
+    {
+        "multi_label_classification" => Problem.MultiLabelClassification,
+        "regression" => Problem.Regression,
+        "single_label_classification" => Problem.SingleLabelClassification,
+        _ => NumLabels == 1 ? Problem.Regression : Problem.SingleLabelClassification,
+    };
 
     /// <summary>Label names by id (index = id).</summary>
     public IReadOnlyList<string> Id2Label { get; }

@@ -61,7 +61,7 @@ public static class ModelCard
 
         card.AppendLine(inv, $"# {name}").AppendLine();
         var kind = tasks != null ? $"a multi-task classifier ({tasks.Count} tasks, each with its own labels)"
-            : config.ProblemType == "multi_label_classification" ? $"a multi-label classifier ({config.NumLabels} labels, any number per text)"
+            : config.Problem == Problem.MultiLabelClassification ? $"a multi-label classifier ({config.NumLabels} labels, any number per text)"
             : $"a {config.NumLabels}-class classifier";
         card.AppendLine(inv, $"A {config.ModelType} model ({config.NumHiddenLayers} layers, hidden size {config.HiddenSize}) trained with Nuansa as {kind}.");
         if (pairs)
@@ -188,7 +188,7 @@ public static class ModelCard
         card.AppendLine(inv, $"tokenizer = AutoTokenizer.from_pretrained(\"{name}\")");
         card.AppendLine(inv, $"model = AutoModelForSequenceClassification.from_pretrained(\"{name}\")");
         card.AppendLine(pairs ? "inputs = tokenizer(\"context\", \"text to judge\", truncation=True, return_tensors=\"pt\")" : "inputs = tokenizer(\"text to judge\", truncation=True, return_tensors=\"pt\")");
-        card.AppendLine(config.ProblemType == "multi_label_classification" ? "scores = model(**inputs).logits.sigmoid()" : "scores = model(**inputs).logits.softmax(-1)");
+        card.AppendLine(config.Problem == Problem.MultiLabelClassification ? "scores = model(**inputs).logits.sigmoid()" : "scores = model(**inputs).logits.softmax(-1)");
         card.AppendLine("```");
         return card.ToString();
     }

@@ -60,7 +60,7 @@ public sealed class ModelEvaluation
             r.Fields.ContainsKey(columns.PairColumn) ? r.OptionalText(columns.PairColumn, dataPath) : null)).ToArray();
         var results = classifier.ClassifyBatch(inputs, (classify ?? ClassifyOptions.Default) with { TopK = null }, cancellationToken: cancellationToken);
         // Tasks given (or in the config) make it multi-task, whatever problem_type the config names.
-        if (classifier.Tasks == null && classifier.Config.ProblemType == "multi_label_classification")
+        if (classifier.Head == HeadKind.MultiLabel)
         {
             var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, columns.LabelColumn, dataPath);
             return new ModelEvaluation([], metrics, classifier.Labels, rows.Count, lines);

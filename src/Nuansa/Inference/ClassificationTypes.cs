@@ -68,23 +68,113 @@ public enum WindowAggregate
 /// <summary>A label and its score.</summary>
 public readonly record struct LabelScore(string Label, float Score);
 
-/// <summary>The result for one input: the best labels (or, for a multi-task model, the best labels of each task) and the raw logits.</summary>
-public sealed class Classification(IReadOnlyList<LabelScore> labels, IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? tasks, float[] logits,
-    IReadOnlyList<Classification>? windows = null)
+/// <summary>What kind of head a classifier has, which decides how its logits become scores and which result type it gives.</summary>
+public enum HeadKind
 {
+    /// <summary>One label per input (softmax): <see cref="SingleLabelClassification"/>.</summary>
+    SingleLabel,
+
+    /// <summary>Any number of labels per input (a sigmoid per label): <see cref="MultiLabelClassification"/>.</summary>
+    MultiLabel,
+
+    /// <summary>One label per task, several tasks on one encoder: <see cref="MultiTaskClassification"/>.</summary>
+    MultiTask,
+}
+
+/// <summary>
+/// The result for one input: its labels best first and the raw logits. The type says the head's kind
+/// (<see cref="SingleLabelClassification"/>, <see cref="MultiLabelClassification"/>, <see cref="MultiTaskClassification"/>);
+/// every member means something for every kind.
+/// </summary>
+public abstract class Classification
+{
+    private protected Classification(IReadOnlyList<LabelScore> labels, float[] logits, IReadOnlyList<Classification>? windows)
+    {
+        Labels = labels;
+        Logits = logits;
+        Windows = windows;
+    }
+
     /// <summary>For an input classified in windows (<see cref="LongText.Chunk"/>): each window's own result, in text order.</summary>
-    public IReadOnlyList<Classification>? Windows { get; } = windows;
+    public IReadOnlyList<Classification>? Windows { get; }
 
-    /// <summary>Labels best first. Empty for a multi-task model, whose labels are under <see cref="Tasks"/>.</summary>
-    public IReadOnlyList<LabelScore> Labels { get; } = labels;
+    /// <summary>Labels best first (with the scores asked for, by default the top one). A multi-task result names each <c>task/label</c>.</summary>
+    public IReadOnlyList<LabelScore> Labels { get; }
 
-    /// <summary>For a multi-task model: task name → that task's labels, best first.</summary>
-    public IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? Tasks { get; } = tasks;
+    /// <summary>For a multi-task result: task name → that task's labels, best first; null for the other kinds.</summary>
+    public virtual IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? Tasks => null;
 
-    public IReadOnlyList<float> Logits { get; } = logits;
+    public IReadOnlyList<float> Logits { get; }
 
-    /// <summary>The best label (of the only task).</summary>
-    public LabelScore Top => Labels.Count > 0 ? Labels[0] : throw new InvalidOperationException("A multi-task result has its labels under Tasks.");
+    /// <summary>The best label: the predicted one of a single-label model, the most likely of a multi-label model, the surest task's of a multi-task model.</summary>
+    public LabelScore Top => Labels[0];
+
+    public abstract HeadKind Kind { get; }
+
+    /// <summary>The same result with only the <paramref name="k"/> best labels (of each task).</summary>
+    internal abstract Classification Truncate(int k);
+
+    /// <summary>The same result carrying the results of the windows it was combined from.</summary>
+    internal abstract Classification WithWindows(IReadOnlyList<Classification> windows);
+}
+
+/// <summary>A single-label (softmax) result: <see cref="Classification.Top"/> is the prediction.</summary>
+public sealed class SingleLabelClassification : Classification
+{
+    internal SingleLabelClassification(IReadOnlyList<LabelScore> labels, float[] logits, IReadOnlyList<Classification>? windows = null)
+        : base(labels, logits, windows)
+    {
+    }
+
+    public override HeadKind Kind => HeadKind.SingleLabel;
+
+    internal override Classification Truncate(int k) => new SingleLabelClassification([.. Labels.Take(k)], [.. Logits], Windows);
+
+    internal override Classification WithWindows(IReadOnlyList<Classification> windows) => new SingleLabelClassification(Labels, [.. Logits], windows);
+}
+
+/// <summary>A multi-label (sigmoid per label) result: every label whose score reaches a threshold applies.</summary>
+public sealed class MultiLabelClassification : Classification
+{
+    internal MultiLabelClassification(IReadOnlyList<LabelScore> labels, float[] logits, IReadOnlyList<Classification>? windows = null)
+        : base(labels, logits, windows)
+    {
+    }
+
+    public override HeadKind Kind => HeadKind.MultiLabel;
+
+    /// <summary>The labels that apply: those scoring at least <paramref name="threshold"/> (HF's pipeline reads 0.5), best first.</summary>
+    public IReadOnlyList<LabelScore> Predicted(float threshold = 0.5f) => [.. Labels.Where(l => l.Score >= threshold)];
+
+    internal override Classification Truncate(int k) => new MultiLabelClassification([.. Labels.Take(k)], [.. Logits], Windows);
+
+    internal override Classification WithWindows(IReadOnlyList<Classification> windows) => new MultiLabelClassification(Labels, [.. Logits], windows);
+}
+
+/// <summary>A multi-task result: each task's labels (softmax within the task), and all of them as <c>task/label</c>.</summary>
+public sealed class MultiTaskClassification : Classification
+{
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<LabelScore>> _tasks;
+
+    internal MultiTaskClassification(IReadOnlyDictionary<string, IReadOnlyList<LabelScore>> tasks, float[] logits, IReadOnlyList<Classification>? windows = null)
+        : base([.. tasks.SelectMany(t => t.Value.Select(l => new LabelScore($"{t.Key}/{l.Label}", l.Score))).OrderByDescending(l => l.Score)], logits, windows)
+    {
+        _tasks = tasks;
+    }
+
+    public override HeadKind Kind => HeadKind.MultiTask;
+
+    /// <summary>Task name → that task's labels, best first.</summary>
+    public override IReadOnlyDictionary<string, IReadOnlyList<LabelScore>> Tasks => _tasks;
+
+    /// <summary>The predicted label of <paramref name="task"/>.</summary>
+    public LabelScore TopOf(string task) => _tasks.TryGetValue(task, out var labels) ? labels[0]
+        : throw new ArgumentException($"No task \"{task}\" (tasks: {string.Join(", ", _tasks.Keys)}).", nameof(task));
+
+    internal override Classification Truncate(int k) =>
+        new MultiTaskClassification(_tasks.ToDictionary(t => t.Key, t => (IReadOnlyList<LabelScore>)[.. t.Value.Take(k)], StringComparer.Ordinal), [.. Logits], Windows);
+
+    internal override Classification WithWindows(IReadOnlyList<Classification> windows) => new MultiTaskClassification(_tasks, [.. Logits], windows);
 }
 
 /// <summary>One task of a multi-task model: its name and labels; its logits follow the previous task's.</summary>

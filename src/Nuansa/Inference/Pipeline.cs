@@ -31,7 +31,7 @@ public sealed record PipelineAlert(string Name, string Step, IReadOnlyList<strin
     public double Threshold(string label) => LabelScores != null && LabelScores.TryGetValue(label, out var t) ? t : MinScore;
 
     /// <summary>True when one of the alert's labels reaches its threshold in <paramref name="result"/> (a multi-task step's labels are named <c>task/label</c>).</summary>
-    public bool Fires(Classification result) => Pipeline.Scores(result).Any(l => Labels.Contains(l.Label) && l.Score >= Threshold(l.Label));
+    public bool Fires(Classification result) => result.Labels.Any(l => Labels.Contains(l.Label) && l.Score >= Threshold(l.Label));
 }
 
 /// <summary>What a pipeline did with one input.</summary>
@@ -158,18 +158,10 @@ public sealed class Pipeline : IDisposable
         }
         var topK = (options ?? ClassifyOptions.Default).TopK;
         return [.. steps.Select((s, i) => new PipelineResult(
-            s.ToDictionary(p => p.Key, p => topK is { } k ? Top(p.Value, k) : p.Value, StringComparer.Ordinal),
+            s.ToDictionary(p => p.Key, p => topK is { } k ? p.Value.Truncate(k) : p.Value, StringComparer.Ordinal),
             stoppedAt[i],
             [.. Alerts.Where(a => s.TryGetValue(a.Step, out var c) && a.Fires(c)).Select(a => a.Name)]))];
     }
-
-    // The k best labels (of each task).
-    private static Classification Top(Classification c, int k) => new([.. c.Labels.Take(k)],
-        c.Tasks?.ToDictionary(t => t.Key, t => (IReadOnlyList<LabelScore>)[.. t.Value.Take(k)], StringComparer.Ordinal), [.. c.Logits]);
-
-    /// <summary>Every label's score of a step's result; a multi-task result's labels are named <c>task/label</c>.</summary>
-    internal static IEnumerable<LabelScore> Scores(Classification c) =>
-        c.Tasks?.SelectMany(t => t.Value.Select(l => new LabelScore($"{t.Key}/{l.Label}", l.Score))) ?? c.Labels;
 
     public void Dispose()
     {

@@ -66,6 +66,9 @@ public sealed class TextClassifier : IDisposable
     /// <summary>The text normalization the model was trained with (<c>nuansa_preprocessing</c> in its config), applied before tokenizing.</summary>
     public Data.TextPreprocessing Preprocessing { get; }
 
+    /// <summary>The kind of head, and so of <see cref="Classification"/> the model gives.</summary>
+    public HeadKind Head => Tasks != null ? HeadKind.MultiTask : Config.Problem == Problem.MultiLabelClassification ? HeadKind.MultiLabel : HeadKind.SingleLabel;
+
     /// <summary>For a multi-task model, its tasks; null otherwise.</summary>
     public IReadOnlyList<TaskHead>? Tasks { get; }
 
@@ -212,7 +215,7 @@ public sealed class TextClassifier : IDisposable
             };
         }
         var scored = Score(combined, options);
-        return new Classification(scored.Labels, scored.Tasks, [.. scored.Logits], [.. windowLogits.Select(w => Score(w, options))]);
+        return scored.WithWindows([.. windowLogits.Select(w => Score(w, options))]);
     }
 
     // The logits of each encoding, run in batches of similar length.
@@ -274,13 +277,15 @@ public sealed class TextClassifier : IDisposable
                 tasks[task.Name] = Rank(task.Labels, scores, options.TopK);
                 offset += task.Labels.Count;
             }
-            return new Classification([], tasks, logits);
+            return new MultiTaskClassification(tasks, logits);
         }
         var function = options.Function != ScoreFunction.Default ? options.Function
-            : Config.ProblemType == "multi_label_classification" || Config.NumLabels == 1 ? ScoreFunction.Sigmoid
-            : Config.ProblemType == "regression" ? ScoreFunction.None
+            // HF's pipeline: sigmoid for multi-label or a single output (unless declared regression), none for regression.
+            : Config.Problem == Problem.MultiLabelClassification || (Config.NumLabels == 1 && Config.ProblemType != "regression") ? ScoreFunction.Sigmoid
+            : Config.Problem == Problem.Regression ? ScoreFunction.None
             : ScoreFunction.Softmax;
-        return new Classification(Rank(Labels, Apply(logits, function), options.TopK), null, logits);
+        var ranked = Rank(Labels, Apply(logits, function), options.TopK);
+        return Head == HeadKind.MultiLabel ? new MultiLabelClassification(ranked, logits) : new SingleLabelClassification(ranked, logits);
     }
 
     internal static float[] Apply(float[] logits, ScoreFunction function)

@@ -24,18 +24,16 @@ public static class Uncertainty
     /// The uncertainty of one prediction. Multi-task: the mean over tasks. Multi-label (sigmoid scores): the mean over
     /// labels of each label's own yes/no uncertainty.
     /// </summary>
-    public static double Score(Classification c, UncertaintyStrategy strategy, bool multiLabel = false)
+    public static double Score(Classification c, UncertaintyStrategy strategy) => c switch
     {
-        if (c.Tasks != null)
-            return c.Tasks.Values.Average(labels => OfDistribution([.. labels.Select(l => (double)l.Score)], strategy));
-        if (multiLabel)
-            return c.Labels.Average(l => OfDistribution([l.Score, 1.0 - l.Score], strategy));
-        return OfDistribution([.. c.Labels.Select(l => (double)l.Score)], strategy);
-    }
+        MultiTaskClassification m => m.Tasks.Values.Average(labels => OfDistribution([.. labels.Select(l => (double)l.Score)], strategy)),
+        MultiLabelClassification => c.Labels.Average(l => OfDistribution([l.Score, 1.0 - l.Score], strategy)),
+        _ => OfDistribution([.. c.Labels.Select(l => (double)l.Score)], strategy),
+    };
 
     /// <summary>Indices of <paramref name="results"/>, most uncertain first (ties keep input order).</summary>
-    public static IReadOnlyList<(int Index, double Score)> Rank(IReadOnlyList<Classification> results, UncertaintyStrategy strategy, bool multiLabel = false) =>
-        [.. results.Select((c, i) => (Index: i, Score: Score(c, strategy, multiLabel))).OrderByDescending(x => x.Score).ThenBy(x => x.Index)];
+    public static IReadOnlyList<(int Index, double Score)> Rank(IReadOnlyList<Classification> results, UncertaintyStrategy strategy) =>
+        [.. results.Select((c, i) => (Index: i, Score: Score(c, strategy))).OrderByDescending(x => x.Score).ThenBy(x => x.Index)];
 
     private static double OfDistribution(double[] p, UncertaintyStrategy strategy)
     {

@@ -42,8 +42,8 @@ public static class Trainer
             config = ClassificationHead.WithLabels(config, labels);
         else if (options.Tasks is { } named && named.Sum(t => t.Labels.Count) != config.NumLabels)
             config = ClassificationHead.WithLabels(config, [.. named.SelectMany(t => t.Labels.Select(l => $"{t.Name}_{l}"))]);
-        if (config.ProblemType == "regression")
-            throw new NuansaException($"{config.Source}: problem_type \"regression\" is not supported by the trainer.");
+        if (config.Problem == Problem.Regression)
+            throw new NuansaException($"{config.Source}: a regression head (problem_type \"regression\", or a single output) is not supported by the trainer.");
         var tasks = options.Tasks != null ? Inference.MultiTask.Validate(options.Tasks, config) : Inference.MultiTask.FromConfig(config);
         var task = new TaskSpec(config, tasks, options);
         var tokenizer = Tokenizer.Load(modelDirectory);
@@ -265,7 +265,7 @@ public static class Trainer
         {
             Config = config;
             Tasks = tasks;
-            Mode = tasks != null ? TaskMode.MultiTask : config.ProblemType == "multi_label_classification" ? TaskMode.MultiLabel : TaskMode.SingleLabel;
+            Mode = tasks != null ? TaskMode.MultiTask : config.Problem == Problem.MultiLabelClassification ? TaskMode.MultiLabel : TaskMode.SingleLabel;
             Loss = Mode switch
             {
                 TaskMode.MultiLabel => new LossOptions { Kind = LossKind.BinaryCrossEntropy },

@@ -178,4 +178,25 @@ public class ModelConfigTests
         Assert.Contains("config.json", e.Message);
         Assert.Throws<CheckpointFormatException>(() => ModelConfig.Load(dir.File("nope")));
     }
+
+    [Theory]
+    [InlineData("bert", ModelFamily.Bert)]
+    [InlineData("distilbert", ModelFamily.DistilBert)]
+    [InlineData("roberta", ModelFamily.Roberta)]
+    [InlineData("xlm-roberta", ModelFamily.XlmRoberta)]
+    public void TheModelTypeIsAlsoAnEnum(string modelType, ModelFamily family) =>
+        Assert.Equal(family, ModelConfig.Parse($$"""{"model_type": "{{modelType}}"}""").Family);
+
+    [Theory]
+    [InlineData(null, 2, Problem.SingleLabelClassification)]
+    [InlineData(null, 1, Problem.Regression)]
+    [InlineData("multi_label_classification", 3, Problem.MultiLabelClassification)]
+    [InlineData("regression", 1, Problem.Regression)]
+    [InlineData("single_label_classification", 2, Problem.SingleLabelClassification)]
+    public void TheProblemIsResolvedAsHuggingFaceResolvesIt(string? problemType, int labels, Problem expected)
+    {
+        var id2label = string.Join(", ", Enumerable.Range(0, labels).Select(i => $"\"{i}\": \"l{i}\""));
+        var problem = problemType == null ? "" : $", \"problem_type\": \"{problemType}\"";
+        Assert.Equal(expected, ModelConfig.Parse($$"""{"model_type": "bert", "id2label": {{{id2label}}}{{problem}}}""").Problem);
+    }
 }

@@ -91,14 +91,36 @@ public class TextClassifierTests
     }
 
     [Fact]
+    public void EachHeadKindHasItsOwnResultType()
+    {
+        using var single = TextClassifier.Load(SharedFiles.Model("bert-2label"));
+        Assert.Equal(HeadKind.SingleLabel, single.Head);
+        var s = Assert.IsType<SingleLabelClassification>(single.Classify("fine"));
+        Assert.Equal(HeadKind.SingleLabel, s.Kind);
+
+        using var multi = TextClassifier.Load(SharedFiles.Model("bert-multilabel-4-bf16"));
+        Assert.Equal(HeadKind.MultiLabel, multi.Head);
+        var m = Assert.IsType<MultiLabelClassification>(multi.Classify("the room was clean", new ClassifyOptions { TopK = null }));
+        // The labels that apply are those whose sigmoid reaches the threshold, best first.
+        Assert.Equal(m.Labels.Where(l => l.Score >= 0.5f), m.Predicted());
+        Assert.Equal(m.Labels, m.Predicted(0f));
+        Assert.Empty(m.Predicted(1.01f));
+    }
+
+    [Fact]
     public void MultiTaskModelsGetASoftmaxPerTask()
     {
         // The 4-output fixture read as two tasks of two labels each: each task's scores are the softmax of its own logits.
         var tasks = MultiTask.Uniform(["cleanliness", "service"], ["negative", "positive"]);
         using var classifier = TextClassifier.Load(SharedFiles.Model("bert-multilabel-4-bf16"), new TextClassifierOptions { Tasks = tasks });
-        var r = classifier.Classify("the room was clean but the staff were rude", new ClassifyOptions { TopK = null });
-        Assert.Empty(r.Labels);
-        Assert.Equal(["cleanliness", "service"], r.Tasks!.Keys.Order());
+        var r = Assert.IsType<MultiTaskClassification>(classifier.Classify("the room was clean but the staff were rude", new ClassifyOptions { TopK = null }));
+        Assert.Equal(HeadKind.MultiTask, classifier.Head);
+        Assert.Equal(["cleanliness", "service"], r.Tasks.Keys.Order());
+        // Every task's labels also as task/label, best first; Top is the surest of them, TopOf a task's prediction.
+        Assert.Equal(r.Tasks.SelectMany(t => t.Value.Select(l => (Label: $"{t.Key}/{l.Label}", l.Score))).OrderByDescending(l => l.Score), r.Labels.Select(l => (l.Label, l.Score)));
+        Assert.Equal(r.Labels[0], r.Top);
+        Assert.Equal(r.Tasks["service"][0], r.TopOf("service"));
+        Assert.Throws<ArgumentException>(() => r.TopOf("price"));
         for (var t = 0; t < 2; t++)
         {
             var (a, b) = (r.Logits[2 * t], r.Logits[2 * t + 1]);

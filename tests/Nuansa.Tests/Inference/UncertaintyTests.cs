@@ -8,7 +8,10 @@ namespace Nuansa.Tests.Inference;
 public class UncertaintyTests
 {
     private static Classification Single(params float[] scores) =>
-        new([.. scores.Select((s, i) => new LabelScore($"l{i}", s)).OrderByDescending(l => l.Score)], null, new float[scores.Length]);
+        new SingleLabelClassification([.. scores.Select((s, i) => new LabelScore($"l{i}", s)).OrderByDescending(l => l.Score)], new float[scores.Length]);
+
+    private static Classification MultiLabel(params float[] scores) =>
+        new MultiLabelClassification([.. scores.Select((s, i) => new LabelScore($"l{i}", s)).OrderByDescending(l => l.Score)], new float[scores.Length]);
 
     [Fact]
     public void StrategiesMatchHandComputedValues()
@@ -21,10 +24,10 @@ public class UncertaintyTests
         Assert.Equal(0, Uncertainty.Score(Single(1f, 0f), UncertaintyStrategy.Entropy), 12);
 
         // Multi-label: each label is its own yes/no question; sigmoid 0.5 is the most uncertain.
-        var multi = Single(0.5f, 0.9f);
-        Assert.Equal((Math.Log(2) + -(0.9 * Math.Log(0.9) + 0.1 * Math.Log(0.1))) / 2, Uncertainty.Score(multi, UncertaintyStrategy.Entropy, multiLabel: true), 5);
+        var multi = MultiLabel(0.5f, 0.9f);
+        Assert.Equal((Math.Log(2) + -(0.9 * Math.Log(0.9) + 0.1 * Math.Log(0.1))) / 2, Uncertainty.Score(multi, UncertaintyStrategy.Entropy), 5);
         // Multi-task: the mean over tasks.
-        var tasks = new Classification([], new Dictionary<string, IReadOnlyList<LabelScore>>
+        var tasks = new MultiTaskClassification(new Dictionary<string, IReadOnlyList<LabelScore>>
         {
             ["a"] = [new("x", 0.6f), new("y", 0.4f)],
             ["b"] = [new("x", 1f), new("y", 0f)],
