@@ -7,7 +7,6 @@ namespace Nuansa.Cli;
 /// <summary>The JSON Lines the commands read and write.</summary>
 internal static class JsonLines
 {
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Reads <c>{"text": ..., "text_pair": ...}</c> records; a malformed line fails with its number.</summary>
     public static List<(string Text, string? TextPair, int Line)> ReadTextRecords(TextReader reader, string source) =>
@@ -25,19 +24,7 @@ internal static class JsonLines
     }
 
     /// <summary>One compact JSON object per item, each on its own line.</summary>
-    public static string Format<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write)
-    {
-        var text = new StringBuilder();
-        using var buffer = new MemoryStream();
-        foreach (var item in items)
-        {
-            buffer.SetLength(0);
-            using (var json = new Utf8JsonWriter(buffer, WriterOptions))
-                write(json, item);
-            text.Append(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
-        }
-        return text.ToString();
-    }
+    public static string Format<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write) => Inference.ClassificationJson.Lines(items, write);
 
     public static void WriteNumbers(Utf8JsonWriter json, string name, IEnumerable<int> values)
     {

@@ -53,11 +53,7 @@ public static class EvaluationCharts
         plot.Axes.Bottom.SetTicks(positions, [.. report.Labels]);
         plot.Axes.Left.SetTicks(positions, [.. report.Labels.Reverse()]);
         plot.Axes.Margins(0, 0);
-        plot.Title("Confusion matrix");
-        plot.XLabel("predicted label");
-        plot.YLabel("gold label");
-        plot.SavePng(path, Width, Height);
-        return path;
+        return Save(plot, path, "Confusion matrix", "predicted label", "gold label");
     }
 
     /// <summary>A multi-label evaluation's chart: precision, recall and F1 of each label (predicted when its sigmoid passes 0.5).</summary>
@@ -84,10 +80,7 @@ public static class EvaluationCharts
         plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, labels.Count).Select(c => c * 4 + 1.0)], [.. labels]);
         plot.Axes.SetLimitsY(0, 1.15);
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.1);
-        plot.Title(title);
-        plot.YLabel("score");
-        plot.SavePng(path, Width, Height);
-        return path;
+        return Save(plot, path, title, null, "score");
     }
 
     private static string Reliability(EvaluationReport report, string path)
@@ -104,11 +97,7 @@ public static class EvaluationCharts
         }
         plot.ShowLegend(Alignment.UpperLeft);
         plot.Axes.SetLimits(0, 1, 0, 1);
-        plot.Title(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Reliability diagram (ECE {report.Ece:0.000})"));
-        plot.XLabel("mean top-1 confidence");
-        plot.YLabel("accuracy");
-        plot.SavePng(path, Width, Height);
-        return path;
+        return Save(plot, path, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Reliability diagram (ECE {report.Ece:0.000})"), "mean top-1 confidence", "accuracy");
     }
 
     /// <summary>Training loss per step and evaluation metrics per evaluation, from a trainer_log.jsonl.</summary>
@@ -156,11 +145,7 @@ public static class EvaluationCharts
             evaluation.MarkerSize = 9;
         }
         plot.ShowLegend(Alignment.UpperRight);
-        plot.Title("Training curves");
-        plot.XLabel("optimizer step");
-        plot.YLabel("loss");
-        plot.SavePng(path, Width, Height);
-        return path;
+        return Save(plot, path, "Training curves", "optimizer step", "loss");
     }
 
     /// <summary>Precision against recall for each label, with the chosen threshold marked.</summary>
@@ -182,9 +167,16 @@ public static class EvaluationCharts
         }
         plot.Axes.SetLimits(0, 1.02, 0, 1.02);
         plot.ShowLegend(Alignment.LowerLeft);
-        plot.Title("Precision–recall by threshold");
-        plot.XLabel("recall");
-        plot.YLabel("precision");
+        return Save(plot, path, "Precision–recall by threshold", "recall", "precision");
+    }
+
+    // Every chart ends the same way: its title, axis labels, and the PNG at the common size.
+    private static string Save(Plot plot, string path, string title, string? xLabel, string yLabel)
+    {
+        plot.Title(title);
+        if (xLabel != null)
+            plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
         plot.SavePng(path, Width, Height);
         return path;
     }

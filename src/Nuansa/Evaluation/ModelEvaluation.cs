@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Nuansa.Data;
 using Nuansa.Inference;
@@ -86,7 +85,7 @@ public sealed class ModelEvaluation
         var labels = classifier.Labels;
         var gold = rows.Select(r => r.LabelSet(labelColumn, labels, dataPath)).ToArray();
         var predicted = results.Select(r => labels.Select(l => r.Labels.Single(s => s.Label == l).Score > 0.5f).ToArray()).ToArray();
-        var lines = Lines(Enumerable.Range(0, rows.Count), (json, i) =>
+        var lines = ClassificationJson.Lines(Enumerable.Range(0, rows.Count), (json, i) =>
         {
             json.WriteStartObject();
             json.WriteNumber("line", rows[i].Line);
@@ -123,7 +122,7 @@ public sealed class ModelEvaluation
             var report = EvaluationReport.Compute(heads[t].Labels, gold[t], predicted, [.. ranked.Select(l => (double)l[0].Score)], options);
             reports.Add((classifier.Tasks != null ? heads[t].Name : null, groups == null ? report : report.WithGroups(groups, gold[t], predicted)));
         }
-        var lines = Lines(Enumerable.Range(0, rows.Count), (json, i) =>
+        var lines = ClassificationJson.Lines(Enumerable.Range(0, rows.Count), (json, i) =>
         {
             json.WriteStartObject();
             json.WriteNumber("line", rows[i].Line);
@@ -184,7 +183,7 @@ public sealed class ModelEvaluation
             }
             reports.Add((task, EvaluationReport.Compute(labels, gold, predicted, confidence, options)));
         }
-        return (reports, Lines(rows, (json, row) =>
+        return (reports, ClassificationJson.Lines(rows, (json, row) =>
         {
             json.WriteStartObject();
             foreach (var (name, value) in row.Fields)
@@ -198,21 +197,4 @@ public sealed class ModelEvaluation
 
     private static JsonElement Get(DataRow row, string field, string file) =>
         row.Fields.TryGetValue(field, out var v) ? v : throw new NuansaException($"{file}, line {row.Line}: no \"{field}\" field.");
-
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    // One compact JSON object per item, each on its own line.
-    private static string Lines<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write)
-    {
-        var text = new StringBuilder();
-        using var buffer = new MemoryStream();
-        foreach (var item in items)
-        {
-            buffer.SetLength(0);
-            using (var json = new Utf8JsonWriter(buffer, WriterOptions))
-                write(json, item);
-            text.Append(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
-        }
-        return text.ToString();
-    }
 }

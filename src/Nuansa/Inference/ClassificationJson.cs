@@ -53,4 +53,19 @@ public static class ClassificationJson
         }
         json.WriteEndArray();
     }
+
+    /// <summary>One compact JSON object per item, each on its own line (JSON Lines), non-ASCII text written as is.</summary>
+    public static string Lines<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write)
+    {
+        var text = new System.Text.StringBuilder();
+        using var buffer = new MemoryStream();
+        foreach (var item in items)
+        {
+            buffer.SetLength(0);
+            using (var json = new Utf8JsonWriter(buffer, Relaxed))
+                write(json, item);
+            text.Append(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length)).Append('\n');
+        }
+        return text.ToString();
+    }
 }
