@@ -7,7 +7,6 @@ namespace Nuansa.Cli;
 /// <summary>The JSON Lines the commands read and write.</summary>
 internal static class JsonLines
 {
-
     /// <summary>Reads <c>{"text": ..., "text_pair": ...}</c> records; a malformed line fails with its number.</summary>
     public static List<(string Text, string? TextPair, int Line)> ReadTextRecords(TextReader reader, string source) =>
         [.. TableReader.ReadJsonLines(reader, source).Select(r => (r.Text("text", source), r.OptionalText("text_pair", source), r.Line))];
