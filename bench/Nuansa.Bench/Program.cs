@@ -14,7 +14,7 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]\n       Nuansa.Bench e2e <model> <anchor.onnx> <texts> <hf encodings> <hf tokenize s> [threads] [repeats] [name]\n       Nuansa.Bench texts <data file> <column> <count> <output>\n       Nuansa.Bench bert-base [vocab.txt]\n       Nuansa.Bench tokenizer-json <vocab.txt> <output>");
             return 2;
         }
         return args[0] switch
@@ -27,11 +27,21 @@ public static class Program
                 Int(3, 200), args.Length > 4 ? args[4] : "none"),
             "tokenize-long" => TokenizeLong(args.Skip(1).ToArray()),
             "int8-accuracy" => Int8Accuracy.Run(args[1], args[2], args.Length > 3 ? args[3] : "text", args.Length > 4 ? args[4] : "label"),
+            "e2e" => EndToEndBenchmark.Run(args[1], args[2], args[3], args[4], double.Parse(args[5], CultureInfo.InvariantCulture), Int(6, 2), Int(7, 3), args.Length > 8 ? args[8] : "texts"),
+            "texts" => EndToEndBenchmark.WriteTexts(args[1], args[2], Int(3, 10000), args[4]),
+            "tokenizer-json" => EndToEndBenchmark.WriteTokenizerJson(args[1], args[2]),
+            "bert-base" => Print(ForwardBenchmark.BertBase(args.Length > 1 ? args[1] : null)),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5, args.Length > 3 ? args[3] : null),
             _ => Usage(args[0]),
         };
         int Int(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private static int Print(string line)
+    {
+        Console.WriteLine(line);
+        return 0;
     }
 
     private static int Usage(string name)

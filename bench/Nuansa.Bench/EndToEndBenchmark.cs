@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Globalization;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Inference;
+using Nuansa.Models;
+
+namespace Nuansa.Bench;
+
+/// <summary>
+/// Classifying real text end to end — tokenize, batch, forward — against the way HF users run the same model:
+/// ONNX Runtime on a torch.onnx.export of it, with texts tokenized by HF's Rust tokenizer (bench/e2e.sh runs the npm
+/// binding first and passes its encodings and time), batches of 32 in input order padded to their longest. The
+/// baseline's forward passes alternate with Nuansa's runs in this process, on the same host state.
+/// </summary>
+internal static class EndToEndBenchmark
+{
+    public static int Run(string model, string anchor, string textsFile, string encodingsFile, double baselineTokenizeSeconds, int threads, int repeats, string name)
+    {
+        var texts = File.ReadAllLines(textsFile).Select(t => new TextInput(t)).ToArray();
+        var batches = ReadEncodings(encodingsFile);
+        using var baseline = new OnnxSession(File.ReadAllBytes(anchor), new SessionSettings { IntraOpThreads = threads });
+        void Baseline()
+        {
+            foreach (var (rows, length, ids, mask) in batches)
+                baseline.Run(new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = mask, ["token_type_ids"] = new long[ids.Length] }, [rows, length], ["logits"]);
+        }
+        var options = new ClassifyOptions { MaxLength = 512, BatchSize = 32, TopK = null };
+        foreach (var quantization in new[] { Quantization.None, Quantization.Int8 })
+        {
+            using var classifier = TextClassifier.Load(model, new TextClassifierOptions { Threads = threads, Quantization = quantization });
+            void Nuansa() => classifier.ClassifyBatch(texts, options);
+            Nuansa();
+            Baseline();
+            var (ours, theirs) = Program.MedianPair(repeats, Nuansa, Baseline);
+            var baselineTotal = theirs + baselineTokenizeSeconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"e2e {name} texts={texts.Length} nuansa_{(quantization == Quantization.Int8 ? "int8" : "fp32")}_s={ours:F2} baseline_s={baselineTotal:F2} (forward {theirs:F2} + tokenize {baselineTokenizeSeconds:F2}) " +
+                $"texts_per_s nuansa={texts.Length / ours:F1} baseline={texts.Length / baselineTotal:F1} speedup={baselineTotal / ours:F2}"));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"e2e {name} peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
+        return 0;
+    }
+
+    // The npm script's output: batch count, then per batch rows, length, ids and mask (int32, little-endian).
+    private static List<(int Rows, int Length, long[] Ids, long[] Mask)> ReadEncodings(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        var count = reader.ReadInt32();
+        var batches = new List<(int, int, long[], long[])>(count);
+        for (var b = 0; b < count; b++)
+        {
+            int rows = reader.ReadInt32(), length = reader.ReadInt32();
+            long[] Read() => [.. Enumerable.Range(0, rows * length).Select(_ => (long)reader.ReadInt32())];
+            var ids = Read();
+            batches.Add((rows, length, ids, Read()));
+        }
+        return batches;
+    }
+
+    /// <summary>The texts of a data file's column, one per line (line breaks inside a text become spaces), for both sides.</summary>
+    public static int WriteTexts(string dataFile, string column, int count, string output)
+    {
+        var rows = Reporting.TableReader.Read(dataFile);
+        File.WriteAllLines(output, rows.Take(count).Select(r => r.Text(column, dataFile).ReplaceLineEndings(" ")));
+        return 0;
+    }
+
+    /// <summary>
+    /// bert-base-uncased's tokenizer.json (what HF's BertTokenizerFast saves) built from its vocab.txt, so both sides
+    /// tokenize from one definition: BertNormalizer (lower-case), BertPreTokenizer, WordPiece, [CLS] A [SEP] (B [SEP]).
+    /// </summary>
+    public static int WriteTokenizerJson(string vocabFile, string output)
+    {
+        var vocab = File.ReadAllLines(vocabFile);
+        var ids = vocab.Select((token, id) => (token, id)).GroupBy(p => p.token).ToDictionary(g => g.Key, g => g.First().id);
+        object Special(string token) => new { id = ids[token], content = token, single_word = false, lstrip = false, rstrip = false, normalized = false, special = true };
+        object Piece(string kind, string id, int type) => kind == "special"
+            ? new Dictionary<string, object> { ["SpecialToken"] = new { id, type_id = type } }
+            : new Dictionary<string, object> { ["Sequence"] = new { id, type_id = type } };
+        var json = new Dictionary<string, object?>
+        {
+            ["version"] = "1.0",
+            ["truncation"] = null,
+            ["padding"] = null,
+            ["added_tokens"] = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }.Select(Special).ToArray(),
+            ["normalizer"] = new { type = "BertNormalizer", clean_text = true, handle_chinese_chars = true, strip_accents = (bool?)null, lowercase = true },
+            ["pre_tokenizer"] = new { type = "BertPreTokenizer" },
+            ["post_processor"] = new
+            {
+                type = "TemplateProcessing",
+                single = new[] { Piece("special", "[CLS]", 0), Piece("sequence", "A", 0), Piece("special", "[SEP]", 0) },
+                pair = new[] { Piece("special", "[CLS]", 0), Piece("sequence", "A", 0), Piece("special", "[SEP]", 0), Piece("sequence", "B", 1), Piece("special", "[SEP]", 1) },
+                special_tokens = new Dictionary<string, object>
+                {
+                    ["[CLS]"] = new { id = "[CLS]", ids = new[] { ids["[CLS]"] }, tokens = new[] { "[CLS]" } },
+                    ["[SEP]"] = new { id = "[SEP]", ids = new[] { ids["[SEP]"] }, tokens = new[] { "[SEP]" } },
+                },
+            },
+            ["decoder"] = new { type = "WordPiece", prefix = "##", cleanup = true },
+            ["model"] = new { type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##", max_input_chars_per_word = 100, vocab = ids },
+        };
+        File.WriteAllText(output, System.Text.Json.JsonSerializer.Serialize(json));
+        return 0;
+    }
+}
