@@ -9,7 +9,7 @@ const [tokenizerJson, textsFile, outFile, repeatsArg, batchArg, maxArg] = proces
 const repeats = Number(repeatsArg ?? 3), batchSize = Number(batchArg ?? 32), maxLength = Number(maxArg ?? 512);
 const tokenizer = Tokenizer.fromFile(tokenizerJson);
 tokenizer.setTruncation(maxLength);
-tokenizer.setPadding();
+tokenizer.setPadding({}); // pad to the batch's longest with [PAD], as padding=True
 const texts = readFileSync(textsFile, "utf8").split("\n");
 if (texts.at(-1) === "") texts.pop();
 const chunks = [];
