@@ -10,7 +10,10 @@ public sealed record StreamWorkerOptions
 {
     /// <summary><c>redis://host:port[/db]</c> (or StackExchange.Redis's own configuration string).</summary>
     public required string Redis { get; init; }
+    /// <summary>The stream the requests arrive on (XADD by producers).</summary>
     public required string Stream { get; init; }
+
+    /// <summary>The consumer group the workers share; each entry goes to one of them (XREADGROUP).</summary>
     public required string Group { get; init; }
 
     /// <summary>This worker's name in the group (default: host name and process id).</summary>
@@ -40,7 +43,10 @@ public sealed record StreamWorkerOptions
     /// <summary>Model name written with each result.</summary>
     public string Model { get; init; } = "";
 
+    /// <summary>Where results go: the output stream given, else <c>&lt;stream&gt;:results</c>.</summary>
     public string Output => OutputStream ?? $"{Stream}:results";
+
+    /// <summary>Where entries that failed every delivery go: the dead-letter stream given, else <c>&lt;stream&gt;:dead</c>.</summary>
     public string DeadLetters => DeadLetterStream ?? $"{Stream}:dead";
 
     /// <summary>The StackExchange.Redis configuration for <see cref="Redis"/>: redis:// URLs are translated.</summary>
@@ -87,6 +93,7 @@ public sealed class StreamWorker
     private static readonly ObservableGauge<long> LagGauge = Meter.CreateObservableGauge("nuansa_worker_lag", () => Volatile.Read(ref _lag),
         description: "entries in the stream not yet delivered to the group (XINFO GROUPS lag; -1 while Redis does not know it)");
 
+    /// <summary>A worker classifying with <paramref name="classifier"/>; <paramref name="log"/> receives one line per event worth knowing (reconnects, dead letters).</summary>
     public StreamWorker(TextClassifier classifier, StreamWorkerOptions options, Action<string>? log = null)
     {
         if (options.BatchSize < 1 || options.MaxDeliveries < 1 || options.ClaimIdleMilliseconds < 0 || options.BlockMilliseconds < 0)
@@ -102,9 +109,16 @@ public sealed class StreamWorker
     private long _redelivered;
     private long _deadLettered;
 
+    /// <summary>Entries answered with a result.</summary>
     public long Processed => Interlocked.Read(ref _processed);
+
+    /// <summary>Entries answered with an error (bad input).</summary>
     public long Failed => Interlocked.Read(ref _failed);
+
+    /// <summary>Entries claimed from a worker that stopped before acknowledging them.</summary>
     public long Redelivered => Interlocked.Read(ref _redelivered);
+
+    /// <summary>Entries moved to <see cref="StreamWorkerOptions.DeadLetters"/> after their last delivery.</summary>
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
 
     /// <summary>

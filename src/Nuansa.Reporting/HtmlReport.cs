@@ -12,6 +12,7 @@ namespace Nuansa.Reporting;
 /// </summary>
 public static class HtmlReport
 {
+    /// <summary>The report's file name in an evaluation folder.</summary>
     public const string FileName = "report.html";
 
     private static readonly MarkdownPipeline Markdown = new MarkdownPipelineBuilder().UsePipeTables().DisableHtml().Build();

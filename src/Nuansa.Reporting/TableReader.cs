@@ -20,6 +20,7 @@ public static class TableReader
     /// <summary>A data file's rows, for <see cref="Training.Trainer"/>: its path names it in messages.</summary>
     public static TrainingData ReadData(string path) => new(path, Read(path));
 
+    /// <summary>A data file's rows, its format by extension; the file must be UTF-8 and every row fit the header.</summary>
     public static IReadOnlyList<DataRow> Read(string path)
     {
         if (!File.Exists(path))
@@ -63,6 +64,7 @@ public static class TableReader
         }
     }
 
+    /// <summary>JSON Lines: one object per line, blank lines skipped; <paramref name="source"/> names the input in messages.</summary>
     public static IReadOnlyList<DataRow> ReadJsonLines(TextReader reader, string source)
     {
         var rows = new List<DataRow>();

@@ -52,6 +52,7 @@ public sealed class NuansaServer : IAsyncDisposable
         return new NuansaServer(app, app.Services.GetRequiredService<NuansaEndpoints>());
     }
 
+    /// <summary>Starts listening on <see cref="ServerOptions.Url"/>.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default) => _app.StartAsync(cancellationToken);
 
     /// <summary>Requests being handled now, over every model and pipeline.</summary>
@@ -74,6 +75,7 @@ public sealed class NuansaServer : IAsyncDisposable
         return _endpoints.CutOffCount;
     }
 
+    /// <summary>Stops (as <see cref="StopAsync"/>) and releases the models.</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);

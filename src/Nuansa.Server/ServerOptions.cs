@@ -14,6 +14,7 @@ public sealed record ServerOptions
     /// <summary>Address to listen on, e.g. <c>http://0.0.0.0:8080</c>; port 0 picks a free port.</summary>
     public string Url { get; init; } = "http://127.0.0.1:8080";
 
+    /// <summary>How the models compute: float32, or int8 (see <see cref="Models.Quantization"/>).</summary>
     public Quantization Quantization { get; init; }
 
     /// <summary>Int8 weight form (Auto: the most precise form exact on this CPU).</summary>
