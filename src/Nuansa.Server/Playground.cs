@@ -30,6 +30,9 @@ internal static class Playground
             var bytes = Read(resource);
             routes.MapGet(path, (HttpContext context) =>
             {
+                // Under a prefix the page must be .../ so that its relative links reach its files and the API.
+                if (path == "/" && !context.Request.Path.Value!.EndsWith('/'))
+                    return Results.Redirect(context.Request.PathBase + context.Request.Path + "/" + context.Request.QueryString);
                 context.Response.Headers.ContentSecurityPolicy = Policy;
                 context.Response.Headers.XContentTypeOptions = "nosniff";
                 context.Response.Headers.CacheControl = "no-cache";

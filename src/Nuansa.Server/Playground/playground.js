@@ -1,6 +1,9 @@
 // The playground: one page over the server's own JSON API (nothing else is fetched; the key stays in memory).
 "use strict";
 
+// The API lives beside the page: at / for nuansa serve, under the prefix an app gave MapNuansa.
+const base = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+
 const page = {
   key: null,
   info: new Map(),
@@ -32,8 +35,8 @@ function pathOf(target) {
   const [kind, name] = [target.slice(0, target.indexOf(":")), target.slice(target.indexOf(":") + 1)];
   const n = encodeURIComponent(name);
   return kind === "model"
-    ? { kind, name, run: `/models/${n}/predict`, info: `/models/${n}/info` }
-    : { kind, name, run: `/pipelines/${n}`, info: `/pipelines/${n}/info` };
+    ? { kind, name, run: `${base}models/${n}/predict`, info: `${base}models/${n}/info` }
+    : { kind, name, run: `${base}pipelines/${n}`, info: `${base}pipelines/${n}/info` };
 }
 
 function askForKey(reason) {
@@ -43,7 +46,7 @@ function askForKey(reason) {
 }
 
 async function start() {
-  const health = await api("GET", "/health");
+  const health = await api("GET", `${base}health`);
   const models = health.json?.models || [];
   const pipelines = health.json?.pipelines || [];
   const select = page.$("target");

@@ -1,6 +1,11 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Nuansa.Server;
 using Nuansa.Tests.Cli;
@@ -263,5 +268,28 @@ public sealed class PlaygroundBrowserTests(BrowserFixture browser) : IClassFixtu
         using var plain = new HttpClient { BaseAddress = new Uri(bare.Addresses[0]) };
         using var none = await plain.GetAsync("/");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
+    }
+
+    [Fact]
+    public async Task UnderAnAppsPrefixThePageFindsItsFilesAndItsApi()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Services.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))] });
+        await using var app = builder.Build();
+        app.MapNuansa("/nuansa");
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        var (page, errors) = await browser.NewPage();
+        await page.GotoAsync(address + "/nuansa"); // redirected to /nuansa/
+        Assert.EndsWith("/nuansa/", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("#target-info")).ToContainTextAsync("2 labels");
+        await page.GetByLabel("Text", new() { Exact = true }).FillAsync("fine");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Classify" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#results .scores li")).ToHaveCountAsync(2);
+        Assert.Contains($"{address}/nuansa/models/sentiment/predict", await page.Locator("#curl").TextContentAsync());
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
+        await app.StopAsync();
     }
 }
