@@ -13,19 +13,32 @@ namespace Nuansa.Tests.Server;
 /// <summary>Nuansa's endpoints inside an application of the user's own, beside its routes.</summary>
 public class MapNuansaTests
 {
-    [Fact]
-    public async Task TheEndpointsLiveUnderAPrefixBesideTheAppsOwnRoutesWithTheKeyOnlyOnThem()
+    /// <summary>A user's app on a free loopback port, started, with its services and routes; and its address.</summary>
+    internal static async Task<(WebApplication App, string Address)> StartApp(Action<IServiceCollection> services, Action<WebApplication> routes)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Services.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))], ApiKey = "k" });
-        builder.Services.AddTextClassifier("direct", o => o.Model = SharedFiles.Model("bert-2label"));
-        await using var app = builder.Build();
-        app.MapGet("/hello", ([FromKeyedServices("direct")] TextClassifier classifier) => classifier.Classify("fine").Top.Label);
-        app.MapNuansa("/nuansa");
-        app.MapHealthChecks("/healthz");
+        services(builder.Services);
+        var app = builder.Build();
+        routes(app);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    [Fact]
+    public async Task TheEndpointsLiveUnderAPrefixBesideTheAppsOwnRoutesWithTheKeyOnlyOnThem()
+    {
+        var (app, address) = await StartApp(s =>
+        {
+            s.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))], ApiKey = "k" });
+            s.AddTextClassifier("direct", o => o.Model = SharedFiles.Model("bert-2label"));
+        }, a =>
+        {
+            a.MapGet("/hello", ([FromKeyedServices("direct")] TextClassifier classifier) => classifier.Classify("fine").Top.Label);
+            a.MapNuansa("/nuansa");
+            a.MapHealthChecks("/healthz");
+        });
+        await using var _ = app;
         using var client = new HttpClient { BaseAddress = new Uri(address) };
 
         using var direct = TextClassifier.Load(SharedFiles.Model("bert-2label"));

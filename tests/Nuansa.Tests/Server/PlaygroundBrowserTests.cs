@@ -1,11 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Nuansa.Server;
 using Nuansa.Tests.Cli;
@@ -273,13 +268,9 @@ public sealed class PlaygroundBrowserTests(BrowserFixture browser) : IClassFixtu
     [Fact]
     public async Task UnderAnAppsPrefixThePageFindsItsFilesAndItsApi()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Services.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))] });
-        await using var app = builder.Build();
-        app.MapNuansa("/nuansa");
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var (app, address) = await MapNuansaTests.StartApp(s => s.AddNuansa(new ServerOptions { Models = [("sentiment", SharedFiles.Model("bert-2label"))] }),
+            a => a.MapNuansa("/nuansa"));
+        await using var _ = app;
 
         var (page, errors) = await browser.NewPage();
         await page.GotoAsync(address + "/nuansa"); // redirected to /nuansa/
