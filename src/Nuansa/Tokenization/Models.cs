@@ -4,7 +4,7 @@ namespace Nuansa.Tokenization;
 public readonly record struct Token(int Id, string Value, int Start, int End);
 
 /// <summary>Turns one pre-tokenized word into vocabulary tokens (HF <c>models</c>).</summary>
-public interface ITokenizerModel
+internal interface ITokenizerModel
 {
     void Tokenize(NormalizedText word, List<Token> output);
 
@@ -16,7 +16,7 @@ public interface ITokenizerModel
 }
 
 /// <summary>HF's <c>WordPiece</c>: greedy longest-match-first with a continuation prefix; an unmatched word is one unknown token.</summary>
-public sealed class WordPieceModel : ITokenizerModel
+internal sealed class WordPieceModel : ITokenizerModel
 {
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
@@ -92,7 +92,7 @@ public sealed class WordPieceModel : ITokenizerModel
 /// As HF's Rust core does it: symbols are vocabulary ids in a linked list and candidate merges wait in a priority
 /// queue, so a word of n characters costs O(n log n), not O(n²).
 /// </summary>
-public sealed class BpeModel : ITokenizerModel
+internal sealed class BpeModel : ITokenizerModel
 {
     /// <summary>Words at least this long are not cached (HF's <c>MAX_LENGTH</c>): a long word would pin its memory.</summary>
     public const int MaxCachedWordLength = 256;
@@ -221,7 +221,7 @@ public sealed class BpeModel : ITokenizerModel
 /// HF's <c>Unigram</c> (SentencePiece): the segmentation with the highest total log-probability (Viterbi);
 /// a character no piece covers becomes the unknown token, scored <c>min score − 10</c>, and runs of unknowns fuse into one.
 /// </summary>
-public sealed class UnigramModel : ITokenizerModel
+internal sealed class UnigramModel : ITokenizerModel
 {
     private const double UnknownPenalty = 10.0;
     private readonly Dictionary<string, int> _vocab;

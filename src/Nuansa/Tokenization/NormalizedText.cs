@@ -7,7 +7,7 @@ namespace Nuansa.Tokenization;
 /// original input it came from, so that normalization can change the text and tokens still get
 /// offsets in the user's string (HF counts offsets in code points, as Python's <c>str</c> does).
 /// </summary>
-public sealed class NormalizedText
+internal sealed class NormalizedText
 {
     private List<int> _runes;
     private List<(int Start, int End)> _spans;

@@ -5,13 +5,13 @@ using System.Text.RegularExpressions;
 namespace Nuansa.Tokenization;
 
 /// <summary>A step that rewrites text before it is split into words (HF <c>normalizers</c>).</summary>
-public interface INormalizer
+internal interface INormalizer
 {
     void Normalize(NormalizedText text);
 }
 
 /// <summary>HF's <c>BertNormalizer</c>: clean control characters, space out CJK ideographs, strip accents, lower-case.</summary>
-public sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bool? stripAccents, bool lowercase) : INormalizer
+internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bool? stripAccents, bool lowercase) : INormalizer
 {
     public bool CleanText { get; } = cleanText;
     public bool HandleChineseChars { get; } = handleChineseChars;
@@ -40,25 +40,25 @@ public sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bool
 }
 
 /// <summary>HF's <c>Lowercase</c>.</summary>
-public sealed class LowercaseNormalizer : INormalizer
+internal sealed class LowercaseNormalizer : INormalizer
 {
     public void Normalize(NormalizedText text) => text.Map(UnicodeClasses.ToLower);
 }
 
 /// <summary>HF's <c>StripAccents</c>: removes non-spacing marks (used after NFD).</summary>
-public sealed class StripAccentsNormalizer : INormalizer
+internal sealed class StripAccentsNormalizer : INormalizer
 {
     public void Normalize(NormalizedText text) => text.Map(r => UnicodeClasses.IsNonSpacingMark(r) ? [] : null);
 }
 
 /// <summary>HF's <c>NFC</c>, <c>NFD</c>, <c>NFKC</c>, <c>NFKD</c>, applied code point by code point.</summary>
-public sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
+internal sealed class UnicodeNormalizer(NormalizationForm form) : INormalizer
 {
     public void Normalize(NormalizedText text) => text.Map(r => UnicodeClasses.Normalize(r, form));
 }
 
 /// <summary>HF's <c>Replace</c>: every match of a literal or a regular expression becomes <paramref name="content"/>.</summary>
-public sealed class ReplaceNormalizer(Regex pattern, string content) : INormalizer
+internal sealed class ReplaceNormalizer(Regex pattern, string content) : INormalizer
 {
     public void Normalize(NormalizedText text)
     {
@@ -93,7 +93,7 @@ public sealed class ReplaceNormalizer(Regex pattern, string content) : INormaliz
 }
 
 /// <summary>Several normalizers in order.</summary>
-public sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INormalizer
+internal sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INormalizer
 {
     public IReadOnlyList<INormalizer> Steps { get; } = steps;
 
@@ -109,7 +109,7 @@ public sealed class SequenceNormalizer(IReadOnlyList<INormalizer> steps) : INorm
 /// double-array trie from UTF-8 sequences to replacement strings. Like HF, it looks up whole
 /// grapheme clusters shorter than 6 bytes first, then each code point.
 /// </summary>
-public sealed class PrecompiledNormalizer : INormalizer
+internal sealed class PrecompiledNormalizer : INormalizer
 {
     private readonly uint[] _units;
     private readonly byte[] _normalized;

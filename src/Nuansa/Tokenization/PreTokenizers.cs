@@ -3,14 +3,14 @@ using System.Text;
 namespace Nuansa.Tokenization;
 
 /// <summary>A step that splits normalized text into words (HF <c>pre_tokenizers</c>).</summary>
-public interface IPreTokenizer
+internal interface IPreTokenizer
 {
     /// <summary>Splits every piece further; pieces are returned in order.</summary>
     List<NormalizedText> PreTokenize(List<NormalizedText> pieces);
 }
 
 /// <summary>HF's <c>BertPreTokenizer</c>: split on whitespace (dropped) and around every punctuation character.</summary>
-public sealed class BertPreTokenizer : IPreTokenizer
+internal sealed class BertPreTokenizer : IPreTokenizer
 {
     public List<NormalizedText> PreTokenize(List<NormalizedText> pieces)
     {
@@ -40,7 +40,7 @@ public sealed class BertPreTokenizer : IPreTokenizer
 /// word's UTF-8 bytes with the 256 printable characters of GPT-2's byte alphabet. The pattern is
 /// matched by hand on code points, so letters outside the BMP count as letters.
 /// </summary>
-public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
+internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : IPreTokenizer
 {
     private static readonly int[] ByteToRune = BuildAlphabet();
 
@@ -145,7 +145,7 @@ public sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : 
 }
 
 /// <summary>HF's <c>Metaspace</c> (SentencePiece): spaces become ▁, a ▁ is prepended, and words start at each ▁.</summary>
-public sealed class MetaspacePreTokenizer(int replacement, string prependScheme, bool split) : IPreTokenizer
+internal sealed class MetaspacePreTokenizer(int replacement, string prependScheme, bool split) : IPreTokenizer
 {
     public int Replacement { get; } = replacement;
 
@@ -184,7 +184,7 @@ public sealed class MetaspacePreTokenizer(int replacement, string prependScheme,
 }
 
 /// <summary>HF's <c>WhitespaceSplit</c>: split on whitespace only.</summary>
-public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
+internal sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
 {
     public List<NormalizedText> PreTokenize(List<NormalizedText> pieces)
     {
@@ -206,7 +206,7 @@ public sealed class WhitespaceSplitPreTokenizer : IPreTokenizer
 }
 
 /// <summary>Several pre-tokenizers in order.</summary>
-public sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
+internal sealed class SequencePreTokenizer(IReadOnlyList<IPreTokenizer> steps) : IPreTokenizer
 {
     public List<NormalizedText> PreTokenize(List<NormalizedText> pieces)
     {

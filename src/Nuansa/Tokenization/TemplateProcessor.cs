@@ -1,7 +1,7 @@
 namespace Nuansa.Tokenization;
 
 /// <summary>One element of a post-processing template: a special token, or sequence A / B, with its token type id.</summary>
-public readonly record struct TemplatePiece(string? SpecialToken, char Sequence, int TypeId)
+internal readonly record struct TemplatePiece(string? SpecialToken, char Sequence, int TypeId)
 {
     public static TemplatePiece Special(string token, int typeId = 0) => new(token, '\0', typeId);
 
@@ -12,7 +12,7 @@ public readonly record struct TemplatePiece(string? SpecialToken, char Sequence,
 /// HF's <c>TemplateProcessing</c> (and <c>BertProcessing</c> / <c>RobertaProcessing</c>, which are fixed templates):
 /// how special tokens surround one text or a pair, e.g. <c>[CLS] A [SEP] B [SEP]</c>.
 /// </summary>
-public sealed class TemplateProcessor
+internal sealed class TemplateProcessor
 {
     public TemplateProcessor(IReadOnlyList<TemplatePiece> single, IReadOnlyList<TemplatePiece> pair, IReadOnlyDictionary<string, int> specialTokenIds,
         bool trimOffsets = false, bool addPrefixSpace = false)

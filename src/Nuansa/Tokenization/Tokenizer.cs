@@ -62,7 +62,7 @@ public sealed class Tokenizer
     private readonly Dictionary<string, int> _addedIds;
     private readonly Dictionary<int, string> _addedTokens;
 
-    public Tokenizer(INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model, TemplateProcessor? postProcessor,
+    internal Tokenizer(INormalizer? normalizer, IPreTokenizer? preTokenizer, ITokenizerModel model, TemplateProcessor? postProcessor,
         IReadOnlyList<AddedToken> addedTokens, string padToken, int modelMaxLength)
     {
         Normalizer = normalizer;
@@ -78,10 +78,10 @@ public sealed class Tokenizer
         ModelMaxLength = modelMaxLength > 0 ? modelMaxLength : throw new TokenizerFormatException("model_max_length must be positive.");
     }
 
-    public INormalizer? Normalizer { get; }
-    public IPreTokenizer? PreTokenizer { get; }
-    public ITokenizerModel Model { get; }
-    public TemplateProcessor? PostProcessor { get; }
+    internal INormalizer? Normalizer { get; }
+    internal IPreTokenizer? PreTokenizer { get; }
+    internal ITokenizerModel Model { get; }
+    internal TemplateProcessor? PostProcessor { get; }
     public IReadOnlyList<AddedToken> AddedTokens { get; }
     public string PadToken { get; }
     public int PadTokenId { get; }

@@ -10,7 +10,7 @@ namespace Nuansa.Tokenization;
 /// <c>vocab.json</c> + <c>merges.txt</c> (RoBERTa) or <c>sentencepiece.bpe.model</c> (XLM-R), with the settings
 /// of <c>tokenizer_config.json</c>.
 /// </summary>
-public static class TokenizerLoader
+internal static class TokenizerLoader
 {
     private const long MaxJsonBytes = 256L << 20;
     private const int VeryLargeLength = 1_000_000_000;
@@ -368,7 +368,7 @@ public static class TokenizerLoader
 }
 
 /// <summary>Settings from <c>tokenizer_config.json</c> / <c>special_tokens_map.json</c>.</summary>
-public sealed class TokenizerSettings
+internal sealed class TokenizerSettings
 {
     internal Dictionary<string, JsonElement> Values { get; } = new(StringComparer.Ordinal);
 

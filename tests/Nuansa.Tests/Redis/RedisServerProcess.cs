@@ -47,7 +47,9 @@ public sealed class RedisServerProcess : IDisposable
                 if (connection.GetDatabase().Ping() >= TimeSpan.Zero)
                     return;
             }
-            catch (RedisConnectionException) when (clock.Elapsed < TimeSpan.FromSeconds(20))
+            // Not listening yet, or still reading its append-only file ("LOADING"): wait, as a client would.
+            catch (Exception e) when ((e is RedisConnectionException || (e is RedisServerException && e.Message.StartsWith("LOADING", StringComparison.Ordinal)))
+                                      && clock.Elapsed < TimeSpan.FromSeconds(20))
             {
                 Thread.Sleep(50);
             }
