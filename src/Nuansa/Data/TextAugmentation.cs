@@ -7,6 +7,7 @@ namespace Nuansa.Data;
 [Flags]
 public enum AugmentOperations
 {
+    /// <summary>No edit.</summary>
     None = 0,
 
     /// <summary>Swap two random words.</summary>
@@ -21,6 +22,7 @@ public enum AugmentOperations
     /// <summary>Insert a synonym of a random word at a random position.</summary>
     Insert = 8,
 
+    /// <summary>Every edit.</summary>
     All = Swap | Delete | Synonym | Insert,
 }
 
@@ -30,6 +32,7 @@ public sealed record AugmentOptions
     /// <summary>Share of a text's words an edit touches (at least one word).</summary>
     public double Alpha { get; init; } = 0.1;
 
+    /// <summary>The edits a variant may be made with (one, drawn at random, per variant).</summary>
     public AugmentOperations Operations { get; init; } = AugmentOperations.All;
 
     /// <summary>Word (lower-case) → synonyms; the synonym and insert edits need it.</summary>

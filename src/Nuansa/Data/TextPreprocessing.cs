@@ -14,6 +14,7 @@ namespace Nuansa.Data;
 /// </summary>
 public sealed record TextPreprocessing
 {
+    /// <summary>The config.json field the preprocessing is saved under.</summary>
     public const string ConfigField = "nuansa_preprocessing";
 
     /// <summary>Lower-case the text (invariant culture), before the tokenizer's own normalization.</summary>
@@ -42,9 +43,11 @@ public sealed record TextPreprocessing
         }
     }
 
+    /// <summary>True when it changes nothing.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public bool IsEmpty => !Lowercase && MaxRepeat == null && Replacements.Count == 0;
 
+    /// <summary>The text after each step: lower-casing, cutting repeated characters, replacing words.</summary>
     public string Apply(string text)
     {
         if (IsEmpty)

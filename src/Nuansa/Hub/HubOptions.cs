@@ -18,6 +18,7 @@ public sealed record HubOptions
     /// <summary>Attempts per request when the Hub answers 5xx or does not answer; waits double from <see cref="RetryDelay"/>.</summary>
     public int MaxAttempts { get; init; } = 4;
 
+    /// <summary>The wait before the first retry of a failed download; it doubles with each retry.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a request (or a pause inside a download) may take before it counts as failed.</summary>

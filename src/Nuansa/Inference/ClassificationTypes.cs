@@ -8,6 +8,7 @@ public readonly record struct TextInput(string Text, string? TextPair = null)
     /// <summary>A context-conditioned input: the context is encoded first, the text second.</summary>
     public static TextInput WithContext(string context, string text) => new(context, text);
 
+    /// <summary>A single text.</summary>
     public static implicit operator TextInput(string text) => new(text);
 }
 
@@ -16,8 +17,11 @@ public enum ScoreFunction
 {
     /// <summary>From the model: sigmoid for multi-label or one label, none for regression, softmax otherwise.</summary>
     Default,
+    /// <summary>Probabilities over the labels that sum to 1 (single-label).</summary>
     Softmax,
+    /// <summary>An independent probability per label (multi-label, or a single output).</summary>
     Sigmoid,
+    /// <summary>The raw logits (regression, or to calibrate scores yourself).</summary>
     None,
 }
 
@@ -26,10 +30,12 @@ public sealed record ClassifyOptions
 {
     /// <summary>How many labels to return per input (per task), best first; null returns all.</summary>
     public int? TopK { get; init; } = 1;
+    /// <summary>How logits become scores (HF's <c>function_to_apply</c>).</summary>
     public ScoreFunction Function { get; init; } = ScoreFunction.Default;
 
     /// <summary>Token limit including special tokens; null means the model's limit.</summary>
     public int? MaxLength { get; init; }
+    /// <summary>Which part of a too-long input is cut (HF's <c>truncation</c>).</summary>
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
 
     /// <summary>Which end of a too-long text is cut (HF's <c>truncation_side</c>).</summary>
@@ -47,21 +53,27 @@ public sealed record ClassifyOptions
     /// <summary>Inputs per forward pass; batches are formed from inputs of similar length.</summary>
     public int BatchSize { get; init; } = 32;
 
+    /// <summary>HF pipeline defaults: the top label, the model's function, the model's length.</summary>
     public static ClassifyOptions Default { get; } = new();
 }
 
 /// <summary>Inputs longer than the model takes: cut to its length, or classified window by window.</summary>
 public enum LongText
 {
+    /// <summary>Cut to the model's length (HF's default).</summary>
     Truncate,
+    /// <summary>Classify overlapping windows and combine their logits.</summary>
     Chunk,
 }
 
 /// <summary>How window logits combine: their mean (default), their element-wise maximum, or the first window's.</summary>
 public enum WindowAggregate
 {
+    /// <summary>The mean of the windows' logits.</summary>
     Mean,
+    /// <summary>The element-wise maximum: one strong window decides.</summary>
     Max,
+    /// <summary>The first window's logits, as truncation would give.</summary>
     First,
 }
 
@@ -104,11 +116,13 @@ public abstract class Classification
     /// <summary>For a multi-task result: task name → that task's labels, best first; null for the other kinds.</summary>
     public virtual IReadOnlyDictionary<string, IReadOnlyList<LabelScore>>? Tasks => null;
 
+    /// <summary>The model's raw outputs for the input, by label id (task after task for a multi-task model).</summary>
     public IReadOnlyList<float> Logits { get; }
 
     /// <summary>The best label: the predicted one of a single-label model, the most likely of a multi-label model, the surest task's of a multi-task model.</summary>
     public LabelScore Top => Labels[0];
 
+    /// <summary>The kind of head that produced the result.</summary>
     public abstract HeadKind Kind { get; }
 
     /// <summary>The same result with only the <paramref name="k"/> best labels (of each task).</summary>
@@ -126,6 +140,7 @@ public sealed class SingleLabelClassification : Classification
     {
     }
 
+    /// <inheritdoc/>
     public override HeadKind Kind => HeadKind.SingleLabel;
 
     internal override Classification Truncate(int k) => new SingleLabelClassification([.. Labels.Take(k)], [.. Logits], Windows);
@@ -141,6 +156,7 @@ public sealed class MultiLabelClassification : Classification
     {
     }
 
+    /// <inheritdoc/>
     public override HeadKind Kind => HeadKind.MultiLabel;
 
     /// <summary>The labels that apply: those scoring at least <paramref name="threshold"/> (HF's pipeline reads 0.5), best first.</summary>
@@ -162,6 +178,7 @@ public sealed class MultiTaskClassification : Classification
         _tasks = tasks;
     }
 
+    /// <inheritdoc/>
     public override HeadKind Kind => HeadKind.MultiTask;
 
     /// <summary>Task name → that task's labels, best first.</summary>

@@ -11,6 +11,7 @@ namespace Nuansa.Inference;
 /// </summary>
 public static class MultiTask
 {
+    /// <summary>The config.json field that declares the tasks.</summary>
     public const string ConfigField = "nuansa_tasks";
 
     /// <summary>The tasks declared in the config, or null for an ordinary classifier.</summary>
@@ -37,6 +38,7 @@ public static class MultiTask
     public static IReadOnlyList<TaskHead> Uniform(IEnumerable<string> tasks, IReadOnlyList<string> labels) =>
         [.. tasks.Select(t => new TaskHead(t, labels))];
 
+    /// <summary>The tasks, checked against the model: their labels add up to its outputs and no task is named twice.</summary>
     public static IReadOnlyList<TaskHead> Validate(IReadOnlyList<TaskHead> tasks, ModelConfig config)
     {
         var total = tasks.Sum(t => t.Labels.Count);

@@ -9,6 +9,7 @@ namespace Nuansa.Inference;
 /// </summary>
 public static class NuansaMeter
 {
+    /// <summary>The meter's name, for <c>AddMeter</c>.</summary>
     public const string Name = "Nuansa";
 
     internal static readonly Meter Meter = new(Name, typeof(NuansaMeter).Assembly.GetName().Version?.ToString());

@@ -15,7 +15,9 @@ public sealed record PipelineStep(string Name, string Model, IReadOnlyList<strin
 /// <summary>What a pipeline step reads of a context–text input: the pair (a context-conditioned model), or the text alone (a single-text model).</summary>
 public enum StepInput
 {
+    /// <summary>The input as given: a text, or a context–text pair.</summary>
     Pair,
+    /// <summary>Only the text of a pair (a single-text model behind a context-conditioned gate).</summary>
     Text,
 }
 
@@ -40,6 +42,7 @@ public sealed record PipelineAlert(string Name, string Step, IReadOnlyList<strin
 /// <param name="Alerts">The names of the alerts that fired.</param>
 public sealed record PipelineResult(IReadOnlyDictionary<string, Classification> Steps, string? StoppedAt, IReadOnlyList<string> Alerts)
 {
+    /// <summary>True when every gate let the input through.</summary>
     public bool Kept => StoppedAt == null;
 }
 
@@ -58,7 +61,9 @@ public sealed class Pipeline : IDisposable
         Alerts = alerts;
     }
 
+    /// <summary>The steps, in order.</summary>
     public IReadOnlyList<PipelineStep> Steps => [.. _steps.Select(s => s.Step)];
+    /// <summary>The alerts checked on every input.</summary>
     public IReadOnlyList<PipelineAlert> Alerts { get; }
 
     /// <summary>The classifier of a step.</summary>
@@ -163,6 +168,7 @@ public sealed class Pipeline : IDisposable
             [.. Alerts.Where(a => s.TryGetValue(a.Step, out var c) && a.Fires(c)).Select(a => a.Name)]))];
     }
 
+    /// <summary>Releases every step's classifier.</summary>
     public void Dispose()
     {
         foreach (var (_, classifier) in _steps)

@@ -50,6 +50,7 @@ public sealed class TextClassifier : IDisposable
         Preprocessing = Data.TextPreprocessing.FromConfig(config);
     }
 
+    /// <summary>The checkpoint folder loaded (a Hub id resolved to its cache folder).</summary>
     public string Path { get; }
 
     /// <summary>For an int8 model, the weight form it runs with (never Auto); null for float32.</summary>
@@ -57,7 +58,9 @@ public sealed class TextClassifier : IDisposable
 
     /// <summary>How the model computes, in a few words: "float32", or the int8 form and why it was chosen.</summary>
     public string Precision => Int8Weights is { } form ? Int8Kernels.Explain(form) : "float32";
+    /// <summary>The model's config.json.</summary>
     public ModelConfig Config { get; }
+    /// <summary>The model's tokenizer, as HF's fast tokenizer reads its files.</summary>
     public Tokenizer Tokenizer { get; }
 
     /// <summary>Label names by id.</summary>
@@ -312,5 +315,6 @@ public sealed class TextClassifier : IDisposable
         return [.. topK is { } k ? ranked.Take(k) : ranked];
     }
 
+    /// <summary>Frees the ONNX Runtime session.</summary>
     public void Dispose() => _session.Dispose();
 }

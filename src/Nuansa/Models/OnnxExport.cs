@@ -6,14 +6,20 @@ namespace Nuansa.Models;
 /// <summary>Where an export puts the ONNX file: beside config.json (Optimum's <c>ORTModelForSequenceClassification</c>) or under <c>onnx/</c> (transformers.js).</summary>
 public enum OnnxLayout
 {
+    /// <summary>model.onnx beside config.json, as Optimum's <c>ORTModelForSequenceClassification</c> loads it.</summary>
     Optimum,
+    /// <summary>onnx/model.onnx, as transformers.js loads it.</summary>
     TransformersJs,
 }
 
+/// <summary>What an export writes.</summary>
 public sealed record OnnxExportOptions
 {
+    /// <summary>Where the ONNX file goes.</summary>
     public OnnxLayout Layout { get; init; }
+    /// <summary>Float32, or int8 linear layers (model_quantized.onnx).</summary>
     public Quantization Quantization { get; init; }
+    /// <summary>Int8: the weight form, recorded in the file's metadata.</summary>
     public Int8Weights Int8Weights { get; init; }
 }
 
@@ -32,6 +38,7 @@ public static class OnnxExport
         "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
     ];
 
+    /// <summary>Exports <paramref name="modelDirectory"/> (a folder or Hub id) into the new folder <paramref name="outputDirectory"/>.</summary>
     public static OnnxExportResult Export(string modelDirectory, string outputDirectory, OnnxExportOptions? options = null)
     {
         options ??= new OnnxExportOptions();
