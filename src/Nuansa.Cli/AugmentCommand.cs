@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Nuansa.Data;
 using Nuansa.Reporting;
+using Nuansa.Inference;
 
 namespace Nuansa.Cli;
 
@@ -72,7 +73,7 @@ internal static class AugmentCommand
             }
             // augmented_from is the line of the source row in this output (the input rows come first, in order), so
             // `nuansa train` can keep a variant on its source's side of the train/validation split.
-            var lines = JsonLines.Format(rows.Select((r, i) => (Row: r, Index: i, Text: (string?)null)).Concat(added.Select(a => (a.Row, a.Index, Text: (string?)a.Text))), (json, x) =>
+            var lines = ClassificationJson.Lines(rows.Select((r, i) => (Row: r, Index: i, Text: (string?)null)).Concat(added.Select(a => (a.Row, a.Index, Text: (string?)a.Text))), (json, x) =>
             {
                 json.WriteStartObject();
                 foreach (var (name, value) in x.Row.Fields)

@@ -135,7 +135,7 @@ internal static class ClassifyCommand
     internal static string Scores(IEnumerable<LabelScore> labels) =>
         string.Join("  ", labels.Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Label} {l.Score:0.0000}")));
 
-    private static string Json(IReadOnlyList<Classification> results, bool windows = false) => JsonLines.Format(results, (json, r) =>
+    private static string Json(IReadOnlyList<Classification> results, bool windows = false) => ClassificationJson.Lines(results, (json, r) =>
     {
         json.WriteStartObject();
         WriteResult(json, r);

@@ -22,9 +22,6 @@ internal static class JsonLines
         return new StreamReader(path, Encoding.UTF8);
     }
 
-    /// <summary>One compact JSON object per item, each on its own line.</summary>
-    public static string Format<T>(IEnumerable<T> items, Action<Utf8JsonWriter, T> write) => Inference.ClassificationJson.Lines(items, write);
-
     public static void WriteNumbers(Utf8JsonWriter json, string name, IEnumerable<int> values)
     {
         json.WriteStartArray(name);

@@ -68,7 +68,7 @@ internal static class PipelineCommand
     }
 
     // {"line"?, "text", "text_pair"?, "steps": {"step": [{"label", "score"}...] or, multi-task, {"task": [...]}}, "kept", "stopped_at", "alerts": [...]}
-    private static string Json(TextInput[] items, IReadOnlyList<PipelineResult> results, int[]? lines) => JsonLines.Format(results.Select((r, i) => (r, i)), (json, x) =>
+    private static string Json(TextInput[] items, IReadOnlyList<PipelineResult> results, int[]? lines) => ClassificationJson.Lines(results.Select((r, i) => (r, i)), (json, x) =>
     {
         var (r, i) = x;
         json.WriteStartObject();

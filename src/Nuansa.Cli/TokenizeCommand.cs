@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Nuansa.Tokenization;
+using Nuansa.Inference;
 
 namespace Nuansa.Cli;
 
@@ -89,7 +90,7 @@ internal static class TokenizeCommand
         _ => TruncationStrategy.LongestFirst,
     };
 
-    private static string Format(IReadOnlyList<Nuansa.Tokenization.Encoding> encodings, int[]? samples = null) => JsonLines.Format(encodings.Select((e, i) => (e, i)), (json, item) =>
+    private static string Format(IReadOnlyList<Nuansa.Tokenization.Encoding> encodings, int[]? samples = null) => ClassificationJson.Lines(encodings.Select((e, i) => (e, i)), (json, item) =>
     {
         var e = item.e;
         json.WriteStartObject();

@@ -34,7 +34,7 @@ internal static class UncertainCommand
             var chosen = parse.GetValue(strategy) switch { "margin" => UncertaintyStrategy.Margin, "least_confidence" => UncertaintyStrategy.LeastConfidence, _ => UncertaintyStrategy.Entropy };
             var ranked = Uncertainty.Rank(results, chosen);
             var kept = parse.GetValue(top) is { } n ? ranked.Take(n) : ranked;
-            JsonLines.WriteOutput(parse.GetValue(output), JsonLines.Format(kept, (json, x) =>
+            JsonLines.WriteOutput(parse.GetValue(output), ClassificationJson.Lines(kept, (json, x) =>
             {
                 json.WriteStartObject();
                 json.WriteNumber("line", lines![x.Index]);

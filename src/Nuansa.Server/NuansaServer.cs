@@ -36,7 +36,6 @@ public sealed class NuansaServer : IAsyncDisposable
         // Startup failures (a taken port) reach the caller as exceptions; no duplicate log of them.
         builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.WebHost.UseUrls(options.Url);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         builder.Services.AddNuansa(options);
         var app = builder.Build();

@@ -20,9 +20,6 @@ internal static class Playground
 
     private const string Policy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-    /// <summary>True for the page's own files, which hold no data and so need no API key.</summary>
-    public static bool Serves(PathString path) => Files.Any(f => path == f.Path);
-
     public static void Map(IEndpointRouteBuilder routes)
     {
         foreach (var (path, resource, contentType) in Files)

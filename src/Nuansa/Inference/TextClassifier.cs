@@ -44,9 +44,13 @@ public sealed class TextClassifier : IDisposable
         Config = config;
         Tokenizer = tokenizer;
         _session = session;
-        _tokenTypes = Architecture.For(config).UsesTokenTypes;
+        var architecture = Architecture.For(config);
+        _tokenTypes = architecture.UsesTokenTypes;
         _tag = new KeyValuePair<string, object?>("nuansa.model", System.IO.Path.GetFileName(path.TrimEnd('/', '\\')));
         Tasks = tasks;
+        // Fixed by the checkpoint: worked out once, not per input.
+        MaxLength = Math.Min(tokenizer.ModelMaxLength, architecture.MaxPositions(config));
+        Head = tasks != null ? HeadKind.MultiTask : config.Problem == Problem.MultiLabelClassification ? HeadKind.MultiLabel : HeadKind.SingleLabel;
         Preprocessing = Data.TextPreprocessing.FromConfig(config);
     }
 
@@ -70,7 +74,7 @@ public sealed class TextClassifier : IDisposable
     public Data.TextPreprocessing Preprocessing { get; }
 
     /// <summary>The kind of head, and so of <see cref="Classification"/> the model gives.</summary>
-    public HeadKind Head => Tasks != null ? HeadKind.MultiTask : Config.Problem == Problem.MultiLabelClassification ? HeadKind.MultiLabel : HeadKind.SingleLabel;
+    public HeadKind Head { get; }
 
     /// <summary>For a multi-task model, its tasks; null otherwise.</summary>
     public IReadOnlyList<TaskHead>? Tasks { get; }
@@ -262,7 +266,7 @@ public sealed class TextClassifier : IDisposable
     /// The longest input the model takes, in tokens with the special ones: the tokenizer's <c>model_max_length</c>,
     /// capped by the position table (RoBERTa-family positions start after <c>padding_idx</c>).
     /// </summary>
-    public int MaxLength => Math.Min(Tokenizer.ModelMaxLength, Architecture.For(Config).MaxPositions(Config));
+    public int MaxLength { get; }
 
     /// <summary>Turns one input's logits (from <see cref="Forward"/>) into ranked label scores as <see cref="ClassifyBatch"/> does.</summary>
     public Classification Score(float[] logits, ClassifyOptions? options = null)

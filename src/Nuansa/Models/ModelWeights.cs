@@ -14,6 +14,7 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
     private readonly List<Parameter> _parameters = [];
+    private readonly HashSet<string> _parameterNames = new(StringComparer.Ordinal);
 
     /// <summary>Weights with no checkpoint behind them: the graph is built only to record its parameters.</summary>
     public static ModelWeights Recorder(string basePrefix) => new(null, basePrefix, trainable: true);
@@ -70,7 +71,7 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
     {
         if (!Trainable)
             return g.Initializer(TensorData.Float(name, shape, Get(name, shape)));
-        if (_parameters.All(p => p.Name != name))
+        if (_parameterNames.Add(name))
         {
             _parameters.Add(new Parameter(name, shape, kind, paddingRow));
             if (Store != null)
