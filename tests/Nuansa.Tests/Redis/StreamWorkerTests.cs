@@ -43,6 +43,7 @@ public sealed class StreamWorkerTests : IDisposable
     private static async Task WaitForAll(Func<IDatabase> db, long expected, TimeSpan limit)
     {
         var clock = Stopwatch.StartNew();
+        var seen = "nothing yet";
         while (true)
         {
             try
@@ -50,16 +51,18 @@ public sealed class StreamWorkerTests : IDisposable
                 var d = db();
                 var results = await d.StreamLengthAsync("in:results");
                 var group = (await d.StreamGroupInfoAsync("in")).Single(g => g.Name == "g");
+                seen = $"{results} results, {group.PendingMessageCount} pending";
                 // Lag is not checked: Redis may report it as unknown after reloading its append-only file. All results
                 // and nothing pending is the end (duplicates would show in the count checked afterwards).
                 if (results >= expected && group.PendingMessageCount == 0)
                     return;
             }
-            catch (RedisException)
+            catch (RedisException e)
             {
                 // Redis restarting in the test.
+                seen = $"{e.GetType().Name}: {e.Message}";
             }
-            Assert.True(clock.Elapsed < limit, $"the workers did not finish in time; they said:\n{string.Join('\n', WorkerLog.TakeLast(40))}");
+            Assert.True(clock.Elapsed < limit, $"the workers did not finish in time (the test last saw: {seen}); they said:\n{string.Join('\n', WorkerLog.TakeLast(40))}");
             await Task.Delay(200);
         }
     }
