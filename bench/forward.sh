@@ -17,3 +17,5 @@ baseline=${TMPDIR:-/tmp}/nuansa-anchor-bert-base-torch-export.onnx
 dotnet build "$here/Nuansa.Bench" -c Release --nologo -v q >/dev/null
 lscpu | grep -E "Model name|CPU family|^Model:" | tr -s ' '
 dotnet "$here/Nuansa.Bench/bin/Release/net10.0/Nuansa.Bench.dll" forward "${1:-2}" "${2:-7}" "$baseline"
+# Batch-1 latency spread: thread spinning on/off, alone and taking turns with the baseline.
+dotnet "$here/Nuansa.Bench/bin/Release/net10.0/Nuansa.Bench.dll" batch1 "${1:-2}" 40 "$baseline"

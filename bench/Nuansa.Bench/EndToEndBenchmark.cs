@@ -18,7 +18,8 @@ internal static class EndToEndBenchmark
     {
         var texts = File.ReadAllLines(textsFile).Select(t => new TextInput(t)).ToArray();
         var batches = ReadEncodings(encodingsFile);
-        using var baseline = new OnnxSession(File.ReadAllBytes(anchor), new SessionSettings { IntraOpThreads = threads });
+        // Spinning off for both: two sessions taking turns on the same cores otherwise slow each other down (see Batch1Study).
+        using var baseline = new OnnxSession(File.ReadAllBytes(anchor), new SessionSettings { IntraOpThreads = threads, AllowSpinning = false });
         void Baseline()
         {
             foreach (var (rows, length, ids, mask) in batches)
@@ -27,7 +28,7 @@ internal static class EndToEndBenchmark
         var options = new ClassifyOptions { MaxLength = 512, BatchSize = 32, TopK = null };
         foreach (var quantization in new[] { Quantization.None, Quantization.Int8 })
         {
-            using var classifier = TextClassifier.Load(model, new TextClassifierOptions { Threads = threads, Quantization = quantization });
+            using var classifier = TextClassifier.Load(model, new TextClassifierOptions { Threads = threads, Quantization = quantization, AllowSpinning = false });
             void Nuansa() => classifier.ClassifyBatch(texts, options);
             Nuansa();
             Baseline();

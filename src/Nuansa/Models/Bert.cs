@@ -80,7 +80,7 @@ internal sealed class Bert : Architecture
         var x = w.LayerNorm(g, g.Add(g.Add(word, types), positions), "bert.embeddings.LayerNorm", h, config.LayerNormEps);
         x = Transformer.Dropout(g, w, x, config.HiddenDropoutProb, options);
 
-        x = Encoder(g, w, "bert.encoder", config, x, Transformer.AttentionBias(g, attentionMask), options);
+        x = Encoder(g, w, "bert.encoder", config, x, Transformer.AttentionMask(g, w, attentionMask), options);
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var pooled = g.Tanh(w.Linear(g, first, "bert.pooler.dense", h, h));
@@ -89,7 +89,7 @@ internal sealed class Bert : Architecture
     }
 
     /// <summary>The BERT encoder stack (also RoBERTa's and XLM-R's, which share its weight names under their own prefix).</summary>
-    internal static string Encoder(GraphBuilder g, ModelWeights w, string prefix, ModelConfig config, string x, string bias, GraphOptions options)
+    internal static string Encoder(GraphBuilder g, ModelWeights w, string prefix, ModelConfig config, string x, string mask, GraphOptions options)
     {
         long h = config.HiddenSize, ff = config.IntermediateSize;
         var heads = config.NumAttentionHeads;
@@ -98,16 +98,13 @@ internal sealed class Bert : Architecture
         for (var i = 0; i < config.NumHiddenLayers; i++)
         {
             var layer = $"{prefix}.layer.{i}";
-            var q = w.Linear(g, x, $"{layer}.attention.self.query", h, h);
-            var k = w.Linear(g, x, $"{layer}.attention.self.key", h, h);
-            var v = w.Linear(g, x, $"{layer}.attention.self.value", h, h);
-            var context = Transformer.Attention(g, w, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
-            var attention = Transformer.Dropout(g, w, w.Linear(g, context, $"{layer}.attention.output.dense", h, h), config.HiddenDropoutProb, options);
-            x = w.LayerNorm(g, g.Add(attention, x), $"{layer}.attention.output.LayerNorm", h, config.LayerNormEps);
+            string Dropout(string value) => Transformer.Dropout(g, w, value, config.HiddenDropoutProb, options);
+            string[] qkv = [$"{layer}.attention.self.query", $"{layer}.attention.self.key", $"{layer}.attention.self.value"];
+            var context = Transformer.SelfAttention(g, w, x, qkv, mask, h, heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
+            x = w.AddAndNorm(g, context, x, $"{layer}.attention.output.dense", h, h, $"{layer}.attention.output.LayerNorm", config.LayerNormEps, Dropout);
 
             var intermediate = Transformer.Activation(g, w.Linear(g, x, $"{layer}.intermediate.dense", ff, h), config.HiddenAct);
-            var output = Transformer.Dropout(g, w, w.Linear(g, intermediate, $"{layer}.output.dense", h, ff), config.HiddenDropoutProb, options);
-            x = w.LayerNorm(g, g.Add(output, x), $"{layer}.output.LayerNorm", h, config.LayerNormEps);
+            x = w.AddAndNorm(g, intermediate, x, $"{layer}.output.dense", h, ff, $"{layer}.output.LayerNorm", config.LayerNormEps, Dropout);
             if (options.HiddenStates)
                 g.Output(x, $"hidden_states.{i + 1}", ElementType.Float, "batch", "sequence", h);
         }

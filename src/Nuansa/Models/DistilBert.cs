@@ -69,20 +69,18 @@ internal sealed class DistilBert : Architecture
         if (options.HiddenStates)
             g.Output(x, "hidden_states.0", ElementType.Float, "batch", "sequence", h);
 
-        var bias = Transformer.AttentionBias(g, attentionMask);
+        var mask = Transformer.AttentionMask(g, w, attentionMask);
         for (var i = 0; i < config.NumHiddenLayers; i++)
         {
             var layer = $"distilbert.transformer.layer.{i}";
-            var q = w.Linear(g, x, $"{layer}.attention.q_lin", h, h);
-            var k = w.Linear(g, x, $"{layer}.attention.k_lin", h, h);
-            var v = w.Linear(g, x, $"{layer}.attention.v_lin", h, h);
-            var context = Transformer.Attention(g, w, q, k, v, bias, heads, (int)h / heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
-            var attention = w.Linear(g, context, $"{layer}.attention.out_lin", h, h);
-            x = w.LayerNorm(g, g.Add(attention, x), $"{layer}.sa_layer_norm", h, eps);
+            string[] qkv = [$"{layer}.attention.q_lin", $"{layer}.attention.k_lin", $"{layer}.attention.v_lin"];
+            var context = Transformer.SelfAttention(g, w, x, qkv, mask, h, heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
+            // DistilBERT has no dropout after the attention's output projection.
+            x = w.AddAndNorm(g, context, x, $"{layer}.attention.out_lin", h, h, $"{layer}.sa_layer_norm", eps, value => value);
 
             var hidden = Transformer.Activation(g, w.Linear(g, x, $"{layer}.ffn.lin1", ff, h), config.HiddenAct);
-            var output = Transformer.Dropout(g, w, w.Linear(g, hidden, $"{layer}.ffn.lin2", h, ff), config.HiddenDropoutProb, options);
-            x = w.LayerNorm(g, g.Add(output, x), $"{layer}.output_layer_norm", h, eps);
+            x = w.AddAndNorm(g, hidden, x, $"{layer}.ffn.lin2", h, ff, $"{layer}.output_layer_norm", eps,
+                value => Transformer.Dropout(g, w, value, config.HiddenDropoutProb, options));
             if (options.HiddenStates)
                 g.Output(x, $"hidden_states.{i + 1}", ElementType.Float, "batch", "sequence", h);
         }

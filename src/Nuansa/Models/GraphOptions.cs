@@ -12,6 +12,12 @@ internal sealed record GraphOptions
     /// <summary>Int8 graphs: how the weights use their 8 bits; Auto picks the most precise form that is exact on this machine.</summary>
     public Int8Weights Int8Weights { get; init; }
 
+    /// <summary>
+    /// Float32 inference graphs: self-attention as ONNX Runtime's fused contrib operator (com.microsoft Attention)
+    /// instead of its standard-ONNX decomposition. Only ONNX Runtime runs it, so exported files keep the portable form.
+    /// </summary>
+    public bool Fused { get; init; }
+
     /// <summary>Training graph: dropout layers are active (with the config's probabilities).</summary>
     public bool Training { get; init; }
 }

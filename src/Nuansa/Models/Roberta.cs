@@ -63,7 +63,7 @@ internal sealed class Roberta : Architecture
         var x = w.LayerNorm(g, g.Add(g.Add(word, type0), positions), "roberta.embeddings.LayerNorm", h, config.LayerNormEps);
         x = Transformer.Dropout(g, w, x, config.HiddenDropoutProb, options);
 
-        x = Bert.Encoder(g, w, "roberta.encoder", config, x, Transformer.AttentionBias(g, attentionMask), options);
+        x = Bert.Encoder(g, w, "roberta.encoder", config, x, Transformer.AttentionMask(g, w, attentionMask), options);
 
         var first = g.Gather(x, g.Initializer(TensorData.Int64("cls_index", [], [0])), axis: 1);
         var classifierDropout = config.ClassifierDropout ?? config.HiddenDropoutProb;

@@ -12,7 +12,7 @@ internal static class SequenceClassifier
         options ??= new GraphOptions();
         var architecture = Architecture.For(config);
         var g = new GraphBuilder($"{config.ModelType.Replace('-', '_')}_for_sequence_classification");
-        var weights = new ModelWeights(store, architecture.BasePrefix, quantization: options.Quantization, int8Weights: options.Int8Weights);
+        var weights = new ModelWeights(store, architecture.BasePrefix, quantization: options.Quantization, int8Weights: options.Int8Weights, fused: options.Fused);
         var logits = architecture.Forward(g, weights, config, options);
         g.Output(logits, "logits", ElementType.Float, "batch", config.NumLabels);
         if (weights.Quantization == Quantization.Int8)

@@ -6,8 +6,15 @@ namespace Nuansa.Models;
 /// <summary>Graph pieces shared by the BERT family: the additive attention mask, multi-head attention, activations.</summary>
 internal static class Transformer
 {
+    /// <summary>
+    /// The attention mask as the attention layers take it: for the fused operators the [batch, seq] 0/1 mask as
+    /// int32; otherwise <see cref="AttentionBias"/>.
+    /// </summary>
+    public static string AttentionMask(GraphBuilder g, ModelWeights w, string attentionMask) =>
+        w.Fused ? g.Cast(attentionMask, ElementType.Int32) : AttentionBias(g, attentionMask);
+
     /// <summary>[batch, seq] 0/1 mask → [batch, 1, 1, seq] with 0 for real tokens and float32's minimum for padding, as HF adds it.</summary>
-    public static string AttentionBias(GraphBuilder g, string attentionMask)
+    private static string AttentionBias(GraphBuilder g, string attentionMask)
     {
         var mask = g.Cast(attentionMask, ElementType.Float);
         var bias = g.Mul(g.Sub(g.Scalar(1f), mask), g.Scalar(float.MinValue));
@@ -36,8 +43,28 @@ internal static class Transformer
         return g.Mul(x, name);
     }
 
+    /// <summary>
+    /// Self-attention of x through the query, key and value linears (HF names, in that order) with
+    /// <paramref name="heads"/> heads, masked by <see cref="AttentionMask"/>. Fused: ONNX Runtime's Attention (the three
+    /// projections as one merged product, then scores, mask, softmax and context in one kernel; padding masked with
+    /// float32's minimum, as HF does); otherwise the standard operators of <see cref="Attention"/>.
+    /// </summary>
+    public static string SelfAttention(GraphBuilder g, ModelWeights w, string x, string[] qkv, string mask, long hidden, int heads, bool scaleQueryFirst,
+        double attentionDropout, GraphOptions options)
+    {
+        if (w.Fused)
+        {
+            var (weight, bias) = w.MergedLinear(g, $"{qkv[0][..qkv[0].LastIndexOf('.')]}.qkv", qkv, hidden, hidden);
+            return g.Op("Attention", [x, weight, bias, mask], new() { ["num_heads"] = heads, ["mask_filter_value"] = float.MinValue }, "com.microsoft");
+        }
+        var q = w.Linear(g, x, qkv[0], hidden, hidden);
+        var k = w.Linear(g, x, qkv[1], hidden, hidden);
+        var v = w.Linear(g, x, qkv[2], hidden, hidden);
+        return Attention(g, w, q, k, v, mask, heads, (int)hidden / heads, scaleQueryFirst, attentionDropout, options);
+    }
+
     /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>
-    public static string Attention(GraphBuilder g, ModelWeights w, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst,
+    private static string Attention(GraphBuilder g, ModelWeights w, string q, string k, string v, string bias, int heads, int headSize, bool scaleQueryFirst,
         double attentionDropout, GraphOptions options)
     {
         var scale = g.Scalar(MathF.Sqrt(headSize));

@@ -5,20 +5,31 @@ using Nuansa.Models;
 
 namespace Nuansa.Tests.Models;
 
-/// <summary>Logits and hidden states of Nuansa's graphs against HF's, for every model fixture.</summary>
+/// <summary>Logits and hidden states of Nuansa's graphs against HF's, for every model fixture, in the portable and the fused (ONNX Runtime contrib operators) form.</summary>
 public class ForwardParityTests
 {
-    public static TheoryData<string> Models() => SharedFiles.Models();
+    public static TheoryData<string, bool> Models()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var model in SharedFiles.ModelNames)
+        {
+            data.Add(model, false);
+            data.Add(model, true);
+        }
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void PaddedBatchMatchesHuggingFace(string model)
+    public void PaddedBatchMatchesHuggingFace(string model, bool fused)
     {
         var folder = SharedFiles.Model(model);
         var config = ModelConfig.Load(folder);
         using var store = WeightStore.Open(folder);
         using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
-        using var session = new OnnxSession(SequenceClassifier.Build(config, store, new GraphOptions { HiddenStates = true }));
+        var graph = SequenceClassifier.Build(config, store, new GraphOptions { HiddenStates = true, Fused = fused });
+        Assert.Equal(fused ? config.NumHiddenLayers : 0, graph.Nodes.Count(n => n is { Domain: "com.microsoft", OpType: "Attention" }));
+        using var session = new OnnxSession(graph);
 
         var shape = expected.GetInfo("input_ids").Shape.ToArray();
         var mask = expected.ReadInt64("attention_mask");
@@ -50,12 +61,12 @@ public class ForwardParityTests
 
     [Theory]
     [MemberData(nameof(Models))]
-    public void EachInputAloneMatchesHuggingFace(string model)
+    public void EachInputAloneMatchesHuggingFace(string model, bool fused)
     {
         var folder = SharedFiles.Model(model);
         var config = ModelConfig.Load(folder);
         using var store = WeightStore.Open(folder);
-        using var session = new OnnxSession(SequenceClassifier.Build(config, store));
+        using var session = new OnnxSession(SequenceClassifier.Build(config, store, new GraphOptions { Fused = fused }));
         using var inputsJson = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "inputs.json")));
         using var expectedJson = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "expected.json")));
         var single = expectedJson.RootElement.GetProperty("logits_single").EnumerateArray().ToArray();

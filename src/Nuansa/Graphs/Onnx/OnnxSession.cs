@@ -21,6 +21,9 @@ internal sealed record SessionSettings
     /// </summary>
     public bool MemoryPattern { get; init; } = true;
 
+    /// <summary>ONNX Runtime's <c>session.intra_op.allow_spinning</c> (see <see cref="Inference.TextClassifierOptions.AllowSpinning"/>).</summary>
+    public bool AllowSpinning { get; init; } = true;
+
     /// <summary>Run on threads of the session's own even when <see cref="OnnxRuntimeThreads.Shared"/> (training keeps its pool).</summary>
     public bool OwnThreads { get; init; }
 }
@@ -119,6 +122,8 @@ internal sealed class OnnxSession : IDisposable
         };
         if (OnnxRuntimeThreads.Shared && !settings.OwnThreads)
             options.DisablePerSessionThreads();
+        if (!settings.AllowSpinning)
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         configure?.Invoke(options);
         try
         {

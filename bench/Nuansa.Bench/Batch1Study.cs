@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Globalization;
+using Nuansa.Checkpoints;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
+
+namespace Nuansa.Bench;
+
+/// <summary>
+/// Why batch-1 latency varies: BERT-base, one sequence of 128 tokens, many single passes, with ONNX Runtime's thread
+/// spinning on and off, alone and taking turns with a second session (the anchor baseline) on the same cores.
+/// Prints the spread (median, 90th percentile, maximum) of each.
+/// </summary>
+internal static class Batch1Study
+{
+    public static int Run(int threads, int runs, string anchor)
+    {
+        var folder = ForwardBenchmark.BertBase();
+        var config = ModelConfig.Load(folder);
+        var random = new Random(1);
+        var ids = Enumerable.Range(0, 128).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = Enumerable.Repeat(1L, 128).ToArray(), ["token_type_ids"] = new long[128] };
+        foreach (var spinning in new[] { true, false })
+        {
+            var settings = new SessionSettings { IntraOpThreads = threads, AllowSpinning = spinning };
+            Graphs.Graph graph;
+            using (var weights = WeightStore.Open(folder))
+                graph = SequenceClassifier.Build(config, weights, new GraphOptions { Fused = true });
+            using var session = new OnnxSession(graph, settings);
+            using var other = new OnnxSession(File.ReadAllBytes(anchor), settings);
+            foreach (var turns in new[] { false, true })
+            {
+                for (var i = 0; i < 3; i++)
+                    session.Run(inputs, [1, 128], ["logits"]);
+                var times = new List<double>();
+                for (var i = 0; i < runs; i++)
+                {
+                    if (turns)
+                        other.Run(inputs, [1, 128], ["logits"]);
+                    var clock = Stopwatch.StartNew();
+                    session.Run(inputs, [1, 128], ["logits"]);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                }
+                times.Sort();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"nuansa batch1 spinning={(spinning ? "on" : "off")} {(turns ? "taking_turns_with_baseline" : "alone")} runs={runs} p50_ms={times[runs / 2]:F0} p90_ms={times[runs * 9 / 10]:F0} max_ms={times[^1]:F0}"));
+            }
+        }
+        return 0;
+    }
+}
