@@ -7,6 +7,7 @@ namespace Nuansa;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>: into a temporary file beside the target, renamed over it once complete.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = FinalTarget(path);
@@ -44,6 +45,7 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte order mark), atomically as <see cref="Write"/>.</summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, stream =>
         {

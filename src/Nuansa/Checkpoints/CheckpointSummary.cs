@@ -21,11 +21,22 @@ public sealed class CheckpointSummary
         Tensors = weights.Tensors;
     }
 
+    /// <summary>The checkpoint folder.</summary>
     public string Path { get; }
+
+    /// <summary>Its config.json.</summary>
     public ModelConfig Config { get; }
+
+    /// <summary>How its weights are stored: <c>safetensors</c> or <c>pytorch</c> (pickle, read without executing it).</summary>
     public string WeightFormat { get; }
+
+    /// <summary>The weight files read (several for a sharded checkpoint).</summary>
     public IReadOnlyList<string> WeightFiles { get; }
+
+    /// <summary>Number of stored weight values, all tensors together.</summary>
     public long ParameterCount { get; }
+
+    /// <summary>Every stored tensor's name, type and shape.</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
 
     /// <summary>Reads the config and the weights' headers of a checkpoint folder.</summary>
@@ -36,6 +47,7 @@ public sealed class CheckpointSummary
         return new CheckpointSummary(path, config, weights);
     }
 
+    /// <summary>The summary as the JSON <c>nuansa inspect --json</c> prints.</summary>
     public string ToJson()
     {
         using var buffer = new MemoryStream();

@@ -6,20 +6,49 @@ namespace Nuansa.Checkpoints;
 /// <summary>Element types of the safetensors format, in the format's own order (increasing alignment).</summary>
 public enum DType
 {
+    /// <summary>Booleans, one byte each.</summary>
     Bool,
+
+    /// <summary>Unsigned 8-bit integers.</summary>
     U8,
+
+    /// <summary>Signed 8-bit integers.</summary>
     I8,
+
+    /// <summary>8-bit floats with 5 exponent and 2 mantissa bits.</summary>
     F8E5M2,
+
+    /// <summary>8-bit floats with 4 exponent and 3 mantissa bits.</summary>
     F8E4M3,
+
+    /// <summary>Signed 16-bit integers.</summary>
     I16,
+
+    /// <summary>Unsigned 16-bit integers.</summary>
     U16,
+
+    /// <summary>IEEE half-precision floats.</summary>
     F16,
+
+    /// <summary>bfloat16: float32's exponent with a 7-bit mantissa.</summary>
     BF16,
+
+    /// <summary>Signed 32-bit integers.</summary>
     I32,
+
+    /// <summary>Unsigned 32-bit integers.</summary>
     U32,
+
+    /// <summary>IEEE single-precision floats.</summary>
     F32,
+
+    /// <summary>IEEE double-precision floats.</summary>
     F64,
+
+    /// <summary>Signed 64-bit integers.</summary>
     I64,
+
+    /// <summary>Unsigned 64-bit integers.</summary>
     U64,
 }
 
@@ -44,6 +73,7 @@ public static class DTypes
     /// <summary>True for the dtypes Nuansa widens to float32 exactly (F32, F16, BF16).</summary>
     public static bool IsFloatingPoint(this DType type) => type is DType.F32 or DType.F16 or DType.BF16;
 
+    /// <summary>The type a safetensors header names (<c>F32</c>, <c>BF16</c>, ...); false for a name the format does not define.</summary>
     public static bool TryParse(string name, out DType type)
     {
         foreach (var row in Table)

@@ -7,17 +7,29 @@ namespace Nuansa.Checkpoints;
 /// <summary>The model families Nuansa runs (config.json's <c>model_type</c>).</summary>
 public enum ModelFamily
 {
+    /// <summary>BERT (<c>bert</c>).</summary>
     Bert,
+
+    /// <summary>DistilBERT (<c>distilbert</c>).</summary>
     DistilBert,
+
+    /// <summary>RoBERTa (<c>roberta</c>).</summary>
     Roberta,
+
+    /// <summary>XLM-RoBERTa (<c>xlm-roberta</c>).</summary>
     XlmRoberta,
 }
 
 /// <summary>What a head's outputs mean (config.json's <c>problem_type</c>, resolved as HF resolves an absent one).</summary>
 public enum Problem
 {
+    /// <summary>One label per input: softmax over the outputs.</summary>
     SingleLabelClassification,
+
+    /// <summary>Any number of labels per input: a sigmoid per output.</summary>
     MultiLabelClassification,
+
+    /// <summary>Real-valued outputs, used as they are.</summary>
     Regression,
 }
 
@@ -68,6 +80,7 @@ public sealed class ModelConfig
     /// <summary>Where the config was read from (for messages).</summary>
     public string Source { get; }
 
+    /// <summary>config.json's <c>model_type</c> (<c>bert</c>, <c>distilbert</c>, <c>roberta</c>, <c>xlm-roberta</c>).</summary>
     public string ModelType { get; }
 
     /// <summary><see cref="ModelType"/> as an enum.</summary>
@@ -78,24 +91,56 @@ public sealed class ModelConfig
         "xlm-roberta" => ModelFamily.XlmRoberta,
         _ => ModelFamily.Bert,
     };
+
+    /// <summary>config.json's <c>architectures</c> (class names such as <c>BertForSequenceClassification</c>); empty when absent.</summary>
     public IReadOnlyList<string> Architectures { get; }
+
+    /// <summary>Rows of the word embedding table (<c>vocab_size</c>).</summary>
     public int VocabSize { get; internal set; }
+
+    /// <summary>Width of every layer (<c>hidden_size</c>; DistilBERT's <c>dim</c>).</summary>
     public int HiddenSize { get; internal set; }
+
+    /// <summary>Number of transformer layers (<c>num_hidden_layers</c>; DistilBERT's <c>n_layers</c>).</summary>
     public int NumHiddenLayers { get; internal set; }
+
+    /// <summary>Attention heads per layer (<c>num_attention_heads</c>; DistilBERT's <c>n_heads</c>).</summary>
     public int NumAttentionHeads { get; internal set; }
+
+    /// <summary>Width of the feed-forward block (<c>intermediate_size</c>; DistilBERT's <c>hidden_dim</c>).</summary>
     public int IntermediateSize { get; internal set; }
+
+    /// <summary>The feed-forward activation (<c>hidden_act</c>; DistilBERT's <c>activation</c>), e.g. <c>gelu</c>.</summary>
     public string HiddenAct { get; internal set; } = "gelu";
+
+    /// <summary>Dropout on embeddings and layer outputs in training (<c>hidden_dropout_prob</c>; DistilBERT's <c>dropout</c>).</summary>
     public double HiddenDropoutProb { get; internal set; }
+
+    /// <summary>Dropout on attention probabilities in training (<c>attention_probs_dropout_prob</c>; DistilBERT's <c>attention_dropout</c>).</summary>
     public double AttentionProbsDropoutProb { get; internal set; }
+
+    /// <summary>Rows of the position embedding table (<c>max_position_embeddings</c>): the longest input the model takes (RoBERTa: minus its padding offset).</summary>
     public int MaxPositionEmbeddings { get; internal set; }
 
     /// <summary>Token type (segment) vocabulary size; 0 for DistilBERT, which has no token type embeddings.</summary>
     public int TypeVocabSize { get; internal set; }
+
+    /// <summary>Standard deviation of the normal initialization of new weights (<c>initializer_range</c>).</summary>
     public double InitializerRange { get; internal set; }
+
+    /// <summary>Epsilon of every LayerNorm (<c>layer_norm_eps</c>).</summary>
     public double LayerNormEps { get; internal set; }
+
+    /// <summary>Id of the padding token (<c>pad_token_id</c>), if any.</summary>
     public int? PadTokenId { get; internal set; }
+
+    /// <summary>Id of the beginning-of-sequence token (<c>bos_token_id</c>), if any.</summary>
     public int? BosTokenId { get; internal set; }
+
+    /// <summary>Id of the end-of-sequence token (<c>eos_token_id</c>), if any.</summary>
     public int? EosTokenId { get; internal set; }
+
+    /// <summary><c>position_embedding_type</c>; only <c>absolute</c> is supported.</summary>
     public string PositionEmbeddingType { get; internal set; } = "absolute";
 
     /// <summary>BERT / RoBERTa: dropout before the classifier; null means "use <see cref="HiddenDropoutProb"/>".</summary>
@@ -125,6 +170,7 @@ public sealed class ModelConfig
     /// <summary>The file's <c>label2id</c>, or the inverse of <see cref="Id2Label"/> when absent.</summary>
     public IReadOnlyDictionary<string, int> Label2Id { get; }
 
+    /// <summary>Number of outputs of the classification head (the length of <see cref="Id2Label"/>).</summary>
     public int NumLabels => Id2Label.Count;
 
     /// <summary>Reads <c>config.json</c> from a checkpoint folder, or a config file given directly.</summary>

@@ -32,6 +32,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         _data = data;
     }
 
+    /// <summary>The file read.</summary>
     public string Path { get; }
 
     /// <summary>The free-form <c>__metadata__</c> strings (e.g. <c>format: pt</c>).</summary>
@@ -40,8 +41,10 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Every tensor, in the order of its bytes in the file.</summary>
     public IReadOnlyList<TensorInfo> Tensors { get; }
 
+    /// <summary>Whether the file stores a tensor of this name.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
 
+    /// <summary>Type and shape of the named tensor; throws <see cref="CheckpointFormatException"/> naming it when absent.</summary>
     public TensorInfo GetInfo(string name) => Find(name).Info;
 
     /// <summary>Opens and validates a file; the tensor data stays on disk, mapped into memory.</summary>
@@ -113,6 +116,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return result;
     }
 
+    /// <summary>Unmaps the file.</summary>
     public void Dispose()
     {
         if (_disposed)

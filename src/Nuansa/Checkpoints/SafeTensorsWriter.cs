@@ -6,6 +6,7 @@ namespace Nuansa.Checkpoints;
 /// <summary>One tensor to write: its name, element type, shape and little-endian bytes.</summary>
 public readonly record struct TensorToWrite(string Name, DType DType, IReadOnlyList<long> Shape, ReadOnlyMemory<byte> Data)
 {
+    /// <summary>A float32 tensor of the given shape.</summary>
     public static TensorToWrite FromSingle(string name, IReadOnlyList<long> shape, float[] values)
     {
         var bytes = new byte[values.Length * 4];
@@ -14,6 +15,7 @@ public readonly record struct TensorToWrite(string Name, DType DType, IReadOnlyL
         return new TensorToWrite(name, DType.F32, shape, bytes);
     }
 
+    /// <summary>An int64 tensor of the given shape.</summary>
     public static TensorToWrite FromInt64(string name, IReadOnlyList<long> shape, long[] values)
     {
         var bytes = new byte[values.Length * 8];

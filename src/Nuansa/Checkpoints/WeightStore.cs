@@ -9,9 +9,16 @@ namespace Nuansa.Checkpoints;
 /// </summary>
 public sealed class WeightStore : IDisposable
 {
+    /// <summary>A single safetensors weight file.</summary>
     public const string SafetensorsName = "model.safetensors";
+
+    /// <summary>The index of sharded safetensors weights.</summary>
     public const string SafetensorsIndexName = "model.safetensors.index.json";
+
+    /// <summary>A single legacy PyTorch (pickle) weight file.</summary>
     public const string PytorchName = "pytorch_model.bin";
+
+    /// <summary>The index of sharded PyTorch weights.</summary>
     public const string PytorchIndexName = "pytorch_model.bin.index.json";
     private const long MaxIndexBytes = 64 << 20;
 
@@ -36,8 +43,10 @@ public sealed class WeightStore : IDisposable
     /// <summary>Number of floating-point values (parameters), not counting integer buffers such as <c>position_ids</c>.</summary>
     public long ParameterCount => _order.Where(t => t.DType.IsFloatingPoint()).Sum(t => t.ElementCount);
 
+    /// <summary>Whether the checkpoint stores a tensor of this name.</summary>
     public bool Contains(string name) => _entries.ContainsKey(name);
 
+    /// <summary>Type and shape of the named tensor; throws <see cref="CheckpointFormatException"/> naming it when absent.</summary>
     public TensorInfo GetInfo(string name) => Find(name).Info;
 
     /// <summary>Opens the weights of a checkpoint folder, or one weight file given directly.</summary>
@@ -123,6 +132,7 @@ public sealed class WeightStore : IDisposable
         return values;
     }
 
+    /// <summary>Releases the mapped weight files.</summary>
     public void Dispose()
     {
         foreach (var file in _files)

@@ -77,16 +77,32 @@ public sealed class ClassificationMetrics
 
     /// <summary>Rows are gold labels, columns predicted labels (label ids).</summary>
     public int[,] Confusion { get; }
+
+    /// <summary>Number of examples scored.</summary>
     public int Count { get; }
+
+    /// <summary>Share of examples whose predicted label is the gold one.</summary>
     public double Accuracy { get; }
+
+    /// <summary>Precision, recall, F1 and support of each label id.</summary>
     public IReadOnlyList<ClassScores> PerClass { get; }
 
     /// <summary>The label ids that occur as gold or predicted labels; the averages run over these, as in scikit-learn.</summary>
     public IReadOnlyList<int> PresentLabels { get; }
+
+    /// <summary>Unweighted mean of the present labels' precision.</summary>
     public double PrecisionMacro { get; }
+
+    /// <summary>Unweighted mean of the present labels' recall.</summary>
     public double RecallMacro { get; }
+
+    /// <summary>Unweighted mean of the present labels' F1.</summary>
     public double F1Macro { get; }
+
+    /// <summary>Mean of the labels' F1 weighted by their support.</summary>
     public double F1Weighted { get; }
+
+    /// <summary>F1 of the pooled counts (equal to accuracy for single-label data).</summary>
     public double F1Micro { get; }
 
     /// <summary>Matthews correlation coefficient (multi-class form).</summary>
@@ -121,5 +137,6 @@ public sealed class ClassificationMetrics
         _ => throw new NuansaException($"Unknown metric \"{name}\"; use one of {string.Join(", ", Names)}."),
     };
 
+    /// <summary>The metric names the indexer takes, in report order.</summary>
     public static IReadOnlyList<string> Names { get; } = ["accuracy", "f1_macro", "f1_weighted", "f1_micro", "precision_macro", "recall_macro", "mcc"];
 }

@@ -9,6 +9,8 @@ public sealed record EvaluationOptions
 {
     /// <summary>Bootstrap resamples for the 95% intervals of the headline metrics; 0 skips them.</summary>
     public int BootstrapResamples { get; init; } = 1000;
+
+    /// <summary>Seed of the bootstrap resampling.</summary>
     public int Seed { get; init; } = 42;
 
     /// <summary>Equal-width confidence bins of the expected calibration error.</summary>
@@ -35,8 +37,13 @@ public sealed class EvaluationReport
         Reliability = reliability;
     }
 
+    /// <summary>Label names by id.</summary>
     public IReadOnlyList<string> Labels { get; }
+
+    /// <summary>The point estimates.</summary>
     public ClassificationMetrics Metrics { get; }
+
+    /// <summary>95% bootstrap intervals of the <see cref="HeadlineMetrics"/>; empty when no resamples were asked for.</summary>
     public IReadOnlyDictionary<string, (double Low, double High)> Bootstrap { get; }
 
     /// <summary>Expected calibration error: Σ over bins of (bin share) · |accuracy − mean confidence|.</summary>

@@ -11,7 +11,11 @@ public sealed record ModelCardOptions
 {
     /// <summary>ISO 639-1 codes, e.g. <c>id</c>, <c>en</c>.</summary>
     public IReadOnlyList<string> Languages { get; init; } = [];
+
+    /// <summary>The card's <c>license</c> (an HF Hub licence id such as <c>mit</c>, <c>apache-2.0</c>).</summary>
     public string License { get; init; } = "other";
+
+    /// <summary>HF Hub ids of the datasets the model was trained on.</summary>
     public IReadOnlyList<string> Datasets { get; init; } = [];
 
     /// <summary>A folder written by <c>nuansa eval</c> whose metrics.json gives the evaluation results.</summary>
@@ -24,6 +28,7 @@ public sealed record ModelCardOptions
 /// </summary>
 public static class ModelCard
 {
+    /// <summary>The model card (README.md's text) of the model folder <paramref name="modelDirectory"/>; the caller writes it.</summary>
     public static string Write(string modelDirectory, ModelCardOptions options)
     {
         var config = ModelConfig.Load(modelDirectory);

@@ -7,8 +7,13 @@ namespace Nuansa.Evaluation;
 /// <summary>The columns of labelled data: the text, the optional second text of a pair, the gold label (or one column per task), and an optional group.</summary>
 public sealed record EvaluationColumns
 {
+    /// <summary>Column of the text.</summary>
     public string TextColumn { get; init; } = "text";
+
+    /// <summary>Column of the second text of a pair (the context-conditioned input); read when present.</summary>
     public string PairColumn { get; init; } = "text_pair";
+
+    /// <summary>Column of the gold label.</summary>
     public string LabelColumn { get; init; } = "label";
 
     /// <summary>Also compute the metrics of each value of this column (language, source, demographic group): a bias audit.</summary>

@@ -15,10 +15,19 @@ public sealed class MultiLabelMetrics
         PerLabel = perLabel;
     }
 
+    /// <summary>Share of examples whose whole label set is predicted exactly.</summary>
     public double SubsetAccuracy { get; }
+
+    /// <summary>Share of (example, label) decisions that are wrong.</summary>
     public double HammingLoss { get; }
+
+    /// <summary>F1 of the (example, label) decisions pooled over all labels.</summary>
     public double F1Micro { get; }
+
+    /// <summary>Unweighted mean of the labels' F1.</summary>
     public double F1Macro { get; }
+
+    /// <summary>Precision, recall, F1 and support of each label.</summary>
     public IReadOnlyList<ClassScores> PerLabel { get; }
 
     /// <summary>Metrics by name: <c>subset_accuracy</c>, <c>hamming_loss</c>, <c>f1_micro</c>, <c>f1_macro</c>.</summary>
@@ -38,6 +47,7 @@ public sealed class MultiLabelMetrics
         json.WriteEndObject();
     }
 
+    /// <summary>Scores predicted label sets against gold ones (one bool per label, same order in both).</summary>
     public static MultiLabelMetrics Compute(IReadOnlyList<bool[]> gold, IReadOnlyList<bool[]> predicted)
     {
         if (gold.Count != predicted.Count || gold.Count == 0)

@@ -3,6 +3,7 @@ namespace Nuansa.Tokenization;
 /// <summary>The model inputs for one text or text pair, as HF's <c>BatchEncoding</c> holds them for one row.</summary>
 public sealed class Encoding
 {
+    /// <summary>An encoding from its parallel arrays (one element per token each).</summary>
     public Encoding(int[] ids, int[] typeIds, string[] tokens, (int Start, int End)[] offsets, bool[] specialTokensMask, int[] attentionMask)
     {
         Ids = ids;
@@ -13,16 +14,25 @@ public sealed class Encoding
         AttentionMask = attentionMask;
     }
 
+    /// <summary>Token ids (HF's <c>input_ids</c>).</summary>
     public int[] Ids { get; }
 
     /// <summary>Segment ids: 0 for the first text (context) and its special tokens, 1 for the second where the model uses them.</summary>
     public int[] TypeIds { get; }
+
+    /// <summary>Token strings, as the vocabulary spells them.</summary>
     public string[] Tokens { get; }
 
     /// <summary>Character offsets (Unicode code points) of each token in its own input text; (0, 0) for special and padding tokens.</summary>
     public (int Start, int End)[] Offsets { get; }
+
+    /// <summary>True for special tokens ([CLS], [SEP], &lt;s&gt;, padding...), as HF's <c>special_tokens_mask</c>.</summary>
     public bool[] SpecialTokensMask { get; }
+
+    /// <summary>1 for real tokens, 0 for padding (HF's <c>attention_mask</c>).</summary>
     public int[] AttentionMask { get; }
+
+    /// <summary>Number of tokens, special and padding tokens included.</summary>
     public int Length => Ids.Length;
 
     /// <summary>A batch as the model's int64 inputs, right-padded to its longest encoding with <paramref name="padId"/> (mask 0).</summary>

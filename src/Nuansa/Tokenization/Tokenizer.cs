@@ -16,14 +16,17 @@ public enum TruncationStrategy
     DoNotTruncate,
 }
 
-/// <summary>How a batch is padded.</summary>
 /// <summary>Which end of a text loses its tokens when it is cut: the end (right, HF's default) or the start (left).</summary>
 public enum TruncationSide
 {
+    /// <summary>Tokens are cut from the end (HF's default).</summary>
     Right,
+
+    /// <summary>Tokens are cut from the start (the text's end is kept).</summary>
     Left,
 }
 
+/// <summary>How a batch is padded.</summary>
 public enum PaddingStrategy
 {
     /// <summary>Every encoding keeps its own length.</summary>
@@ -39,7 +42,10 @@ public enum PaddingStrategy
 /// <summary>Options of one encode call; defaults cut inputs to the model's limit with HF's <c>longest_first</c>.</summary>
 public sealed record EncodeOptions
 {
+    /// <summary>Add the model's special tokens ([CLS] ... [SEP], &lt;s&gt; ... &lt;/s&gt;), as HF's <c>add_special_tokens</c>.</summary>
     public bool AddSpecialTokens { get; init; } = true;
+
+    /// <summary>How an input over <see cref="MaxLength"/> is cut (HF's <c>truncation</c> strategies).</summary>
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
 
     /// <summary>Which end of a text truncation cuts (HF's <c>truncation_side</c>, TEI's <c>truncation_direction</c>).</summary>
@@ -47,8 +53,11 @@ public sealed record EncodeOptions
 
     /// <summary>Length limit including special tokens; null means the model's limit (<see cref="Tokenizer.ModelMaxLength"/>).</summary>
     public int? MaxLength { get; init; }
+
+    /// <summary>How the encodings of a batch are padded (HF's <c>padding</c>).</summary>
     public PaddingStrategy Padding { get; init; } = PaddingStrategy.DoNotPad;
 
+    /// <summary>Special tokens added, <c>longest_first</c> truncation to the model's limit, no padding.</summary>
     public static EncodeOptions Default { get; } = new();
 }
 
@@ -82,20 +91,29 @@ public sealed class Tokenizer
     internal IPreTokenizer? PreTokenizer { get; }
     internal ITokenizerModel Model { get; }
     internal TemplateProcessor? PostProcessor { get; }
+
+    /// <summary>Tokens added on top of the model's vocabulary (special tokens among them), as tokenizer.json's <c>added_tokens</c>.</summary>
     public IReadOnlyList<AddedToken> AddedTokens { get; }
+
+    /// <summary>The padding token's string.</summary>
     public string PadToken { get; }
+
+    /// <summary>The padding token's id.</summary>
     public int PadTokenId { get; }
 
     /// <summary>The longest input the model accepts, special tokens included.</summary>
     public int ModelMaxLength { get; }
 
+    /// <summary>Number of ids, added tokens included (HF's <c>len(tokenizer)</c>).</summary>
     public int VocabularySize => Math.Max(Model.VocabularySize, _addedTokens.Count == 0 ? 0 : _addedTokens.Keys.Max() + 1);
 
     /// <summary>Reads the tokenizer of a checkpoint folder (see <see cref="TokenizerLoader"/>).</summary>
     public static Tokenizer Load(string directory) => TokenizerLoader.Load(directory);
 
+    /// <summary>The id of a token string; null when it is not in the vocabulary.</summary>
     public int? TokenToId(string token) => _addedIds.TryGetValue(token, out var id) ? id : Model.TokenToId(token);
 
+    /// <summary>The token string of an id; null for an id outside the vocabulary.</summary>
     public string? IdToToken(int id) => _addedTokens.TryGetValue(id, out var token) ? token : Model.IdToToken(id);
 
     /// <summary>Encodes one text, or a pair (<paramref name="textPair"/> is the second segment: for Nuansa's

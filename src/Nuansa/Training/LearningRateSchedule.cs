@@ -3,9 +3,16 @@ namespace Nuansa.Training;
 /// <summary>Learning-rate schedules with warm-up, as HF's <c>get_scheduler</c> names them.</summary>
 public enum ScheduleType
 {
+    /// <summary>Warm-up, then linear decay to 0 (HF's default).</summary>
     Linear,
+
+    /// <summary>Warm-up, then half a cosine down to 0.</summary>
     Cosine,
+
+    /// <summary>The learning rate throughout, no warm-up.</summary>
     Constant,
+
+    /// <summary>Warm-up, then the learning rate.</summary>
     ConstantWithWarmup,
 }
 

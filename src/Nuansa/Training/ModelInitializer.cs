@@ -9,15 +9,29 @@ public sealed record NewModelOptions
 {
     /// <summary><c>bert</c>, <c>distilbert</c> or <c>roberta</c>.</summary>
     public required string ModelType { get; init; }
+
+    /// <summary>Label names, in id order.</summary>
     public required IReadOnlyList<string> Labels { get; init; }
 
     /// <summary>Sizes default to the base model's (bert-base-uncased, distilbert-base-uncased, roberta-base).</summary>
     public int? HiddenSize { get; init; }
+
+    /// <summary>Number of transformer layers.</summary>
     public int? NumHiddenLayers { get; init; }
+
+    /// <summary>Attention heads per layer (must divide the hidden size).</summary>
     public int? NumAttentionHeads { get; init; }
+
+    /// <summary>Feed-forward width; 4 × the hidden size by default.</summary>
     public int? IntermediateSize { get; init; }
+
+    /// <summary>Longest input in tokens (rows of the position table).</summary>
     public int? MaxPositionEmbeddings { get; init; }
+
+    /// <summary>config.json's <c>problem_type</c> (null: single-label classification).</summary>
     public string? ProblemType { get; init; }
+
+    /// <summary>Seed of the random initialization.</summary>
     public int Seed { get; init; } = 42;
 }
 

@@ -12,6 +12,7 @@ namespace Nuansa.Training;
 /// </summary>
 public static partial class Trainer
 {
+    /// <summary>The file in the output folder with one JSON line per logged step and evaluation.</summary>
     public const string LogFileName = "trainer_log.jsonl";
 
     /// <summary>

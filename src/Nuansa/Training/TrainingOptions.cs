@@ -5,21 +5,46 @@ namespace Nuansa.Training;
 /// </summary>
 public sealed record TrainingOptions
 {
+    /// <summary>Peak learning rate of AdamW (HF's <c>learning_rate</c>).</summary>
     public double LearningRate { get; init; } = 5e-5;
+
+    /// <summary>Passes over the training data; a fraction stops part-way through the last (<c>num_train_epochs</c>); <see cref="MaxSteps"/> overrides it.</summary>
     public double NumTrainEpochs { get; init; } = 3;
+
+    /// <summary>Examples per forward and backward pass (<c>per_device_train_batch_size</c>).</summary>
     public int PerDeviceTrainBatchSize { get; init; } = 8;
+
+    /// <summary>Examples per evaluation pass (<c>per_device_eval_batch_size</c>).</summary>
     public int PerDeviceEvalBatchSize { get; init; } = 8;
+
+    /// <summary>Batches whose gradients are summed before each optimizer step (<c>gradient_accumulation_steps</c>).</summary>
     public int GradientAccumulationSteps { get; init; } = 1;
+
+    /// <summary>Share of the optimizer steps spent warming the learning rate up from 0 (<c>warmup_ratio</c>).</summary>
     public double WarmupRatio { get; init; }
 
     /// <summary>Overrides <see cref="WarmupRatio"/> when above 0.</summary>
     public int WarmupSteps { get; init; }
+
+    /// <summary>AdamW's decoupled weight decay, not applied to biases and LayerNorm weights (<c>weight_decay</c>).</summary>
     public double WeightDecay { get; init; }
+
+    /// <summary>AdamW's first-moment decay (<c>adam_beta1</c>).</summary>
     public double AdamBeta1 { get; init; } = 0.9;
+
+    /// <summary>AdamW's second-moment decay (<c>adam_beta2</c>).</summary>
     public double AdamBeta2 { get; init; } = 0.999;
+
+    /// <summary>AdamW's epsilon (<c>adam_epsilon</c>).</summary>
     public double AdamEpsilon { get; init; } = 1e-8;
+
+    /// <summary>Gradients are scaled down to this global L2 norm before each step; 0 turns clipping off (<c>max_grad_norm</c>).</summary>
     public double MaxGradNorm { get; init; } = 1.0;
+
+    /// <summary>The learning-rate schedule (<c>lr_scheduler_type</c>).</summary>
     public ScheduleType LrSchedulerType { get; init; } = ScheduleType.Linear;
+
+    /// <summary>Seed of the shuffling, dropout masks, validation split, oversampling and new head weights (<c>seed</c>).</summary>
     public int Seed { get; init; } = 42;
 
     /// <summary>Stop after this many optimizer steps (overrides epochs when set).</summary>
@@ -72,8 +97,13 @@ public sealed record TrainingOptions
     /// <summary>Share of the training data held out, stratified by label, when no validation data is given.</summary>
     public double ValidationSplit { get; init; } = 0.1;
 
+    /// <summary>Column of the text.</summary>
     public string TextColumn { get; init; } = "text";
+
+    /// <summary>Column of the second text of a pair (the context); read when present.</summary>
     public string PairColumn { get; init; } = "text_pair";
+
+    /// <summary>Column of the label.</summary>
     public string LabelColumn { get; init; } = "label";
 
     /// <summary>ONNX Runtime threads; 0 uses every core.</summary>
@@ -81,7 +111,11 @@ public sealed record TrainingOptions
 
     /// <summary>The loss for single-label models: cross-entropy (default) or focal. Multi-label and multi-task models have their own.</summary>
     public LossKind Loss { get; init; } = LossKind.CrossEntropy;
+
+    /// <summary>Focal loss: the focusing exponent γ of (1 − p)^γ.</summary>
     public double FocalGamma { get; init; } = 2.0;
+
+    /// <summary>Share of each target's probability spread evenly over all labels (<c>label_smoothing_factor</c>).</summary>
     public double LabelSmoothing { get; init; }
 
     /// <summary>Multi-label: <c>pos_weight</c> per label (label-id order); null for ones.</summary>
