@@ -28,7 +28,7 @@ internal static class Batch1Study
                 graph = SequenceClassifier.Build(config, weights, new GraphOptions { Fused = true });
             using var session = new OnnxSession(graph, settings);
             using var other = new OnnxSession(File.ReadAllBytes(anchor), settings);
-            foreach (var turns in new[] { false, true })
+            foreach (var (turns, pause) in new[] { (false, 0), (true, 0), (true, 100) })
             {
                 for (var i = 0; i < 3; i++)
                     session.Run(inputs, [1, 128], ["logits"]);
@@ -37,13 +37,14 @@ internal static class Batch1Study
                 {
                     if (turns)
                         other.Run(inputs, [1, 128], ["logits"]);
+                    Thread.Sleep(pause);
                     var clock = Stopwatch.StartNew();
                     session.Run(inputs, [1, 128], ["logits"]);
                     times.Add(clock.Elapsed.TotalMilliseconds);
                 }
                 times.Sort();
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"nuansa batch1 spinning={(spinning ? "on" : "off")} {(turns ? "taking_turns_with_baseline" : "alone")} runs={runs} p50_ms={times[runs / 2]:F0} p90_ms={times[runs * 9 / 10]:F0} max_ms={times[^1]:F0}"));
+                    $"nuansa batch1 spinning={(spinning ? "on" : "off")} {(turns ? "taking_turns_with_baseline" : "alone")}{(pause > 0 ? $"_pause_{pause}_ms" : "")} runs={runs} p50_ms={times[runs / 2]:F0} p90_ms={times[runs * 9 / 10]:F0} max_ms={times[^1]:F0}"));
             }
         }
         return 0;

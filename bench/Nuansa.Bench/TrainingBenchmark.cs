@@ -21,10 +21,12 @@ internal static class TrainingBenchmark
     private static void Measure(string name, int hidden, int layers, int heads, int batch, int length, int threads, int repeats)
     {
         var (config, folder) = Checkpoint(name, hidden, layers, heads);
-        using var store = WeightStore.Open(folder);
-        var graph = TrainingGraph.ForCrossEntropy(config, store);
+        TrainingGraph graph;
+        // As the trainer: the checkpoint is unmapped once read, its values trained in place.
+        using (var store = WeightStore.Open(folder))
+            graph = TrainingGraph.ForCrossEntropy(config, store);
         using var session = new TrainingSession(graph, threads);
-        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
+        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name]);
         var optimizer = new AdamW(new AdamWOptions { WeightDecay = 0.01 });
         var data = RandomBatch(config, batch, length);
         var inGraph = new List<double>();

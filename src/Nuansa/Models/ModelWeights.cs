@@ -10,7 +10,7 @@ namespace Nuansa.Models;
 /// trainable graph it records each parameter as the graph asks for it (the model's parameter layout) and each dropout mask.
 /// </summary>
 internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool trainable = false, Quantization quantization = Quantization.None,
-    Int8Weights int8Weights = Int8Weights.Auto, bool fused = false)
+    Int8Weights int8Weights = Int8Weights.Auto, bool fused = false, bool readValues = true)
 {
     private readonly Dictionary<string, float[]> _inputs = new(StringComparer.Ordinal);
     private readonly List<Parameter> _parameters = [];
@@ -56,7 +56,10 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
     public List<DropoutMask> DropoutMasks { get; } = [];
 
     /// <summary>The tensor's values (widened to float32), after checking its shape.</summary>
-    public float[] Get(string name, params long[] shape)
+    public float[] Get(string name, params long[] shape) => Store!.GetSingle(Check(name, shape));
+
+    /// <summary>The stored name of the tensor, after checking that it exists with this shape.</summary>
+    private string Check(string name, long[] shape)
     {
         var stored = Resolve(name);
         var info = Store!.GetInfo(stored);
@@ -65,7 +68,7 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
             throw new CheckpointFormatException(
                 $"Tensor '{stored}' has shape [{string.Join(", ", info.Shape)}], but the config implies [{string.Join(", ", shape)}]; the weights do not match config.json.");
         }
-        return Store.GetSingle(stored);
+        return stored;
     }
 
     public bool Has(string name) => TryResolve(name) != null;
@@ -81,8 +84,11 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
         if (_parameterNames.Add(name))
         {
             _parameters.Add(new Parameter(name, shape, kind, paddingRow));
-            if (Store != null)
+            // A graph fed other values (evaluation during training) only checks the shapes.
+            if (Store != null && readValues)
                 _inputs[name] = Get(name, shape);
+            else if (Store != null)
+                Check(name, shape);
             g.Input(name, ElementType.Float, [.. shape.Select(d => (Dim)d)]);
         }
         return name;

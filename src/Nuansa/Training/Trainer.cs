@@ -90,13 +90,20 @@ public static partial class Trainer
         };
 
         var clock = Stopwatch.StartNew();
-        using var store = WeightStore.Open(modelDirectory);
-        var initialized = ClassificationHead.InitializeMissing(config, store, options.Seed);
-        var graph = TrainingGraph.Build(config, store, task.Loss);
+        TrainingGraph graph, evaluationGraph;
+        IReadOnlyList<string> initialized;
+        // The checkpoint is unmapped once the graphs are built: its values live on in the graph's arrays.
+        using (var store = WeightStore.Open(modelDirectory))
+        {
+            initialized = ClassificationHead.InitializeMissing(config, store, options.Seed);
+            graph = TrainingGraph.Build(config, store, task.Loss);
+            // The evaluation loss is the training objective: the same graph, dropout off, no gradients.
+            evaluationGraph = TrainingGraph.Build(config, store, task.Loss, evaluation: true);
+        }
         using var session = new TrainingSession(graph, options.Threads, options.Seed);
-        // The evaluation loss is the training objective: the same graph, dropout off, no gradients.
-        using var evaluator = new TrainingSession(TrainingGraph.Build(config, store, task.Loss, evaluation: true), options.Threads);
-        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name].ToArray());
+        using var evaluator = new TrainingSession(evaluationGraph, options.Threads);
+        // The checkpoint's values, trained in place (no second copy of the model).
+        var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name]);
         var optimizer = new AdamW(new AdamWOptions { Beta1 = options.AdamBeta1, Beta2 = options.AdamBeta2, Epsilon = options.AdamEpsilon, WeightDecay = options.WeightDecay });
 
         var microBatchesPerEpoch = (train.Count + options.PerDeviceTrainBatchSize - 1) / options.PerDeviceTrainBatchSize;

@@ -37,7 +37,10 @@ internal sealed class TrainingGraph
     /// <summary>The trained parameters in HF's <c>named_parameters()</c> order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 
-    /// <summary>Each parameter's values as read from the checkpoint.</summary>
+    /// <summary>
+    /// Each parameter's values as read from the checkpoint (empty for an evaluation graph, which is fed the trained
+    /// values). The trainer trains these arrays in place.
+    /// </summary>
     public IReadOnlyDictionary<string, float[]> InitialValues { get; }
 
     public static string GradientName(string parameter) => $"grad.{parameter}";
@@ -57,7 +60,7 @@ internal sealed class TrainingGraph
     {
         var g = new GraphBuilder("training");
         var architecture = Architecture.For(config);
-        var weights = new ModelWeights(store, architecture.BasePrefix, trainable: true);
+        var weights = new ModelWeights(store, architecture.BasePrefix, trainable: true, readValues: !evaluation);
         var logits = architecture.Forward(g, weights, config, new GraphOptions { Training = !evaluation });
         var lossValue = loss.Kind switch
         {
