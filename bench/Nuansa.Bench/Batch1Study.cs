@@ -20,14 +20,15 @@ internal static class Batch1Study
         var random = new Random(1);
         var ids = Enumerable.Range(0, 128).Select(_ => (long)random.Next(1000, config.VocabSize)).ToArray();
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = Enumerable.Repeat(1L, 128).ToArray(), ["token_type_ids"] = new long[128] };
+        Graphs.Graph graph;
+        using (var weights = WeightStore.Open(folder))
+            graph = SequenceClassifier.Build(config, weights, new GraphOptions { Fused = true });
+        var anchorModel = File.ReadAllBytes(anchor);
         foreach (var spinning in new[] { true, false })
         {
             var settings = new SessionSettings { IntraOpThreads = threads, AllowSpinning = spinning };
-            Graphs.Graph graph;
-            using (var weights = WeightStore.Open(folder))
-                graph = SequenceClassifier.Build(config, weights, new GraphOptions { Fused = true });
             using var session = new OnnxSession(graph, settings);
-            using var other = new OnnxSession(File.ReadAllBytes(anchor), settings);
+            using var other = new OnnxSession(anchorModel, settings);
             foreach (var (turns, pause) in new[] { (false, 0), (true, 0), (true, 100) })
             {
                 for (var i = 0; i < 3; i++)

@@ -33,18 +33,7 @@ internal static class EndToEndBenchmark
         Baseline(2);
         fp32.ClassifyBatch(texts.Take(64).ToArray(), options);
         int8.ClassifyBatch(texts.Take(64).ToArray(), options);
-        var times = new[] { new List<double>(), new List<double>(), new List<double>() };
-        Action[] runs = [() => fp32.ClassifyBatch(texts, options), () => Baseline(batches.Count), () => int8.ClassifyBatch(texts, options)];
-        for (var r = 0; r < repeats; r++)
-        {
-            for (var i = 0; i < runs.Length; i++)
-            {
-                var clock = Stopwatch.StartNew();
-                runs[i]();
-                times[i].Add(clock.Elapsed.TotalSeconds);
-            }
-        }
-        var medians = times.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
+        var medians = Program.MedianTurns(repeats, () => fp32.ClassifyBatch(texts, options), () => Baseline(batches.Count), () => int8.ClassifyBatch(texts, options));
         var baselineTotal = medians[1] + baselineTokenizeSeconds;
         foreach (var (precision, ours) in new[] { ("fp32", medians[0]), ("int8", medians[2]) })
         {

@@ -94,35 +94,30 @@ public static class Program
         return 0;
     }
 
-    /// <summary>Two runs timed alternately (a, b, a, b, ...), so drift of the host affects both alike; the median of each.</summary>
-    internal static (double A, double B) MedianPair(int repeats, Action a, Action b)
+    /// <summary>
+    /// Runs timed in turn (a, b, c, a, b, c, ...), <paramref name="repeats"/> rounds, so drift of the host affects all
+    /// alike; each one's median seconds.
+    /// </summary>
+    internal static double[] MedianTurns(int repeats, params Action[] runs)
     {
-        var first = new List<double>();
-        var second = new List<double>();
-        for (var i = 0; i < repeats; i++)
+        var seconds = runs.Select(_ => new List<double>()).ToArray();
+        for (var r = 0; r < repeats; r++)
         {
-            var clock = Stopwatch.StartNew();
-            a();
-            first.Add(clock.Elapsed.TotalSeconds);
-            clock.Restart();
-            b();
-            second.Add(clock.Elapsed.TotalSeconds);
+            for (var i = 0; i < runs.Length; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                runs[i]();
+                seconds[i].Add(clock.Elapsed.TotalSeconds);
+            }
         }
-        first.Sort();
-        second.Sort();
-        return (first[first.Count / 2], second[second.Count / 2]);
+        return [.. seconds.Select(s => s.Order().ElementAt(s.Count / 2))];
     }
 
-    internal static double Median(int repeats, Action run)
+    internal static (double A, double B) MedianPair(int repeats, Action a, Action b)
     {
-        var seconds = new List<double>();
-        for (var i = 0; i < repeats; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            run();
-            seconds.Add(clock.Elapsed.TotalSeconds);
-        }
-        seconds.Sort();
-        return seconds[seconds.Count / 2];
+        var medians = MedianTurns(repeats, a, b);
+        return (medians[0], medians[1]);
     }
+
+    internal static double Median(int repeats, Action run) => MedianTurns(repeats, run)[0];
 }
