@@ -12,7 +12,8 @@ internal sealed class GraphBuilder(string name)
     private readonly List<TensorData> _initializers = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _ranks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dim[]> _shapes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dim[]> _dimValues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long[]> _intValues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _metadata = new(StringComparer.Ordinal);
     private int _counter;
@@ -24,7 +25,25 @@ internal sealed class GraphBuilder(string name)
     public IReadOnlyList<Node> Nodes => _nodes;
 
     /// <summary>The rank of a value when the builder could infer it (inputs, constants and the ops it knows).</summary>
-    public int? Rank(string value) => _ranks.TryGetValue(value, out var r) ? r : null;
+    public int? Rank(string value) => Shape(value)?.Length;
+
+    /// <summary>
+    /// The shape of a value as far as the builder could infer it: sizes, symbols carried from the inputs (<c>batch</c>,
+    /// <c>sequence</c>), and unknown dimensions (neither); null when not even the rank is known.
+    /// </summary>
+    public Dim[]? Shape(string value) => _shapes.TryGetValue(value, out var s) ? s : null;
+
+    /// <summary>
+    /// Records what is known from elsewhere about a value's shape (a gradient has its variable's shape), keeping the
+    /// dimensions already inferred.
+    /// </summary>
+    public void Refine(string value, Dim[] shape)
+    {
+        if (Shape(value) is not { } current)
+            _shapes[value] = shape;
+        else if (current.Length == shape.Length)
+            _shapes[value] = [.. current.Zip(shape, (c, s) => Known(c) ? c : s)];
+    }
 
     /// <summary>The values of a constant int64 tensor made by <see cref="Ints"/> or <see cref="Initializer"/>.</summary>
     public long[]? IntValues(string value) => _intValues.TryGetValue(value, out var v) ? v : null;
@@ -33,7 +52,7 @@ internal sealed class GraphBuilder(string name)
     {
         Claim(name);
         _inputs.Add(new ValueInfo(name, type, shape));
-        _ranks[name] = shape.Length;
+        _shapes[name] = shape;
         return name;
     }
 
@@ -69,9 +88,7 @@ internal sealed class GraphBuilder(string name)
     {
         var output = Fresh(opType.ToLowerInvariant());
         var node = new Node(opType, inputs, [output], attributes ?? [], domain);
-        _nodes.Add(node);
-        if (InferRank(node) is { } rank)
-            _ranks[output] = rank;
+        Append(node);
         return output;
     }
 
@@ -80,9 +97,7 @@ internal sealed class GraphBuilder(string name)
     {
         var names = Enumerable.Range(0, outputs).Select(i => Fresh($"{opType.ToLowerInvariant()}_out{i}")).ToArray();
         var node = new Node(opType, inputs, names, attributes ?? [], domain);
-        _nodes.Add(node);
-        if (InferRank(node) is { } rank)
-            _ranks[names[0]] = rank;
+        Append(node);
         return names;
     }
 
@@ -92,9 +107,20 @@ internal sealed class GraphBuilder(string name)
         foreach (var o in outputs)
             Claim(o);
         var node = new Node(opType, inputs, outputs, attributes ?? [], domain);
+        Append(node);
+    }
+
+    private void Append(Node node)
+    {
         _nodes.Add(node);
-        if (InferRank(node) is { } rank)
-            _ranks[outputs[0]] = rank;
+        if (InferShape(node) is { } shape)
+            _shapes[node.Outputs[0]] = shape;
+        // What a Shape node will read, for a Slice that cuts a table to it.
+        if (node.OpType == "Shape" && Shape(node.Inputs[0]) is { } shaped)
+        {
+            var (start, end) = ShapeRange(node, shaped.Length);
+            _dimValues[node.Outputs[0]] = shaped[start..end];
+        }
     }
 
     public string Add(string a, string b) => Op("Add", [a, b]);
@@ -141,42 +167,155 @@ internal sealed class GraphBuilder(string name)
 
     private void Record(TensorData tensor)
     {
-        _ranks[tensor.Name] = tensor.Dims.Count;
+        _shapes[tensor.Name] = [.. tensor.Dims.Select(d => (Dim)d)];
         if (tensor.Longs != null)
             _intValues[tensor.Name] = tensor.Longs;
     }
 
-    // Output ranks of the ops Nuansa's graphs use (autodiff needs them to transpose the right axes).
-    private int? InferRank(Node node)
+    // Output shapes of the ops Nuansa's graphs use, as far as they follow from what is known: autodiff needs ranks to
+    // transpose the right axes, and shapes to leave out run-time Shape nodes (which keep whole activations alive until
+    // the backward pass reaches them).
+    private Dim[]? InferShape(Node node)
     {
-        int? In(int i) => i < node.Inputs.Count ? Rank(node.Inputs[i]) : null;
+        Dim[]? In(int i) => i < node.Inputs.Count ? Shape(node.Inputs[i]) : null;
         long[]? Attr(string name) => node.Attributes.TryGetValue(name, out var a) ? a.Value as long[] : null;
+        long AttrInt(string name, long fallback) => node.Attributes.TryGetValue(name, out var a) ? (long)a.Value : fallback;
         switch (node.OpType)
         {
-            case "Add" or "Sub" or "Mul" or "Div" or "Equal" or "And" or "Pow" or "Where":
-                return node.Inputs.Select(Rank).All(r => r != null) ? node.Inputs.Max(i => Rank(i)!.Value) : null;
+            case "Add" or "Sub" or "Mul" or "Div" or "Equal" or "Greater" or "And" or "Pow" or "Where":
+                return Broadcast([.. node.Inputs.Select(Shape)]);
             case "MatMul" or "MatMulInteger":
-                return In(0) is { } a && In(1) is { } b ? Math.Max(a, b) : null;
+                return In(0) is { } a && In(1) is { } b ? MatMulShape(a, b) : null;
+            case "Gemm":
+                return In(0) is [var a0, var a1] && In(1) is [var b0, var b1]
+                    ? [AttrInt("transA", 0) == 0 ? a0 : a1, AttrInt("transB", 0) == 0 ? b1 : b0]
+                    : null;
             case "Gather":
-                return In(0) is { } d && In(1) is { } ix ? d - 1 + ix : null;
-            case "Reshape":
-                return IntValues(node.Inputs[1])?.Length;
-            case "Unsqueeze":
-                return In(0) is { } u && IntValues(node.Inputs[1]) is { } axes ? u + axes.Length : null;
-            case "Shape":
-                return 1;
-            case "ReduceSum" or "ReduceMean" when node.Attributes.TryGetValue("keepdims", out var k) && (long)k.Value == 0:
             {
-                var reduced = node.Inputs.Count > 1 ? IntValues(node.Inputs[1]) : Attr("axes");
-                return In(0) is { } r && reduced != null ? r - reduced.Length : null;
+                if (In(0) is not { } data || In(1) is not { } indices)
+                    return null;
+                var axis = (int)Normalize(AttrInt("axis", 0), data.Length);
+                return [.. data[..axis], .. indices, .. data[(axis + 1)..]];
             }
-            case "Identity" or "Cast" or "Not" or "Erf" or "Tanh" or "Relu" or "Sigmoid" or "Exp" or "Log" or "Neg" or "Sqrt" or "Softmax"
-                or "LogSoftmax" or "LayerNormalization" or "Slice" or "Transpose" or "CumSum" or "Dropout" or "ReduceSum" or "ReduceMean"
-                or "Expand" or "ScatterND" or "ScatterElements" or "GatherElements" or "Pad" or "DynamicQuantizeLinear":
-                return node.OpType == "Expand" ? null : In(0);
+            case "Reshape":
+                return IntValues(node.Inputs[1]) is { } target ? ReshapeShape(In(0), target) : null;
+            case "Unsqueeze":
+            {
+                if (In(0) is not { } x || IntValues(node.Inputs[1]) is not { } axes)
+                    return null;
+                var rank = x.Length + axes.Length;
+                var inserted = axes.Select(a => Normalize(a, rank)).ToHashSet();
+                var result = new Dim[rank];
+                for (int i = 0, j = 0; i < rank; i++)
+                    result[i] = inserted.Contains(i) ? 1 : x[j++];
+                return result;
+            }
+            case "Shape":
+                return In(0) is { } shaped && ShapeRange(node, shaped.Length) is var (start, end) ? [(long)(end - start)] : [Unknown];
+            case "ReduceSum" or "ReduceMean":
+            {
+                if (In(0) is not { } x)
+                    return null;
+                var keep = AttrInt("keepdims", 1) != 0;
+                var axes = node.Inputs.Count > 1 ? IntValues(node.Inputs[1]) : Attr("axes");
+                if (axes == null)
+                    return node.Inputs.Count > 1 || !keep ? (keep ? [.. x.Select(_ => Unknown)] : null) : [.. x.Select(_ => (Dim)1)];
+                var reduced = axes.Select(a => Normalize(a, x.Length)).ToHashSet();
+                return keep ? [.. x.Select((d, i) => reduced.Contains(i) ? 1 : d)] : [.. x.Where((_, i) => !reduced.Contains(i))];
+            }
+            case "Transpose":
+                return In(0) is { } t && Attr("perm") is { } perm ? [.. perm.Select(p => t[p])] : null;
+            case "Slice":
+                return SliceShape(node, In(0));
+            case "Identity" or "Cast" or "Not" or "Erf" or "Tanh" or "Relu" or "Sigmoid" or "Exp" or "Log" or "Neg" or "Sqrt" or "Softmax" or "Softplus"
+                or "LogSoftmax" or "LayerNormalization" or "Dropout" or "Gelu" or "CumSum" or "ScatterND" or "ScatterElements" or "Pad"
+                or "DynamicQuantizeLinear":
+                // Pad keeps the rank only.
+                return node.OpType == "Pad" ? In(0)?.Select(_ => Unknown).ToArray() : In(0);
+            case "GatherElements":
+                return In(1);
+            case "Expand":
+                // To a shape read off another value (a gradient spread back over what was reduced).
+                return _dimValues.TryGetValue(node.Inputs[1], out var expandTo) ? Broadcast([In(0), expandTo]) : null;
+            case "ConstantOfShape":
+                return _dimValues.TryGetValue(node.Inputs[0], out var filled) ? filled : null;
             default:
-                return Attr("perm")?.Length;
+                return null;
         }
+    }
+
+    private static readonly Dim Unknown = default;
+
+    private static bool Known(Dim d) => d.Size != null || d.Symbol != null;
+
+    /// <summary>True when two dimensions are known to be equal (the same size, or the same symbol).</summary>
+    public static bool Same(Dim a, Dim b) => Known(a) && a == b;
+
+    private static long Normalize(long axis, int rank) => axis < 0 ? axis + rank : axis;
+
+    // NumPy broadcasting: per axis (aligned from the right), the one size other than 1, unknown when it cannot be told.
+    private static Dim[]? Broadcast(Dim[]?[] shapes)
+    {
+        if (shapes.Any(s => s == null))
+            return null;
+        var rank = shapes.Max(s => s!.Length);
+        var result = new Dim[rank];
+        for (var i = 0; i < rank; i++)
+        {
+            var dims = shapes.Where(s => i - (rank - s!.Length) >= 0).Select(s => s![i - (rank - s.Length)]).ToList();
+            var notOne = dims.Where(d => d.Size != 1).Distinct().ToList();
+            result[i] = notOne.Count == 0 ? 1 : notOne.Count == 1 ? notOne[0] : Unknown;
+        }
+        return result;
+    }
+
+    private static Dim[]? MatMulShape(Dim[] a, Dim[] b) => (a.Length, b.Length) switch
+    {
+        (0, _) or (_, 0) => null,
+        (1, 1) => [],
+        (1, _) => [.. b[..^2], b[^1]],
+        (_, 1) => a[..^1],
+        _ => Broadcast([a[..^2], b[..^2]]) is { } batch ? [.. batch, a[^2], b[^1]] : null,
+    };
+
+    // A constant target: 0 copies the input's dimension, -1 is what is left (known when every size is).
+    private static Dim[] ReshapeShape(Dim[]? x, long[] target)
+    {
+        var result = target.Select((t, i) => t switch
+        {
+            > 0 => (Dim)t,
+            0 => x != null && i < x.Length ? x[i] : Unknown,
+            _ => Unknown,
+        }).ToArray();
+        var rest = Array.IndexOf(target, -1L);
+        if (rest >= 0 && x != null && x.All(d => d.Size != null) && result.Where((_, i) => i != rest).All(d => d.Size != null))
+            result[rest] = x.Aggregate(1L, (p, d) => p * d.Size!.Value) / Math.Max(1, result.Where((_, i) => i != rest).Aggregate(1L, (p, d) => p * d.Size!.Value));
+        return result;
+    }
+
+    // The axes a Shape node reads (its start and end attributes, clamped as ONNX does).
+    private static (int Start, int End) ShapeRange(Node node, int rank)
+    {
+        var start = node.Attributes.TryGetValue("start", out var s) ? Math.Clamp(Normalize((long)s.Value, rank), 0, rank) : 0;
+        var end = node.Attributes.TryGetValue("end", out var e) ? Math.Clamp(Normalize((long)e.Value, rank), 0, rank) : rank;
+        return ((int)start, (int)Math.Max(start, end));
+    }
+
+    // Sliced axes become unknown, except the first n rows where n is a dimension read by a Shape node (the position table
+    // cut to the sequence length).
+    private Dim[]? SliceShape(Node node, Dim[]? x)
+    {
+        if (x == null)
+            return null;
+        var axes = node.Inputs.Count > 3 ? IntValues(node.Inputs[3]) : [.. Enumerable.Range(0, x.Length).Select(i => (long)i)];
+        if (axes == null)
+            return [.. x.Select(_ => Unknown)];
+        var result = x.ToArray();
+        foreach (var a in axes)
+            result[Normalize(a, x.Length)] = Unknown;
+        if (axes.Length == 1 && IntValues(node.Inputs[1]) is [0] && _dimValues.TryGetValue(node.Inputs[2], out var ends) && ends.Length == 1)
+            result[Normalize(axes[0], x.Length)] = ends[0];
+        return result;
     }
 
     private string Fresh(string prefix)

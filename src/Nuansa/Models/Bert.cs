@@ -103,7 +103,7 @@ internal sealed class Bert : Architecture
             var context = Transformer.SelfAttention(g, w, x, qkv, mask, h, heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
             x = w.AddAndNorm(g, context, x, $"{layer}.attention.output.dense", h, h, $"{layer}.attention.output.LayerNorm", config.LayerNormEps, Dropout);
 
-            var intermediate = Transformer.Activation(g, w.Linear(g, x, $"{layer}.intermediate.dense", ff, h), config.HiddenAct);
+            var intermediate = Transformer.Activation(g, w.Linear(g, x, $"{layer}.intermediate.dense", ff, h), config.HiddenAct, options);
             x = w.AddAndNorm(g, intermediate, x, $"{layer}.output.dense", h, ff, $"{layer}.output.LayerNorm", config.LayerNormEps, Dropout);
             if (options.HiddenStates)
                 g.Output(x, $"hidden_states.{i + 1}", ElementType.Float, "batch", "sequence", h);

@@ -78,7 +78,7 @@ internal sealed class DistilBert : Architecture
             // DistilBERT has no dropout after the attention's output projection.
             x = w.AddAndNorm(g, context, x, $"{layer}.attention.out_lin", h, h, $"{layer}.sa_layer_norm", eps, value => value);
 
-            var hidden = Transformer.Activation(g, w.Linear(g, x, $"{layer}.ffn.lin1", ff, h), config.HiddenAct);
+            var hidden = Transformer.Activation(g, w.Linear(g, x, $"{layer}.ffn.lin1", ff, h), config.HiddenAct, options);
             x = w.AddAndNorm(g, hidden, x, $"{layer}.ffn.lin2", h, ff, $"{layer}.output_layer_norm", eps,
                 value => Transformer.Dropout(g, w, value, config.HiddenDropoutProb, options));
             if (options.HiddenStates)

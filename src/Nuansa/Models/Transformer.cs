@@ -31,14 +31,17 @@ internal static class Transformer
             return x;
         var rank = g.Rank(x) ?? throw new InvalidOperationException("Dropout needs the rank of its input.");
         var name = $"dropout_mask.{w.DropoutMasks.Count}";
-        Dim[] shape = rank switch
+        // The mask has x's shape, with the dimensions' names where the builder knows them (so gradients know the
+        // shapes match).
+        Dim[] names = rank switch
         {
             2 => ["batch", "hidden"],
             3 => ["batch", "sequence", "hidden"],
             4 => ["batch", "heads", "sequence", "sequence"],
             _ => throw new InvalidOperationException($"No dropout mask layout for rank {rank}."),
         };
-        g.Input(name, ElementType.Float, shape);
+        var known = g.Shape(x)!;
+        g.Input(name, ElementType.Float, [.. known.Select((d, i) => d.Size != null || d.Symbol != null ? d : names[i])]);
         w.DropoutMasks.Add(new DropoutMask(name, rank, probability));
         return g.Mul(x, name);
     }
@@ -83,8 +86,11 @@ internal static class Transformer
     }
 
     /// <summary>The config's activation (<c>hidden_act</c> / DistilBERT's <c>activation</c>).</summary>
-    public static string Activation(GraphBuilder g, string x, string name) => name switch
+    public static string Activation(GraphBuilder g, string x, string name, GraphOptions options) => name switch
     {
+        // Training graphs: exact GELU as ONNX Runtime's Gelu, whose gradient needs only x, where the decomposition below
+        // keeps three more activation-sized values for the backward pass (a quarter of BERT's per-layer memory).
+        "gelu" when options.Training => g.Op("Gelu", [x], domain: "com.microsoft"),
         // Exact GELU, (x · (erf(x / √2) + 1)) · ½, in the node order torch exports, which ORT fuses into one Gelu.
         "gelu" => g.Mul(g.Mul(x, g.Add(g.Erf(g.Div(x, g.Scalar(MathF.Sqrt(2f)))), g.Scalar(1f))), g.Scalar(0.5f)),
         // Tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).

@@ -124,6 +124,31 @@ public class TrainingStepTests
         Assert.Equal(f.Root.GetProperty("loss_after_step3").GetSingle(), after.Loss, 5);
     }
 
+    [Theory]
+    [InlineData("bert")]
+    [InlineData("distilbert")]
+    [InlineData("roberta")]
+    public void GradientsReadNoLayerActivationShapesAtRunTime(string modelType)
+    {
+        // ONNX Runtime runs a Shape node of an activation when the backward pass gets to it and keeps the whole
+        // activation alive until then. Gradients are summed and reshaped with the shapes the graph builder inferred,
+        // so such nodes do not grow in number with the layers.
+        int ShapeNodesOnActivations(int layers)
+        {
+            using var folder = new TempDirectory();
+            var config = ModelInitializer.CreateConfig(new NewModelOptions
+            {
+                ModelType = modelType, Labels = ["a", "b"], HiddenSize = 32, NumHiddenLayers = layers, NumAttentionHeads = 2, MaxPositionEmbeddings = 64,
+            }, vocabSize: 100, padTokenId: 1);
+            SafeTensorsWriter.Write(folder.File("model.safetensors"), ModelInitializer.CreateWeights(config, 1));
+            using var store = WeightStore.Open(folder.File("model.safetensors"));
+            var graph = TrainingGraph.ForCrossEntropy(config, store).Graph;
+            var computed = graph.Nodes.SelectMany(n => n.Outputs).ToHashSet();
+            return graph.Nodes.Count(n => n.OpType == "Shape" && computed.Contains(n.Inputs[0]));
+        }
+        Assert.Equal(ShapeNodesOnActivations(1), ShapeNodesOnActivations(3));
+    }
+
     [Fact]
     public void DropoutMasksFollowTheConfigTheSeedAndTheStep()
     {

@@ -41,6 +41,9 @@ internal static class Autodiff
                 if (!needed[i] || inputGrads[i] == null)
                     continue;
                 var input = node.Inputs[i];
+                // A gradient has the shape of its variable, whatever the rule's ops let the builder infer.
+                if (g.Shape(input) is { } shape)
+                    g.Refine(inputGrads[i]!, shape);
                 grads[input] = grads.TryGetValue(input, out var existing) ? g.Add(existing, inputGrads[i]!) : inputGrads[i]!;
             }
         }

@@ -11,7 +11,7 @@ internal static class GradientRules
     [
         "Add", "Sub", "Mul", "Div", "MatMul", "Gather", "GatherElements", "Reshape", "Transpose", "Unsqueeze", "Identity",
         "Softmax", "LogSoftmax", "LayerNormalization", "Erf", "Tanh", "Relu", "Sigmoid", "Exp", "Neg", "ReduceSum", "ReduceMean",
-        "Slice", "Dropout", "Log", "Pow", "Softplus",
+        "Slice", "Dropout", "Log", "Pow", "Softplus", "Gelu",
     ];
 
     public static bool IsDifferentiable(string opType) => Differentiable.Contains(opType);
@@ -55,6 +55,13 @@ internal static class GradientRules
             case "Erf":
                 // d erf(x) = 2/√π · exp(−x²)
                 return [g.Mul(d!, g.Mul(g.Scalar(2f / MathF.Sqrt(MathF.PI)), g.Op("Exp", [g.Op("Neg", [g.Mul(x[0], x[0])])])))];
+            case "Gelu":
+            {
+                // ONNX Runtime's exact GELU, x·Φ(x): d/dx = Φ(x) + x·φ(x), recomputed from x alone.
+                var cdf = g.Mul(g.Scalar(0.5f), g.Add(g.Scalar(1f), g.Erf(g.Mul(x[0], g.Scalar(1f / MathF.Sqrt(2f))))));
+                var pdf = g.Mul(g.Scalar(1f / MathF.Sqrt(2f * MathF.PI)), g.Op("Exp", [g.Mul(g.Scalar(-0.5f), g.Mul(x[0], x[0]))]));
+                return [g.Mul(d!, g.Add(cdf, g.Mul(x[0], pdf)))];
+            }
             case "Tanh":
                 return [g.Mul(d!, g.Sub(g.Scalar(1f), g.Mul(y[0], y[0])))];
             case "Sigmoid":
@@ -79,7 +86,7 @@ internal static class GradientRules
                 return MatMul(g, x[0], x[1], d!, needed);
             case "Reshape":
             case "Unsqueeze":
-                return [g.Op("Reshape", [d!, g.Op("Shape", [x[0]])]), null];
+                return [ReshapeTo(g, d!, x[0]), null];
             case "Transpose":
             {
                 var perm = (long[])node.Attributes["perm"].Value;
@@ -130,11 +137,26 @@ internal static class GradientRules
     private static string ZerosLike(GraphBuilder g, string x) =>
         g.Op("ConstantOfShape", [g.Op("Shape", [x])], new() { ["value"] = TensorData.Float("zero", [1], [0f]) });
 
-    /// <summary>Sums a broadcast gradient back to the shape of <paramref name="x"/> (computed at run time).</summary>
+    /// <summary>
+    /// Sums a broadcast gradient back to the shape of <paramref name="x"/>: over constant axes when the shapes the
+    /// builder inferred tell which were broadcast (nothing to do when they match), otherwise over axes found at run time.
+    /// </summary>
+    /// <remarks>
+    /// The static form matters for memory: a Shape node of a forward activation runs only when the backward pass needs
+    /// it, so ONNX Runtime would keep the whole activation alive until then.
+    /// </remarks>
     internal static string ReduceTo(GraphBuilder g, string grad, string x)
     {
-        if (g.Rank(grad) is { } rg && g.Rank(x) is { } rx && rx == 0)
-            return rg == 0 ? grad : g.Op("ReduceSum", [grad], new() { ["keepdims"] = 0 });
+        var (gs, xs) = (g.Shape(grad), g.Shape(x));
+        var lead = gs != null && xs != null ? gs.Length - xs.Length : -1;
+        // Static when every dimension of x is a size, or the gradient's own symbol at that axis (so not broadcast).
+        if (lead >= 0 && xs!.Select((d, i) => d.Size != null || GraphBuilder.Same(d, gs![lead + i])).All(ok => ok))
+        {
+            // Sum the axes where x has 1 and the gradient may not (kept), then the leading axes x lacks (dropped).
+            long[] inner = [.. Enumerable.Range(0, xs!.Length).Where(i => xs[i].Size == 1 && gs![lead + i].Size != 1).Select(i => (long)(lead + i))];
+            var kept = inner.Length == 0 ? grad : g.ReduceSum(grad, inner, keepDims: true);
+            return lead == 0 ? kept : g.ReduceSum(kept, [.. Enumerable.Range(0, lead).Select(i => (long)i)], keepDims: false);
+        }
         var gradShape = g.Op("Shape", [grad]);
         var xShape = g.Op("Shape", [x]);
         // Left-pad x's shape with ones to the gradient's rank, then sum over axes where x has 1 and the gradient does not.
@@ -146,6 +168,23 @@ internal static class GradientRules
         var axes = g.Reshape(g.Op("NonZero", [broadcast]), -1);
         var summed = g.Op("ReduceSum", [grad, axes], new() { ["keepdims"] = 1, ["noop_with_empty_axes"] = 1 });
         return g.Op("Reshape", [summed, xShape]);
+    }
+
+    /// <summary>
+    /// The gradient of a Reshape's output back in its input's shape: a constant target where every dimension of x is
+    /// a size or the same symbol as the gradient's at that axis (copied with 0), all but one at most (-1); otherwise x's
+    /// shape at run time (see <see cref="ReduceTo"/> on why that is avoided).
+    /// </summary>
+    private static string ReshapeTo(GraphBuilder g, string d, string x)
+    {
+        if (g.Shape(x) is { } xs && xs.All(dim => dim.Size != 0))
+        {
+            var ds = g.Shape(d);
+            var target = xs.Select((dim, i) => dim.Size ?? (ds != null && i < ds.Length && GraphBuilder.Same(dim, ds[i]) ? 0 : -1)).ToArray();
+            if (target.Count(t => t == -1) <= 1)
+                return g.Reshape(d, target);
+        }
+        return g.Op("Reshape", [d, g.Op("Shape", [x])]);
     }
 
     private static string?[] MatMul(GraphBuilder g, string a, string b, string d, bool[] needed)
@@ -161,10 +200,11 @@ internal static class GradientRules
             if (rb == 2 && ra > 2)
             {
                 // A weight shared over the batch: fold batch and sequence into rows, then Aᵀ·dY in one GEMM.
-                var k = g.Op("Gather", [g.Op("Shape", [a]), g.Ints(-1)]);
-                var n = g.Op("Gather", [g.Op("Shape", [b]), g.Ints(-1)]);
-                var a2 = g.Op("Reshape", [a, g.Op("Concat", [g.Ints(-1), k], new() { ["axis"] = 0 })]);
-                var d2 = g.Op("Reshape", [d, g.Op("Concat", [g.Ints(-1), n], new() { ["axis"] = 0 })]);
+                string Rows(string v, string like) => g.Shape(like)?[^1].Size is { } columns
+                    ? g.Reshape(v, -1, columns)
+                    : g.Op("Reshape", [v, g.Op("Concat", [g.Ints(-1), g.Op("Gather", [g.Op("Shape", [like]), g.Ints(-1)])], new() { ["axis"] = 0 })]);
+                var a2 = Rows(a, a);
+                var d2 = Rows(d, b);
                 db = g.Op("Gemm", [a2, d2], new() { ["transA"] = 1 });
             }
             else
