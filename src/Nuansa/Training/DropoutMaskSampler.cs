@@ -24,14 +24,14 @@ internal static class DropoutMaskSampler
     };
 
     /// <summary>The masks for <paramref name="step"/> (1-based) of a batch of <paramref name="rows"/> × <paramref name="length"/>, in new arrays.</summary>
-    public static IReadOnlyList<(DropoutMask Mask, float[] Values, long[] Shape)> Sample(TrainingGraph graph, int seed, int step, int rows, int length)
+    public static IReadOnlyList<(DropoutMask Mask, bool[] Keep, long[] Shape)> Sample(TrainingGraph graph, int seed, int step, int rows, int length)
     {
-        var result = new List<(DropoutMask, float[], long[])>(graph.DropoutMasks.Count);
+        var result = new List<(DropoutMask, bool[], long[])>(graph.DropoutMasks.Count);
         for (var k = 0; k < graph.DropoutMasks.Count; k++)
         {
             var mask = graph.DropoutMasks[k];
             var shape = Shape(mask, graph.Config, rows, length);
-            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            var values = new bool[shape.Aggregate(1L, (a, b) => a * b)];
             Fill(values, mask.Probability, seed, step, k);
             result.Add((mask, values, shape));
         }
@@ -39,33 +39,32 @@ internal static class DropoutMaskSampler
     }
 
     /// <summary>
-    /// Fills <paramref name="values"/> with mask number <paramref name="index"/> of <paramref name="step"/>: each element is
-    /// 1/(1 − p) with probability 1 − p and 0 otherwise, as <c>nn.Dropout</c> scales the kept activations.
+    /// Fills <paramref name="keep"/> with mask number <paramref name="index"/> of <paramref name="step"/>: each element is
+    /// kept (true) with probability 1 − p.
     /// </summary>
-    public static void Fill(float[] values, double probability, int seed, int step, int index) =>
-        Fill(values.AsMemory(), probability, seed, step, index);
+    public static void Fill(bool[] keep, double probability, int seed, int step, int index) =>
+        Fill(keep.AsMemory(), probability, seed, step, index);
 
-    /// <inheritdoc cref="Fill(float[], double, int, int, int)"/>
-    public static void Fill(Memory<float> values, double probability, int seed, int step, int index)
+    /// <inheritdoc cref="Fill(bool[], double, int, int, int)"/>
+    public static void Fill(Memory<bool> keep, double probability, int seed, int step, int index)
     {
         if (probability is < 0 or >= 1)
             throw new ArgumentOutOfRangeException(nameof(probability), probability, "Dropout probability must be in [0, 1).");
         var key = Mix((ulong)(uint)seed << 32 | (uint)step) ^ Mix(0x5851F42D4C957F2DUL + (ulong)(uint)index);
         // An element is dropped when its 32-bit uniform falls below p · 2³².
         var threshold = (ulong)Math.Round(probability * 4294967296.0);
-        var keep = (float)(1 / (1 - probability));
-        var chunks = (values.Length + Chunk - 1) / Chunk;
+        var chunks = (keep.Length + Chunk - 1) / Chunk;
         Parallel.For(0, chunks, c =>
         {
-            var span = values.Span;
+            var span = keep.Span;
             var end = Math.Min(span.Length, (c + 1) * Chunk);
             // Chunks start at even indices, so each 64-bit draw covers the same two elements whatever the chunking.
             for (var i = c * Chunk; i < end; i += 2)
             {
                 var bits = Mix(key + (ulong)(i >> 1) * 0x9E3779B97F4A7C15UL);
-                span[i] = (bits & 0xFFFFFFFFUL) < threshold ? 0f : keep;
+                span[i] = (bits & 0xFFFFFFFFUL) >= threshold;
                 if (i + 1 < end)
-                    span[i + 1] = (bits >> 32) < threshold ? 0f : keep;
+                    span[i + 1] = (bits >> 32) >= threshold;
             }
         });
     }

@@ -20,7 +20,7 @@ internal sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<floa
 internal sealed class TrainingSession : IDisposable
 {
     private readonly InferenceSession _session;
-    private readonly float[][] _masks;
+    private readonly bool[][] _masks;
 
     /// <param name="graph">The training graph.</param>
     /// <param name="threads">ONNX Runtime threads; 0 uses every core.</param>
@@ -30,7 +30,7 @@ internal sealed class TrainingSession : IDisposable
         Graph = graph;
         Seed = seed;
         _session = CreateSession(graph.Graph, threads);
-        _masks = [.. graph.DropoutMasks.Select(_ => Array.Empty<float>())];
+        _masks = [.. graph.DropoutMasks.Select(_ => Array.Empty<bool>())];
         UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
     }
 
@@ -126,7 +126,7 @@ internal sealed class TrainingSession : IDisposable
             var shape = DropoutMaskSampler.Shape(mask, Graph.Config, batch.Rows, batch.Length);
             var size = (int)shape.Aggregate(1L, (a, b) => a * b);
             if (_masks[k].Length < size)
-                _masks[k] = new float[size];
+                _masks[k] = new bool[size];
             var values = _masks[k].AsMemory(0, size);
             DropoutMaskSampler.Fill(values, mask.Probability, Seed, step, k);
             feeds[mask.Name] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, values, shape);

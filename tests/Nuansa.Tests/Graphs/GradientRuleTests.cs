@@ -42,6 +42,7 @@ public class GradientRuleTests
         ["log"] = ([[2, 3]], (g, x) => g.Op("Log", [x[0]]), true),
         ["pow constant exponent"] = ([[2, 3]], (g, x) => g.Op("Pow", [x[0], g.Scalar(1.7f)]), true),
         ["softplus"] = ([[2, 3]], (g, x) => g.Op("Softplus", [x[0]]), false),
+        ["where (broadcast branch)"] = ([[2, 3], [3]], (g, x) => g.Op("Where", [g.Cast(g.Initializer(TensorData.Int64("condition", [2, 3], [1, 0, 1, 1, 0, 0])), ElementType.Bool), x[0], x[1]]), false),
         ["gelu (onnx runtime's op)"] = ([[2, 3]], (g, x) => g.Op("Gelu", [x[0]], domain: "com.microsoft"), false),
         ["gelu chain"] = ([[2, 3]], (g, x) => g.Mul(g.Mul(x[0], g.Add(g.Erf(g.Div(x[0], g.Scalar(MathF.Sqrt(2f)))), g.Scalar(1f))), g.Scalar(0.5f)), false),
     };

@@ -1,5 +1,12 @@
 using System.Text.Json;
+using InferenceSession = Microsoft.ML.OnnxRuntime.InferenceSession;
+using OrtValue = Microsoft.ML.OnnxRuntime.OrtValue;
+using RunOptions = Microsoft.ML.OnnxRuntime.RunOptions;
 using Nuansa.Checkpoints;
+using Nuansa.Graphs;
+using Nuansa.Graphs.Autodiff;
+using Nuansa.Graphs.Onnx;
+using Nuansa.Models;
 using Nuansa.Training;
 
 namespace Nuansa.Tests.Training;
@@ -171,11 +178,37 @@ public class TrainingStepTests
         Assert.Equal(first, Losses(7));
         Assert.NotEqual(first, Losses(8));
 
-        // The masks keep each element with probability 1 − p, scaled by 1/(1 − p).
+        // The masks keep each element with probability 1 − p.
         var masks = DropoutMaskSampler.Sample(TrainingGraph.ForCrossEntropy(config, store), 7, 1, 8, 32);
-        var values = masks.SelectMany(m => m.Values).ToArray();
-        Assert.InRange(values.Count(v => v == 0f) / (double)values.Length, 0.09, 0.11);
-        Assert.All(values.Where(v => v != 0f), v => Assert.Equal(1f / 0.9f, v, 6));
+        var keep = masks.SelectMany(m => m.Keep).ToArray();
+        Assert.InRange(keep.Count(k => !k) / (double)keep.Length, 0.09, 0.11);
+    }
+
+    [Fact]
+    public void DropoutScalesTheKeptElementsAsTorchAndPassesGradientsThroughThemOnly()
+    {
+        var g = new GraphBuilder("dropout");
+        var weights = ModelWeights.Recorder("");
+        var x = g.Input("x", ElementType.Float, 4, 50);
+        var y = Transformer.Dropout(g, weights, x, 0.1, new GraphOptions { Training = true });
+        var grads = Autodiff.AddGradients(g, g.ReduceSum(y, [0, 1], keepDims: false), [x]);
+        g.Output(y, "y", ElementType.Float, 4, 50);
+        g.Output(grads[x], "grad", ElementType.Float, 4, 50);
+        using var session = new InferenceSession(OnnxWriter.Serialize(g.Build()));
+        var values = Enumerable.Range(1, 200).Select(i => i / 7f).ToArray();
+        var keep = new bool[200];
+        DropoutMaskSampler.Fill(keep, 0.1, seed: 1, step: 1, index: 0);
+        using var input = OrtValue.CreateTensorValueFromMemory(values, [4, 50]);
+        using var mask = OrtValue.CreateTensorValueFromMemory(keep, [4, 50]);
+        using var results = session.Run(new RunOptions(), ["x", weights.DropoutMasks[0].Name], [input, mask], ["y", "grad"]);
+        var (output, grad) = (results[0].GetTensorDataAsSpan<float>().ToArray(), results[1].GetTensorDataAsSpan<float>().ToArray());
+        Assert.Contains(false, keep);
+        var scale = (float)(1 / (1 - 0.1)); // torch multiplies by the float32 of 1/(1 − p)
+        for (var i = 0; i < values.Length; i++)
+        {
+            Assert.Equal(keep[i] ? values[i] * scale : 0f, output[i]);
+            Assert.Equal(keep[i] ? scale : 0f, grad[i]);
+        }
     }
 
     [Theory]
@@ -252,13 +285,12 @@ public class TrainingStepTests
     public void DropoutMasksAreThePureFunctionOfSeedStepAndIndex()
     {
         // Filled in parallel chunks: the same mask whatever the buffer's history, a different one for another mask index.
-        var a = new float[300_001];
-        var b = Enumerable.Repeat(7f, 300_001).ToArray();
+        var a = new bool[300_001];
+        var b = Enumerable.Repeat(true, 300_001).ToArray();
         DropoutMaskSampler.Fill(a, 0.5, seed: 1, step: 3, index: 2);
         DropoutMaskSampler.Fill(b, 0.5, seed: 1, step: 3, index: 2);
         Assert.Equal(a, b);
-        Assert.InRange(a.Count(x => x == 0f) / (double)a.Length, 0.497, 0.503);
-        Assert.All(a, x => Assert.True(x is 0f or 2f));
+        Assert.InRange(a.Count(x => !x) / (double)a.Length, 0.497, 0.503);
         DropoutMaskSampler.Fill(b, 0.5, seed: 1, step: 3, index: 3);
         Assert.InRange(a.Zip(b).Count(x => x.First == x.Second) / (double)a.Length, 0.49, 0.51);
         Assert.Throws<ArgumentOutOfRangeException>(() => DropoutMaskSampler.Fill(a, 1.0, 1, 1, 0));

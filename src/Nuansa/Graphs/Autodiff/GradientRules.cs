@@ -11,7 +11,7 @@ internal static class GradientRules
     [
         "Add", "Sub", "Mul", "Div", "MatMul", "Gather", "GatherElements", "Reshape", "Transpose", "Unsqueeze", "Identity",
         "Softmax", "LogSoftmax", "LayerNormalization", "Erf", "Tanh", "Relu", "Sigmoid", "Exp", "Neg", "ReduceSum", "ReduceMean",
-        "Slice", "Dropout", "Log", "Pow", "Softplus", "Gelu",
+        "Slice", "Dropout", "Log", "Pow", "Softplus", "Gelu", "Where",
     ];
 
     public static bool IsDifferentiable(string opType) => Differentiable.Contains(opType);
@@ -38,6 +38,12 @@ internal static class GradientRules
                         Need(1, () => ReduceTo(g, g.Op("Neg", [g.Div(g.Mul(d!, y[0]), x[1])]), x[1]))];
             case "Neg":
                 return [g.Op("Neg", [d!])];
+            case "Where":
+            {
+                // The gradient goes to the branch each element came from.
+                var zero = g.Scalar(0f);
+                return [null, Need(1, () => ReduceTo(g, g.Op("Where", [x[0], d!, zero]), x[1])), Need(2, () => ReduceTo(g, g.Op("Where", [x[0], zero, d!]), x[2]))];
+            }
             case "Exp":
                 return [g.Mul(d!, y[0])];
             case "Log":
