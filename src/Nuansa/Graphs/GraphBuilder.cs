@@ -218,8 +218,10 @@ internal sealed class GraphBuilder(string name)
                     return null;
                 var keep = AttrInt("keepdims", 1) != 0;
                 var axes = node.Inputs.Count > 1 ? IntValues(node.Inputs[1]) : Attr("axes");
+                if (axes == null && node.Inputs.Count > 1)
+                    return keep ? [.. x.Select(_ => Unknown)] : null; // axes known only at run time
                 if (axes == null)
-                    return node.Inputs.Count > 1 || !keep ? (keep ? [.. x.Select(_ => Unknown)] : null) : [.. x.Select(_ => (Dim)1)];
+                    return keep ? [.. x.Select(_ => (Dim)1)] : []; // every axis
                 var reduced = axes.Select(a => Normalize(a, x.Length)).ToHashSet();
                 return keep ? [.. x.Select((d, i) => reduced.Contains(i) ? 1 : d)] : [.. x.Where((_, i) => !reduced.Contains(i))];
             }
