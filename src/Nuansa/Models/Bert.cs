@@ -100,8 +100,9 @@ internal sealed class Bert : Architecture
             var layer = $"{prefix}.layer.{i}";
             string Dropout(string value) => Transformer.Dropout(g, w, value, config.HiddenDropoutProb, options);
             string[] qkv = [$"{layer}.attention.self.query", $"{layer}.attention.self.key", $"{layer}.attention.self.value"];
-            var context = Transformer.SelfAttention(g, w, x, qkv, mask, h, heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
-            x = w.AddAndNorm(g, context, x, $"{layer}.attention.output.dense", h, h, $"{layer}.attention.output.LayerNorm", config.LayerNormEps, Dropout);
+            var query = i == config.NumHiddenLayers - 1 && !options.HiddenStates ? Transformer.FirstToken(g, x) : x;
+            var context = Transformer.SelfAttention(g, w, query, x, qkv, mask, h, heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
+            x = w.AddAndNorm(g, context, query, $"{layer}.attention.output.dense", h, h, $"{layer}.attention.output.LayerNorm", config.LayerNormEps, Dropout);
 
             var intermediate = Transformer.Activation(g, w.Linear(g, x, $"{layer}.intermediate.dense", ff, h), config.HiddenAct, options);
             x = w.AddAndNorm(g, intermediate, x, $"{layer}.output.dense", h, ff, $"{layer}.output.LayerNorm", config.LayerNormEps, Dropout);

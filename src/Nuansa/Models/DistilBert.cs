@@ -74,9 +74,10 @@ internal sealed class DistilBert : Architecture
         {
             var layer = $"distilbert.transformer.layer.{i}";
             string[] qkv = [$"{layer}.attention.q_lin", $"{layer}.attention.k_lin", $"{layer}.attention.v_lin"];
-            var context = Transformer.SelfAttention(g, w, x, qkv, mask, h, heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
+            var query = i == config.NumHiddenLayers - 1 && !options.HiddenStates ? Transformer.FirstToken(g, x) : x;
+            var context = Transformer.SelfAttention(g, w, query, x, qkv, mask, h, heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
             // DistilBERT has no dropout after the attention's output projection.
-            x = w.AddAndNorm(g, context, x, $"{layer}.attention.out_lin", h, h, $"{layer}.sa_layer_norm", eps, value => value);
+            x = w.AddAndNorm(g, context, query, $"{layer}.attention.out_lin", h, h, $"{layer}.sa_layer_norm", eps, value => value);
 
             var hidden = Transformer.Activation(g, w.Linear(g, x, $"{layer}.ffn.lin1", ff, h), config.HiddenAct, options);
             x = w.AddAndNorm(g, hidden, x, $"{layer}.ffn.lin2", h, ff, $"{layer}.output_layer_norm", eps,

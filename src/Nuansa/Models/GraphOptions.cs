@@ -1,9 +1,15 @@
+using Nuansa.Graphs;
+
 namespace Nuansa.Models;
 
 /// <summary>What a model graph exposes besides its logits, and how it computes (immutable: what a build collects goes to <see cref="ModelWeights"/>).</summary>
 internal sealed record GraphOptions
 {
-    /// <summary>Also output <c>hidden_states.0</c> (embeddings) … <c>hidden_states.N</c> (each layer), as HF's <c>output_hidden_states</c>.</summary>
+    /// <summary>
+    /// Also output <c>hidden_states.0</c> (embeddings) … <c>hidden_states.N</c> (each layer), as HF's
+    /// <c>output_hidden_states</c>. Without them the last layer computes the first token's row only (its keys and values
+    /// still from every token), the one row the classification heads read: the same logits for about 7% less work.
+    /// </summary>
     public bool HiddenStates { get; init; }
 
     /// <summary>Inference graphs: how the encoder's linear layers compute (see <see cref="Models.Quantization"/>).</summary>
@@ -22,6 +28,8 @@ internal sealed record GraphOptions
     public bool Training { get; init; }
 }
 
-/// <summary>A dropout layer of a training graph: its mask input, the rank of the masked value, and the drop probability.</summary>
-/// <remarks>Rank 2 masks are [batch, hidden], rank 3 [batch, sequence, hidden], rank 4 [batch, heads, sequence, sequence].</remarks>
-internal sealed record DropoutMask(string Name, int Rank, double Probability);
+/// <summary>
+/// A dropout layer of a training graph: its mask input, the mask's shape (sizes, and the symbols <c>batch</c>,
+/// <c>sequence</c>, <c>hidden</c>, <c>heads</c>), and the drop probability.
+/// </summary>
+internal sealed record DropoutMask(string Name, IReadOnlyList<Dim> Shape, double Probability);

@@ -13,7 +13,7 @@ internal static class Transformer
     public static string AttentionMask(GraphBuilder g, ModelWeights w, string attentionMask) =>
         w.Fused ? g.Cast(attentionMask, ElementType.Int32) : AttentionBias(g, attentionMask);
 
-    /// <summary>[batch, seq] 0/1 mask → [batch, 1, 1, seq] with 0 for real tokens and float32's minimum for padding, as HF adds it.</summary>
+    /// <summary>[batch, seq] 0/1 mask (int64 or int32) → [batch, 1, 1, seq] with 0 for real tokens and float32's minimum for padding, as HF adds it.</summary>
     private static string AttentionBias(GraphBuilder g, string attentionMask)
     {
         var mask = g.Cast(attentionMask, ElementType.Float);
@@ -41,31 +41,39 @@ internal static class Transformer
             4 => ["batch", "heads", "sequence", "sequence"],
             _ => throw new InvalidOperationException($"No dropout mask layout for rank {rank}."),
         };
-        var known = g.Shape(x)!;
-        g.Input(name, ElementType.Bool, [.. known.Select((d, i) => d.Size != null || d.Symbol != null ? d : names[i])]);
-        w.DropoutMasks.Add(new DropoutMask(name, rank, probability));
+        Dim[] shape = [.. g.Shape(x)!.Select((d, i) => d.Size != null || d.Symbol != null ? d : names[i])];
+        g.Input(name, ElementType.Bool, shape);
+        w.DropoutMasks.Add(new DropoutMask(name, shape, probability));
         // As torch: the kept elements times the float32 of 1/(1 − p).
         return g.Op("Where", [name, g.Mul(x, g.Scalar((float)(1 / (1 - probability)))), g.Scalar(0f)]);
     }
 
     /// <summary>
-    /// Self-attention of x through the query, key and value linears (HF names, in that order) with
-    /// <paramref name="heads"/> heads, masked by <see cref="AttentionMask"/>. Fused: ONNX Runtime's Attention (the three
+    /// The first token's row of x ([batch, 1, hidden]): what the classification heads read of the last layer, so the last
+    /// layer computes it alone (see <see cref="GraphOptions.HiddenStates"/>).
+    /// </summary>
+    public static string FirstToken(GraphBuilder g, string x) => g.Gather(x, g.Ints(0), axis: 1);
+
+    /// <summary>
+    /// Self-attention of <paramref name="query"/> over x through the query, key and value linears (HF names, in that
+    /// order) with <paramref name="heads"/> heads, masked by <see cref="AttentionMask"/>; the query is x itself, or the
+    /// rows of it that are needed (<see cref="FirstToken"/>). Fused, with the query x: ONNX Runtime's Attention (the three
     /// projections as one merged product, then scores, mask, softmax and context in one kernel; padding masked with
     /// float32's minimum, as HF does); otherwise the standard operators of <see cref="Attention"/>.
     /// </summary>
-    public static string SelfAttention(GraphBuilder g, ModelWeights w, string x, string[] qkv, string mask, long hidden, int heads, bool scaleQueryFirst,
-        double attentionDropout, GraphOptions options)
+    public static string SelfAttention(GraphBuilder g, ModelWeights w, string query, string x, string[] qkv, string mask, long hidden, int heads,
+        bool scaleQueryFirst, double attentionDropout, GraphOptions options)
     {
-        if (w.Fused)
+        if (w.Fused && query == x)
         {
             var (weight, bias) = w.MergedLinear(g, $"{qkv[0][..qkv[0].LastIndexOf('.')]}.qkv", qkv, hidden, hidden);
             return g.Op("Attention", [x, weight, bias, mask], new() { ["num_heads"] = heads, ["mask_filter_value"] = float.MinValue }, "com.microsoft");
         }
-        var q = w.Linear(g, x, qkv[0], hidden, hidden);
+        var q = w.Linear(g, query, qkv[0], hidden, hidden);
         var k = w.Linear(g, x, qkv[1], hidden, hidden);
         var v = w.Linear(g, x, qkv[2], hidden, hidden);
-        return Attention(g, w, q, k, v, mask, heads, (int)hidden / heads, scaleQueryFirst, attentionDropout, options);
+        // The fused graphs' mask is the 0/1 int32 mask the fused operator takes.
+        return Attention(g, w, q, k, v, w.Fused ? AttentionBias(g, mask) : mask, heads, (int)hidden / heads, scaleQueryFirst, attentionDropout, options);
     }
 
     /// <summary>Multi-head scaled dot-product attention over already projected q, k, v ([batch, seq, hidden]).</summary>

@@ -16,12 +16,17 @@ internal static class DropoutMaskSampler
     private const int Chunk = 1 << 16;
 
     /// <summary>The shape of mask <paramref name="mask"/> for a batch of <paramref name="rows"/> × <paramref name="length"/>.</summary>
-    public static long[] Shape(DropoutMask mask, Checkpoints.ModelConfig config, int rows, int length) => mask.Rank switch
-    {
-        2 => [rows, config.HiddenSize],
-        3 => [rows, length, config.HiddenSize],
-        _ => [rows, config.NumAttentionHeads, length, length],
-    };
+    public static long[] Shape(DropoutMask mask, Checkpoints.ModelConfig config, int rows, int length) =>
+    [
+        .. mask.Shape.Select(d => d.Size ?? d.Symbol switch
+        {
+            "batch" => rows,
+            "sequence" => length,
+            "hidden" => config.HiddenSize,
+            "heads" => config.NumAttentionHeads,
+            _ => throw new InvalidOperationException($"Dropout mask '{mask.Name}' has a dimension '{d}' the trainer cannot size."),
+        }),
+    ];
 
     /// <summary>The masks for <paramref name="step"/> (1-based) of a batch of <paramref name="rows"/> × <paramref name="length"/>, in new arrays.</summary>
     public static IReadOnlyList<(DropoutMask Mask, bool[] Keep, long[] Shape)> Sample(TrainingGraph graph, int seed, int step, int rows, int length)

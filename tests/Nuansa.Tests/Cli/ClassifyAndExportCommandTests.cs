@@ -29,7 +29,7 @@ public class ClassifyAndExportCommandTests
             Assert.True(labels[0].GetProperty("score").GetSingle() >= labels[1].GetProperty("score").GetSingle());
             var positive = labels.Single(l => l.GetProperty("label").GetString() == "positive").GetProperty("score").GetSingle();
             Assert.Equal(probs[i][1].GetSingle(), positive, 5);
-            Assert.Equal(logits[i][0].GetSingle(), row.RootElement.GetProperty("logits")[0].GetSingle(), 4);
+            Assert.Equal(logits[i][0].GetSingle(), row.RootElement.GetProperty("logits")[0].GetSingle(), 1e-4f);
         }
     }
 

@@ -47,7 +47,10 @@ public class HostingTests
         using var classifier = await TextClassifier.LoadAsync(Model);
         string[] texts = [.. Enumerable.Range(0, 11).Select(i => $"text number {i} " + new string('x', i))];
         var expected = classifier.ClassifyBatch([.. texts.Select(t => new TextInput(t))]);
-        Assert.Equal(expected[3].Logits, (await classifier.ClassifyAsync(texts[3])).Logits);
+        // One input alone may differ from the same input in a batch in the last bits: the last layer multiplies one
+        // first-token row, which ONNX Runtime does with another kernel (the stream below batches by four, leaving some
+        // inputs alone).
+        Assert.Equal(expected[3].Logits, (await classifier.ClassifyAsync(texts[3])).Logits, (a, b) => Math.Abs(a - b) <= 1e-5f);
 
         static async IAsyncEnumerable<TextInput> Source(string[] texts)
         {
@@ -60,7 +63,9 @@ public class HostingTests
         var streamed = new List<Classification>();
         await foreach (var r in classifier.ClassifyStreamAsync(Source(texts), new ClassifyOptions { BatchSize = 4 }))
             streamed.Add(r);
-        Assert.Equal(expected.Select(r => r.Logits.ToArray()), streamed.Select(r => r.Logits.ToArray()));
+        Assert.Equal(expected.Count, streamed.Count);
+        for (var i = 0; i < expected.Count; i++)
+            Assert.Equal(expected[i].Logits, streamed[i].Logits, (a, b) => Math.Abs(a - b) <= 1e-5f);
 
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();

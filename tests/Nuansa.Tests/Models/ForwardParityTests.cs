@@ -41,6 +41,12 @@ public class ForwardParityTests
         var outputs = session.Run(inputs, shape, names);
 
         AssertClose(expected.ReadSingle("logits_batch"), outputs[0].Values, 1e-4, $"{model} logits");
+
+        // Without hidden states the last layer computes the first token's row alone: the same logits.
+        var logitsOnly = SequenceClassifier.Build(config, store, new GraphOptions { Fused = fused });
+        Assert.Equal(fused ? config.NumHiddenLayers - 1 : 0, logitsOnly.Nodes.Count(n => n is { Domain: "com.microsoft", OpType: "Attention" }));
+        using (var logitsSession = new OnnxSession(logitsOnly))
+            AssertClose(expected.ReadSingle("logits_batch"), logitsSession.Run(inputs, shape, ["logits"])[0].Values, 1e-4, $"{model} logits, first token only");
         var hidden = config.HiddenSize;
         for (var layer = 0; layer <= config.NumHiddenLayers; layer++)
         {

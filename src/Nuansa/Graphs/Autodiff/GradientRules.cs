@@ -231,14 +231,18 @@ internal static class GradientRules
             // Embedding lookup: add each row's gradient into a zero table (repeated ids accumulate).
             return g.Op("ScatterND", [ZerosLike(g, data), g.Unsqueeze(indices, -1), d], new() { ["reduction"] = "add" });
         }
-        // One position along another axis (the [CLS] pick): the gradient goes to that position, zeros elsewhere.
+        // One position along another axis (the [CLS] pick, as a scalar index or a one-element list): the gradient goes
+        // to that position, zeros elsewhere.
+        var indexRank = g.Rank(indices);
+        if (indexRank is not (0 or 1) || (indexRank == 1 && g.IntValues(indices) is not [_]))
+            throw new NotSupportedException("Gather gradients along an axis other than 0 are implemented for one index.");
         var length = g.Op("Gather", [g.Op("Shape", [data]), g.ScalarInt(axis)]);
         var positions = g.Op("Range", [g.ScalarInt(0), length, g.ScalarInt(1)]);
         var hit = g.Cast(g.Op("Equal", [positions, indices]), ElementType.Float);
         var rank = g.Rank(data) ?? throw new InvalidOperationException("Gather gradient needs the data's rank.");
         var maskShape = Enumerable.Repeat(1L, rank).ToArray();
         maskShape[axis] = -1;
-        return g.Mul(g.Unsqueeze(d, axis), g.Reshape(hit, maskShape));
+        return g.Mul(indexRank == 0 ? g.Unsqueeze(d, axis) : d, g.Reshape(hit, maskShape));
     }
 
     private static string SliceGrad(GraphBuilder g, Node node, string d)
