@@ -14,14 +14,14 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench batch1 <threads> <runs> <baseline model.onnx>\n       Nuansa.Bench train [threads] [repeats]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]\n       Nuansa.Bench e2e <model> <anchor.onnx> <texts> <hf encodings> <hf tokenize s> [threads] [repeats] [name]\n       Nuansa.Bench texts <data file> <column> <count> <output>\n       Nuansa.Bench bert-base [vocab.txt]\n       Nuansa.Bench tokenizer-json <vocab.txt> <output>");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench batch1 <threads> <runs> <baseline model.onnx>\n       Nuansa.Bench train [threads] [repeats] [bert-2x128,bert-base]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]\n       Nuansa.Bench e2e <model> <anchor.onnx> <texts> <hf encodings> <hf tokenize s> [threads] [repeats] [name]\n       Nuansa.Bench texts <data file> <column> <count> <output>\n       Nuansa.Bench bert-base [vocab.txt]\n       Nuansa.Bench tokenizer-json <vocab.txt> <output>");
             return 2;
         }
         return args[0] switch
         {
             "tokenize" => Tokenize(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 7),
             "train" => TrainingBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
-                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 6),
+                args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 6, args.Length > 3 ? args[3] : "bert-2x128,bert-base"),
             "train-profile" => TrainingProfile.Run(Int(1, 2), Int(2, 12), Int(3, 768), Int(4, 16), Int(5, 128), Int(6, 2)),
             "serve" => ServeBenchmark.Run(args.Length > 1 ? args[1] : "../shared", args.Length > 2 ? [.. args[2].Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))] : [1, 8, 32, 128],
                 Int(3, 200), args.Length > 4 ? args[4] : "none"),

@@ -7,14 +7,19 @@ namespace Nuansa.Bench;
 
 /// <summary>
 /// Training throughput (forward + backward + clipping + AdamW) in tokens per second on fixed-shape random
-/// batches: the 2-layer × 128 BERT at batch 32 × 64, and BERT-base at batch 16 × 128.
+/// batches: the 2-layer × 128 BERT at batch 32 × 64, and BERT-base at batch 16 × 128 (either or both).
 /// </summary>
 internal static class TrainingBenchmark
 {
-    public static int Run(int threads, int repeats)
+    public static int Run(int threads, int repeats, string models)
     {
-        Measure("bert-2x128", hidden: 128, layers: 2, heads: 2, batch: 32, length: 64, threads, repeats);
-        Measure("bert-base", hidden: 768, layers: 12, heads: 12, batch: 16, length: 128, threads, Math.Max(1, repeats / 3));
+        var chosen = models.Split(',');
+        if (chosen.Except(["bert-2x128", "bert-base"]).FirstOrDefault() is { } unknown)
+            throw new ArgumentException($"unknown model '{unknown}' (bert-2x128, bert-base)");
+        if (chosen.Contains("bert-2x128"))
+            Measure("bert-2x128", hidden: 128, layers: 2, heads: 2, batch: 32, length: 64, threads, repeats);
+        if (chosen.Contains("bert-base"))
+            Measure("bert-base", hidden: 768, layers: 12, heads: 12, batch: 16, length: 128, threads, Math.Max(1, repeats / 3));
         return 0;
     }
 
