@@ -18,14 +18,15 @@ internal static class ForwardBenchmark
          "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "id2label": {"0": "negative", "1": "positive"}}
         """;
 
-    // Multiply-adds of BERT-base at 128 tokens as HF computes it: 12 layers × (4·768² + 2·768·3072) per token, plus
-    // 2 · 128 · 768 per token for attention.
-    private const double FlopsPerSequence = 2.0 * 128 * 12 * (4 * 768 * 768 + 2 * 768 * 3072 + 2 * 128 * 768);
+    // Multiply-adds per token and layer of BERT-base at 128 tokens: the query, key, value and output projections, the
+    // feed-forward layer, and the attention's scores and context.
+    private const double Projections = 4 * 768 * 768, KeysAndValues = 2 * 768 * 768, FeedForward = 2 * 768 * 3072, Attention = 2 * 128 * 768;
 
-    // What Nuansa computes: the last layer projects keys and values for every token, but the query, the output, the
-    // feed-forward layer and the attention for the first token only.
-    private const double FlopsDonePerSequence = FlopsPerSequence
-        - 2.0 * 127 * (2 * 768 * 768 + 2 * 768 * 3072 + 2 * 128 * 768);
+    // As HF computes it: 12 layers, every token.
+    private const double FlopsPerSequence = 2.0 * 128 * 12 * (Projections + FeedForward + Attention);
+
+    // What Nuansa computes: the last layer projects keys and values for every token, the rest for the first one only.
+    private const double FlopsDonePerSequence = FlopsPerSequence - 2.0 * 127 * (Projections - KeysAndValues + FeedForward + Attention);
 
     public static int Run(int threads, int repeats, string? anchor)
     {

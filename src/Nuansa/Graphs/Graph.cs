@@ -18,6 +18,9 @@ internal readonly record struct Dim(long? Size, string? Symbol)
 
     public static implicit operator Dim(string symbol) => new(null, symbol);
 
+    /// <summary>A size or a symbol; neither for a dimension the graph builder could not tell.</summary>
+    public bool IsKnown => Size != null || Symbol != null;
+
     public override string ToString() => Symbol ?? Size?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?";
 }
 

@@ -42,7 +42,7 @@ internal sealed class GraphBuilder(string name)
         if (Shape(value) is not { } current)
             _shapes[value] = shape;
         else if (current.Length == shape.Length)
-            _shapes[value] = [.. current.Zip(shape, (c, s) => Known(c) ? c : s)];
+            _shapes[value] = [.. current.Zip(shape, (c, s) => c.IsKnown ? c : s)];
     }
 
     /// <summary>The values of a constant int64 tensor made by <see cref="Ints"/> or <see cref="Initializer"/>.</summary>
@@ -113,14 +113,14 @@ internal sealed class GraphBuilder(string name)
     private void Append(Node node)
     {
         _nodes.Add(node);
-        if (InferShape(node) is { } shape)
-            _shapes[node.Outputs[0]] = shape;
-        // What a Shape node will read, for a Slice that cuts a table to it.
+        // What a Shape node will read, for a Slice that cuts a table to it (and its own length).
         if (node.OpType == "Shape" && Shape(node.Inputs[0]) is { } shaped)
         {
             var (start, end) = ShapeRange(node, shaped.Length);
             _dimValues[node.Outputs[0]] = shaped[start..end];
         }
+        if (InferShape(node) is { } shape)
+            _shapes[node.Outputs[0]] = shape;
     }
 
     public string Add(string a, string b) => Op("Add", [a, b]);
@@ -211,7 +211,7 @@ internal sealed class GraphBuilder(string name)
                 return result;
             }
             case "Shape":
-                return In(0) is { } shaped && ShapeRange(node, shaped.Length) is var (start, end) ? [(long)(end - start)] : [Unknown];
+                return _dimValues.TryGetValue(node.Outputs[0], out var read) ? [(long)read.Length] : [Unknown];
             case "ReduceSum" or "ReduceMean":
             {
                 if (In(0) is not { } x)
@@ -248,10 +248,8 @@ internal sealed class GraphBuilder(string name)
 
     private static readonly Dim Unknown = default;
 
-    private static bool Known(Dim d) => d.Size != null || d.Symbol != null;
-
     /// <summary>True when two dimensions are known to be equal (the same size, or the same symbol).</summary>
-    public static bool Same(Dim a, Dim b) => Known(a) && a == b;
+    public static bool Same(Dim a, Dim b) => a.IsKnown && a == b;
 
     private static long Normalize(long axis, int rank) => axis < 0 ? axis + rank : axis;
 

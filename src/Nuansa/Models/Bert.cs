@@ -100,7 +100,7 @@ internal sealed class Bert : Architecture
             var layer = $"{prefix}.layer.{i}";
             string Dropout(string value) => Transformer.Dropout(g, w, value, config.HiddenDropoutProb, options);
             string[] qkv = [$"{layer}.attention.self.query", $"{layer}.attention.self.key", $"{layer}.attention.self.value"];
-            var query = i == config.NumHiddenLayers - 1 && !options.HiddenStates ? Transformer.FirstToken(g, x) : x;
+            var query = Transformer.QueryRows(g, x, i, config, options);
             var context = Transformer.SelfAttention(g, w, query, x, qkv, mask, h, heads, scaleQueryFirst: false, config.AttentionProbsDropoutProb, options);
             x = w.AddAndNorm(g, context, query, $"{layer}.attention.output.dense", h, h, $"{layer}.attention.output.LayerNorm", config.LayerNormEps, Dropout);
 

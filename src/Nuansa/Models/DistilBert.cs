@@ -74,7 +74,7 @@ internal sealed class DistilBert : Architecture
         {
             var layer = $"distilbert.transformer.layer.{i}";
             string[] qkv = [$"{layer}.attention.q_lin", $"{layer}.attention.k_lin", $"{layer}.attention.v_lin"];
-            var query = i == config.NumHiddenLayers - 1 && !options.HiddenStates ? Transformer.FirstToken(g, x) : x;
+            var query = Transformer.QueryRows(g, x, i, config, options);
             var context = Transformer.SelfAttention(g, w, query, x, qkv, mask, h, heads, scaleQueryFirst: true, config.AttentionProbsDropoutProb, options);
             // DistilBERT has no dropout after the attention's output projection.
             x = w.AddAndNorm(g, context, query, $"{layer}.attention.out_lin", h, h, $"{layer}.sa_layer_norm", eps, value => value);

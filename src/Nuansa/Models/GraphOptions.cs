@@ -29,7 +29,7 @@ internal sealed record GraphOptions
 }
 
 /// <summary>
-/// A dropout layer of a training graph: its mask input, the mask's shape (sizes, and the symbols <c>batch</c>,
-/// <c>sequence</c>, <c>hidden</c>, <c>heads</c>), and the drop probability.
+/// A dropout layer of a training graph: its mask input, the mask's shape (sizes, and the symbols <c>batch</c> and
+/// <c>sequence</c>), and the drop probability.
 /// </summary>
 internal sealed record DropoutMask(string Name, IReadOnlyList<Dim> Shape, double Probability);

@@ -30,18 +30,11 @@ internal static class Transformer
     {
         if (!options.Training || probability <= 0)
             return x;
-        var rank = g.Rank(x) ?? throw new InvalidOperationException("Dropout needs the rank of its input.");
+        // The mask has x's shape as the builder knows it (sizes, batch, sequence): the trainer sizes it from that,
+        // and gradients know the shapes match.
+        if (g.Shape(x) is not { } shape || !shape.All(d => d.IsKnown))
+            throw new InvalidOperationException($"Dropout needs the shape of its input '{x}'.");
         var name = $"dropout_mask.{w.DropoutMasks.Count}";
-        // The mask has x's shape, with the dimensions' names where the builder knows them (so gradients know the
-        // shapes match).
-        Dim[] names = rank switch
-        {
-            2 => ["batch", "hidden"],
-            3 => ["batch", "sequence", "hidden"],
-            4 => ["batch", "heads", "sequence", "sequence"],
-            _ => throw new InvalidOperationException($"No dropout mask layout for rank {rank}."),
-        };
-        Dim[] shape = [.. g.Shape(x)!.Select((d, i) => d.Size != null || d.Symbol != null ? d : names[i])];
         g.Input(name, ElementType.Bool, shape);
         w.DropoutMasks.Add(new DropoutMask(name, shape, probability));
         // As torch: the kept elements times the float32 of 1/(1 − p).
@@ -49,15 +42,17 @@ internal static class Transformer
     }
 
     /// <summary>
-    /// The first token's row of x ([batch, 1, hidden]): what the classification heads read of the last layer, so the last
-    /// layer computes it alone (see <see cref="GraphOptions.HiddenStates"/>).
+    /// The rows of x a layer's queries need: all of them, except in the last layer of a graph without hidden-state
+    /// outputs, where the first token's ([batch, 1, hidden]) is all the classification heads read, so that layer
+    /// computes it alone (see <see cref="GraphOptions.HiddenStates"/>).
     /// </summary>
-    public static string FirstToken(GraphBuilder g, string x) => g.Gather(x, g.Ints(0), axis: 1);
+    public static string QueryRows(GraphBuilder g, string x, int layer, ModelConfig config, GraphOptions options) =>
+        layer == config.NumHiddenLayers - 1 && !options.HiddenStates ? g.Gather(x, g.Ints(0), axis: 1) : x;
 
     /// <summary>
     /// Self-attention of <paramref name="query"/> over x through the query, key and value linears (HF names, in that
     /// order) with <paramref name="heads"/> heads, masked by <see cref="AttentionMask"/>; the query is x itself, or the
-    /// rows of it that are needed (<see cref="FirstToken"/>). Fused, with the query x: ONNX Runtime's Attention (the three
+    /// rows of it that are needed (<see cref="QueryRows"/>). Fused, with the query x: ONNX Runtime's Attention (the three
     /// projections as one merged product, then scores, mask, softmax and context in one kernel; padding masked with
     /// float32's minimum, as HF does); otherwise the standard operators of <see cref="Attention"/>.
     /// </summary>

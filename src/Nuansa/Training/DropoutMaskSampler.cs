@@ -16,14 +16,12 @@ internal static class DropoutMaskSampler
     private const int Chunk = 1 << 16;
 
     /// <summary>The shape of mask <paramref name="mask"/> for a batch of <paramref name="rows"/> × <paramref name="length"/>.</summary>
-    public static long[] Shape(DropoutMask mask, Checkpoints.ModelConfig config, int rows, int length) =>
+    public static long[] Shape(DropoutMask mask, int rows, int length) =>
     [
         .. mask.Shape.Select(d => d.Size ?? d.Symbol switch
         {
             "batch" => rows,
             "sequence" => length,
-            "hidden" => config.HiddenSize,
-            "heads" => config.NumAttentionHeads,
             _ => throw new InvalidOperationException($"Dropout mask '{mask.Name}' has a dimension '{d}' the trainer cannot size."),
         }),
     ];
@@ -35,7 +33,7 @@ internal static class DropoutMaskSampler
         for (var k = 0; k < graph.DropoutMasks.Count; k++)
         {
             var mask = graph.DropoutMasks[k];
-            var shape = Shape(mask, graph.Config, rows, length);
+            var shape = Shape(mask, rows, length);
             var values = new bool[shape.Aggregate(1L, (a, b) => a * b)];
             Fill(values, mask.Probability, seed, step, k);
             result.Add((mask, values, shape));

@@ -123,7 +123,7 @@ internal sealed class TrainingSession : IDisposable
         for (var k = 0; k < Graph.DropoutMasks.Count; k++)
         {
             var mask = Graph.DropoutMasks[k];
-            var shape = DropoutMaskSampler.Shape(mask, Graph.Config, batch.Rows, batch.Length);
+            var shape = DropoutMaskSampler.Shape(mask, batch.Rows, batch.Length);
             var size = (int)shape.Aggregate(1L, (a, b) => a * b);
             if (_masks[k].Length < size)
                 _masks[k] = new bool[size];

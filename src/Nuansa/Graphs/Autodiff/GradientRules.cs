@@ -153,13 +153,12 @@ internal static class GradientRules
     /// </remarks>
     internal static string ReduceTo(GraphBuilder g, string grad, string x)
     {
-        var (gs, xs) = (g.Shape(grad), g.Shape(x));
-        var lead = gs != null && xs != null ? gs.Length - xs.Length : -1;
         // Static when every dimension of x is a size, or the gradient's own symbol at that axis (so not broadcast).
-        if (lead >= 0 && xs!.Select((d, i) => d.Size != null || GraphBuilder.Same(d, gs![lead + i])).All(ok => ok))
+        if (g.Shape(grad) is { } gs && g.Shape(x) is { } xs && gs.Length - xs.Length is var lead and >= 0
+            && xs.Select((d, i) => d.Size != null || GraphBuilder.Same(d, gs[lead + i])).All(ok => ok))
         {
             // Sum the axes where x has 1 and the gradient may not (kept), then the leading axes x lacks (dropped).
-            long[] inner = [.. Enumerable.Range(0, xs!.Length).Where(i => xs[i].Size == 1 && gs![lead + i].Size != 1).Select(i => (long)(lead + i))];
+            long[] inner = [.. Enumerable.Range(0, xs.Length).Where(i => xs[i].Size == 1 && gs[lead + i].Size != 1).Select(i => (long)(lead + i))];
             var kept = inner.Length == 0 ? grad : g.ReduceSum(grad, inner, keepDims: true);
             return lead == 0 ? kept : g.ReduceSum(kept, [.. Enumerable.Range(0, lead).Select(i => (long)i)], keepDims: false);
         }
