@@ -51,7 +51,7 @@ internal static class TrainingProfile
         return 0;
     }
 
-    private static void Summarize(string file, int runs)
+    internal static void Summarize(string file, int runs)
     {
         using var document = JsonDocument.Parse(File.ReadAllBytes(file));
         var byType = new Dictionary<string, (double Us, int Count)>();

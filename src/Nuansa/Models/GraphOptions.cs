@@ -19,8 +19,8 @@ internal sealed record GraphOptions
     public Int8Weights Int8Weights { get; init; }
 
     /// <summary>
-    /// Float32 inference graphs: self-attention as ONNX Runtime's fused contrib operator (com.microsoft Attention)
-    /// instead of its standard-ONNX decomposition. Only ONNX Runtime runs it, so exported files keep the portable form.
+    /// Inference graphs: self-attention as ONNX Runtime's fused contrib operators (com.microsoft Attention, QAttention in
+    /// int8) instead of their standard-ONNX decomposition. Only ONNX Runtime runs them, so exported files keep the portable form.
     /// </summary>
     public bool Fused { get; init; }
 

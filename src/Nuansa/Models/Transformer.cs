@@ -52,17 +52,26 @@ internal static class Transformer
     /// <summary>
     /// Self-attention of <paramref name="query"/> over x through the query, key and value linears (HF names, in that
     /// order) with <paramref name="heads"/> heads, masked by <see cref="AttentionMask"/>; the query is x itself, or the
-    /// rows of it that are needed (<see cref="QueryRows"/>). Fused, with the query x: ONNX Runtime's Attention (the three
-    /// projections as one merged product, then scores, mask, softmax and context in one kernel; padding masked with
-    /// float32's minimum, as HF does); otherwise the standard operators of <see cref="Attention"/>.
+    /// rows of it that are needed (<see cref="QueryRows"/>). Fused, with the query x: ONNX Runtime's Attention, or
+    /// QAttention in int8 (the three projections as one merged product, then scores, mask, softmax and context in one
+    /// kernel; padding masked with float32's minimum, as HF does); otherwise the standard operators of <see cref="Attention"/>.
     /// </summary>
     public static string SelfAttention(GraphBuilder g, ModelWeights w, string query, string x, string[] qkv, string mask, long hidden, int heads,
         bool scaleQueryFirst, double attentionDropout, GraphOptions options)
     {
         if (w.Fused && query == x)
         {
-            var (weight, bias) = w.MergedLinear(g, $"{qkv[0][..qkv[0].LastIndexOf('.')]}.qkv", qkv, hidden, hidden);
-            return g.Op("Attention", [x, weight, bias, mask], new() { ["num_heads"] = heads, ["mask_filter_value"] = float.MinValue }, "com.microsoft");
+            var merged = $"{qkv[0][..qkv[0].LastIndexOf('.')]}.qkv";
+            var attributes = new Dictionary<string, AttributeValue> { ["num_heads"] = heads, ["mask_filter_value"] = float.MinValue };
+            if (w.Quantization == Quantization.Int8)
+            {
+                // Inputs: x as uint8, the int8 weight, bias, x's scale, the weight's per-column scales, mask, x's zero point.
+                var (quantized, scales, qkvBias) = w.MergedQuantizedLinear(g, merged, qkv, hidden, hidden);
+                var xq = g.OpOutputs("DynamicQuantizeLinear", [x], 3);
+                return g.Op("QAttention", [xq[0], quantized, qkvBias, xq[1], scales, mask, xq[2]], attributes, "com.microsoft");
+            }
+            var (weight, bias) = w.MergedLinear(g, merged, qkv, hidden, hidden);
+            return g.Op("Attention", [x, weight, bias, mask], attributes, "com.microsoft");
         }
         var q = w.Linear(g, query, qkv[0], hidden, hidden);
         var k = w.Linear(g, x, qkv[1], hidden, hidden);

@@ -151,4 +151,32 @@ public class QuantizationTests
         for (var i = 0; i < reference.Length; i++)
             Assert.True(Math.Abs(reference[i] - actual[i]) <= 0.08 * spread, $"{model} logit {i}: {actual[i]} vs HF {reference[i]} (spread {spread})");
     }
+
+    [Theory]
+    [MemberData(nameof(ModelsAndForms))]
+    public void FusedInt8AttentionComputesWhatTheStandardOperatorsDo(string model, Int8Weights form)
+    {
+        // QAttention quantizes x once for the merged query/key/value product; each product's integers and scales are
+        // the separate linears' own, so only the float rounding of the attention itself may differ.
+        var folder = SharedFiles.Model(model);
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        var shape = expected.GetInfo("input_ids").Shape.ToArray();
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
+        if (Architecture.For(config).UsesTokenTypes)
+            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        float[] Logits(bool fused)
+        {
+            var graph = SequenceClassifier.Build(config, store, new GraphOptions { Quantization = Quantization.Int8, Int8Weights = form, Fused = fused });
+            // Every layer but the last, whose query is the first token alone.
+            Assert.Equal(fused ? config.NumHiddenLayers - 1 : 0, graph.Nodes.Count(n => n is { Domain: "com.microsoft", OpType: "QAttention" }));
+            using var session = new OnnxSession(graph);
+            return session.Run(inputs, shape, ["logits"])[0].Values;
+        }
+        var standard = Logits(fused: false);
+        var fused = Logits(fused: true);
+        for (var i = 0; i < standard.Length; i++)
+            Assert.True(Math.Abs(standard[i] - fused[i]) <= 1e-4, $"{model} logit {i}: fused {fused[i]} vs standard {standard[i]}");
+    }
 }
