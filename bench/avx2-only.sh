@@ -17,11 +17,13 @@ dotnet=$(command -v dotnet)
 shim=$(mktemp -d)
 trap 'rm -rf "$shim"' EXIT
 # A `dotnet` first on PATH: programs (a .dll or `exec`) run under gdb with the CPUID mask, SDK commands as usual.
+# The program's output stays on stdout (fd 3 inside), gdb's own messages go to stderr.
 cat > "$shim/dotnet" <<SHIM
 #!/usr/bin/env bash
 case "\${1:-}" in
   *.dll|exec) exec gdb -q -batch -nx -ex "set pagination off" -ex "set print thread-events off" -ex "set print inferior-events off" \\
-    -ex "handle all nostop noprint pass" -x "$here/avx2-only.py" -ex run -ex "quit \\\$_exitcode" --args "$dotnet" "\$@" ;;
+    -ex "handle all nostop noprint pass" -x "$here/avx2-only.py" -ex "run \$(printf '%q ' "\$@") 1>&3" -ex "quit \\\$_exitcode" \\
+    "$dotnet" 3>&1 1>&2 ;;
   *) exec "$dotnet" "\$@" ;;
 esac
 SHIM

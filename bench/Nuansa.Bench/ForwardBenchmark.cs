@@ -78,13 +78,11 @@ internal static class ForwardBenchmark
             foreach (var (batch, inputs) in batches)
             {
                 void Forward() => session.Run(inputs, [batch, 128], ["logits"]);
-                Forward();
-                Forward();
+                WarmUp(Forward);
                 if (partner != null)
                 {
                     void Partner() => partner.Run(inputs, [batch, 128], ["logits"]);
-                    Partner();
-                    Partner();
+                    WarmUp(Partner);
                     var (ours, theirs) = Program.MedianPair(repeats, Forward, Partner);
                     seconds[(name, batch)] = ours;
                     // Each graph is read against the runs it alternated with: the host's speed drifts between passes
@@ -122,6 +120,16 @@ internal static class ForwardBenchmark
 
         static void Line(string name, int batch, double median) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(name == "baseline" ? "baseline" : "nuansa")} bert-base {name} seq_len=128 batch={batch} sequences_per_s={batch / median:F2} gflops={batch * FlopsPerSequence / median / 1e9:F0}"));
+    }
+
+    // Two seconds of runs before timing: the first passes after a graph is built run up to 1.5× slower for a second or
+    // two (seen at batch 1 on AMD EPYC Zen 4 after two passes of warm-up), which skewed the first int8 form's batch-1 ratio.
+    private static void WarmUp(Action run)
+    {
+        var clock = Stopwatch.StartNew();
+        do
+            run();
+        while (clock.Elapsed < TimeSpan.FromSeconds(2));
     }
 
     // Spinning off for every session: two sessions taking turns on the same cores otherwise slow each other down
