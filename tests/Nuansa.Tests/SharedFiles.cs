@@ -19,6 +19,15 @@ public static class SharedFiles
         ["bert-2label", "bert-2label-legacy-bin", "bert-5label-emotion-f16", "bert-multilabel-4-bf16",
          "bert-pair-3label", "distilbert-3label", "roberta-2label", "xlmr-3label"];
 
+    /// <summary>A model fixture's padded batch (expected.safetensors) as the graphs take it — token types only for families that use them — and its [batch, length] shape.</summary>
+    public static (Dictionary<string, long[]> Inputs, long[] Shape) PaddedBatch(Nuansa.Checkpoints.SafeTensorsFile expected, Nuansa.Checkpoints.ModelConfig config)
+    {
+        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
+        if (Nuansa.Models.Architecture.For(config).UsesTokenTypes)
+            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        return (inputs, expected.GetInfo("input_ids").Shape.ToArray());
+    }
+
     public static TheoryData<string> Models()
     {
         var data = new TheoryData<string>();

@@ -31,11 +31,8 @@ public class ForwardParityTests
         Assert.Equal(fused ? config.NumHiddenLayers : 0, graph.Nodes.Count(n => n is { Domain: "com.microsoft", OpType: "Attention" }));
         using var session = new OnnxSession(graph);
 
-        var shape = expected.GetInfo("input_ids").Shape.ToArray();
-        var mask = expected.ReadInt64("attention_mask");
-        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = mask };
-        if (Architecture.For(config).UsesTokenTypes)
-            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
+        var mask = inputs["attention_mask"];
         var names = new List<string> { "logits" };
         names.AddRange(Enumerable.Range(0, config.NumHiddenLayers + 1).Select(i => $"hidden_states.{i}"));
         var outputs = session.Run(inputs, shape, names);
@@ -101,8 +98,7 @@ public class ForwardParityTests
         using var store = WeightStore.Open(folder);
         using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
         using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0 });
-        var shape = expected.GetInfo("input_ids").Shape.ToArray();
-        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
+        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
         AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "external data");
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "nuansa-session-*"));
     }

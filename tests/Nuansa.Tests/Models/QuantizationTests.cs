@@ -140,10 +140,7 @@ public class QuantizationTests
         Assert.DoesNotContain(graph.Initializers, t => t.Name.EndsWith(".layer.0.attention.output.dense.weight", StringComparison.Ordinal)
             || t.Name.EndsWith("lin1.weight", StringComparison.Ordinal) || t.Name.EndsWith("word_embeddings.weight", StringComparison.Ordinal));
         using var session = new OnnxSession(graph);
-        var shape = expected.GetInfo("input_ids").Shape.ToArray();
-        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
-        if (Architecture.For(config).UsesTokenTypes)
-            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
         var actual = session.Run(inputs, shape, ["logits"])[0].Values;
         var reference = expected.ReadSingle("logits_batch");
         // int8 moves logits by a few percent of their spread (these random fixtures have logits close together); what must not move is the predicted label where HF's is clear.
@@ -162,10 +159,7 @@ public class QuantizationTests
         var config = ModelConfig.Load(folder);
         using var store = WeightStore.Open(folder);
         using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
-        var shape = expected.GetInfo("input_ids").Shape.ToArray();
-        var inputs = new Dictionary<string, long[]> { ["input_ids"] = expected.ReadInt64("input_ids"), ["attention_mask"] = expected.ReadInt64("attention_mask") };
-        if (Architecture.For(config).UsesTokenTypes)
-            inputs["token_type_ids"] = expected.ReadInt64("token_type_ids");
+        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
         float[] Logits(bool fused)
         {
             var graph = SequenceClassifier.Build(config, store, new GraphOptions { Quantization = Quantization.Int8, Int8Weights = form, Fused = fused });
