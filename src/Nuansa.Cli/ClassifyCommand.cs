@@ -29,13 +29,14 @@ internal static class ClassifyCommand
         var longText = new LongTextOptions();
         var showWindows = new Option<bool>("--show-windows") { Description = "With --long-text chunk: also write each window's labels and logits (JSON output)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
+        var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Token positions per forward pass, padding included (0: no limit).", DefaultValueFactory = _ => ClassifyOptions.Default.MaxBatchTokens ?? 0 };
         var tasks = new TaskOptions();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOptions.ForRunning();
 
         var command = new Command("classify", "Classify texts or context–text pairs with a Hugging Face sequence classifier.")
         {
-            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText.LongText, longText.Stride, longText.Aggregate, showWindows, batchSize, tasks.Tasks, tasks.TaskLabels, threads, precision.Quantize, precision.Int8Weights,
+            model, texts, context, input, output, textColumn, pairColumn, topK, function, maxLength, truncation, truncationSide, longText.LongText, longText.Stride, longText.Aggregate, showWindows, batchSize, maxBatchTokens, tasks.Tasks, tasks.TaskLabels, threads, precision.Quantize, precision.Int8Weights,
         };
         command.SetAction(parse => Program.Guard(parse, stdout =>
         {
@@ -52,6 +53,7 @@ internal static class ClassifyCommand
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
                 TruncationSide = CliParsing.TruncationSide(parse.GetValue(truncationSide)!),
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
+                MaxBatchTokens = parse.GetValue(maxBatchTokens) is var t and > 0 ? t : null,
             });
             var loadOptions = precision.Apply(parse, new TextClassifierOptions
             {

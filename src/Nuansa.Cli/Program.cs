@@ -59,7 +59,7 @@ public static class Program
     }
 
     /// <summary>Numbers that may be zero (seeds, counts of extra work, "0: all cores", "0: any free port").</summary>
-    private static readonly HashSet<string> ZeroAllowed = ["--threads", "--seed", "--warmup-steps", "--bootstrap", "--port", "--copies", "--max-repeat", "--shutdown-timeout", "--stride"];
+    private static readonly HashSet<string> ZeroAllowed = ["--threads", "--seed", "--warmup-steps", "--bootstrap", "--port", "--copies", "--max-repeat", "--shutdown-timeout", "--stride", "--max-batch-tokens"];
 
     /// <summary>
     /// Every number option is checked while parsing, so a mistake is one line before any work: counts and sizes are at

@@ -166,6 +166,8 @@ public sealed class TextClassifier : IDisposable
         options ??= ClassifyOptions.Default;
         if (options.BatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be at least 1.");
+        if (options.MaxBatchTokens < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxBatchTokens must be at least 1 (or null for no limit).");
         if (inputs.Count == 0)
             return [];
         if (options.MaxLength > MaxLength)
@@ -179,7 +181,7 @@ public sealed class TextClassifier : IDisposable
             if (encodings[i].Length > MaxLength)
                 throw new TokenizationException($"Input {i}: {encodings[i].Length} tokens, more than the {MaxLength} the model takes.", i);
         }
-        var logits = ForwardAll(encodings, options.BatchSize, progress, cancellationToken);
+        var logits = ForwardAll(encodings, options, progress, cancellationToken);
         return [.. logits.Select(l => Score(l, options))];
     }
 
@@ -200,7 +202,7 @@ public sealed class TextClassifier : IDisposable
                 throw new TokenizationException($"Input {i}: {e.Message}", i);
             }
         }
-        var logits = ForwardAll([.. windows.SelectMany(w => w)], options.BatchSize, null, cancellationToken);
+        var logits = ForwardAll([.. windows.SelectMany(w => w)], options, null, cancellationToken);
         var results = new Classification[inputs.Count];
         var next = 0;
         for (var i = 0; i < inputs.Count; i++)
@@ -234,21 +236,38 @@ public sealed class TextClassifier : IDisposable
     }
 
     // The logits of each encoding, run in batches of similar length.
-    private float[][] ForwardAll(IReadOnlyList<Tokenization.Encoding> encodings, int batchSize, IProgress<int>? progress, CancellationToken cancellationToken)
+    private float[][] ForwardAll(IReadOnlyList<Tokenization.Encoding> encodings, ClassifyOptions options, IProgress<int>? progress, CancellationToken cancellationToken)
     {
         var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
         var results = new float[encodings.Count][];
         var labels = Config.NumLabels;
-        for (var start = 0; start < order.Length; start += batchSize)
+        foreach (var (start, end) in Batches([.. order.Select(i => encodings[i].Length)], options.BatchSize, options.MaxBatchTokens))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = order.Skip(start).Take(batchSize).ToArray();
+            var batch = order[start..end];
             var logits = Forward([.. batch.Select(i => encodings[i])]);
             for (var b = 0; b < batch.Length; b++)
                 results[batch[b]] = logits.AsSpan(b * labels, labels).ToArray();
-            progress?.Report(Math.Min(start + batchSize, order.Length));
+            progress?.Report(end);
         }
         return results;
+    }
+
+    /// <summary>
+    /// Splits lengths sorted shortest first into consecutive batches [start, end): at most <paramref name="batchSize"/>
+    /// inputs, and at most <paramref name="maxTokens"/> token positions once padded to the batch's longest (its last);
+    /// an input longer than the budget goes alone.
+    /// </summary>
+    internal static IEnumerable<(int Start, int End)> Batches(int[] sortedLengths, int batchSize, int? maxTokens)
+    {
+        for (var start = 0; start < sortedLengths.Length;)
+        {
+            var end = start + 1;
+            while (end < sortedLengths.Length && end - start < batchSize && (maxTokens is not { } limit || (long)(end - start + 1) * sortedLengths[end] <= limit))
+                end++;
+            yield return (start, end);
+            start = end;
+        }
     }
 
     /// <summary>Tokenizes inputs as the model expects them: its <see cref="Preprocessing"/> first, then its tokenizer.</summary>

@@ -46,6 +46,7 @@ public class UserMistakeTests
         ["host that is a name"] = new(["serve", "--model", Model, "--host", "nosuchhost.invalid"], "--host must be an IP address or localhost"),
         ["negative threads"] = new(["classify", "--model", Model, "--threads", "-1", "hi"], "--threads must be at least 0, not -1"),
         ["zero batch size"] = new(["classify", "--model", Model, "--batch-size", "0", "hi"], "--batch-size must be at least 1, not 0"),
+        ["negative token budget"] = new(["classify", "--model", Model, "--max-batch-tokens", "-1", "hi"], "--max-batch-tokens must be at least 0, not -1"),
         ["learning rate NaN"] = new(["train", "--model", Model, "--train", "{dir}/t.tsv", "--output", "{dir}/out", "--learning-rate", "NaN"], "--learning-rate must be a finite number",
             new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\nbad\tnegative\n") }),
         ["unknown metric for the best model"] = new(["train", "--model", Model, "--train", "{dir}/t.tsv", "--output", "{dir}/out", "--metric-for-best-model", "acc"],

@@ -45,6 +45,34 @@ public class TextClassifierTests
         }
     }
 
+    [Fact]
+    public void BatchesHoldAtMostBatchSizeInputsAndMaxBatchTokensPositions()
+    {
+        // Lengths sorted shortest first; a batch is padded to its last (longest) member.
+        int[] lengths = [3, 3, 4, 5, 9, 9, 20];
+        // 3 × 4 = 12 fits 12; 2 × 9 = 18 does not, so 5 and each 9 go alone, and 20 is over the budget by itself.
+        Assert.Equal([(0, 3), (3, 4), (4, 5), (5, 6), (6, 7)], TextClassifier.Batches(lengths, 3, 12));
+        Assert.Equal([(0, 3), (3, 6), (6, 7)], TextClassifier.Batches(lengths, 3, null));
+        Assert.Equal([(0, 2), (2, 4), (4, 6), (6, 7)], TextClassifier.Batches(lengths, 2, 1000));
+        Assert.Empty(TextClassifier.Batches([], 3, 12));
+    }
+
+    [Fact]
+    public void ATokenBudgetChangesTheBatchesNotTheResults()
+    {
+        using var classifier = TextClassifier.Load(SharedFiles.Model("bert-pair-3label"));
+        var texts = Enumerable.Range(1, 9).Select(n => new TextInput(string.Join(' ', Enumerable.Repeat("harga beras naik", n)))).ToArray();
+        var unlimited = classifier.ClassifyBatch(texts, new ClassifyOptions { TopK = null, MaxBatchTokens = null });
+        // 20 positions: one or two inputs per pass instead of all nine in one.
+        var budgeted = classifier.ClassifyBatch(texts, new ClassifyOptions { TopK = null, MaxBatchTokens = 20 });
+        for (var i = 0; i < texts.Length; i++)
+        {
+            for (var k = 0; k < unlimited[i].Logits.Count; k++)
+                Assert.True(Math.Abs(unlimited[i].Logits[k] - budgeted[i].Logits[k]) <= 1e-5, $"input {i} logit {k}: {budgeted[i].Logits[k]} vs {unlimited[i].Logits[k]}");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => classifier.ClassifyBatch(texts, new ClassifyOptions { MaxBatchTokens = 0 }));
+    }
+
     public static TheoryData<string, Nuansa.Models.Int8Weights> ModelsAndInt8Forms() => Nuansa.Tests.Models.QuantizationTests.ModelsAndForms();
 
     [Theory]
