@@ -129,7 +129,7 @@ internal sealed class ModelWorker : IAsyncDisposable
             var logits = items.Select(item => new float[item.Inputs.Count][]).ToArray();
             var labels = Classifier.Config.NumLabels;
             var clock = Stopwatch.StartNew();
-            foreach (var batch in PaddingAwareBatches(all.Select(x => x.Encoding.Length).ToArray(), _options.MaxBatchSize).Select(r => all[r]))
+            foreach (var batch in PaddingAwareBatches(all.Select(x => x.Encoding.Length).ToArray(), _options.MaxBatchSize, _options.MaxBatchTokens).Select(r => all[r]))
             {
                 var output = Classifier.Forward([.. batch.Select(x => x.Encoding)]);
                 for (var b = 0; b < batch.Length; b++)
@@ -156,11 +156,12 @@ internal sealed class ModelWorker : IAsyncDisposable
     }
 
     /// <summary>
-    /// Splits inputs sorted by length into forward passes of at most <paramref name="maxBatch"/>, starting a new one
-    /// when padding to the longer input would waste more than a fifth of the pass: on a CPU a padded token costs as
-    /// much as a real one, so mixing short and long requests would slow both.
+    /// Splits inputs sorted by length into forward passes of at most <paramref name="maxBatch"/> inputs and
+    /// <paramref name="maxTokens"/> padded positions (a longer input goes alone), starting a new one also when padding
+    /// to the longer input would waste more than a fifth of the pass: on a CPU a padded token costs as much as a real
+    /// one, so mixing short and long requests would slow both.
     /// </summary>
-    internal static IEnumerable<Range> PaddingAwareBatches(int[] sortedLengths, int maxBatch)
+    internal static IEnumerable<Range> PaddingAwareBatches(int[] sortedLengths, int maxBatch, int? maxTokens)
     {
         var start = 0;
         long real = 0;
@@ -168,7 +169,7 @@ internal sealed class ModelWorker : IAsyncDisposable
         {
             var count = i - start + 1;
             var padded = (long)count * sortedLengths[i];
-            if (count > maxBatch || (count > 1 && padded > 1.2 * (real + sortedLengths[i])))
+            if (count > maxBatch || (count > 1 && (padded > 1.2 * (real + sortedLengths[i]) || padded > maxTokens)))
             {
                 yield return start..i;
                 start = i;

@@ -32,8 +32,8 @@ internal sealed class NuansaEndpoints : IAsyncDisposable
     {
         if (options.Models.Count == 0 && options.Pipelines.Count == 0)
             throw new NuansaException("Give at least one model or pipeline to serve.");
-        if (options.MaxBatchSize < 1 || options.MaxClientBatchSize < 1 || options.MaxConcurrentRequests < 1)
-            throw new NuansaException("Batch sizes and the request limit must be at least 1.");
+        if (options.MaxBatchSize < 1 || options.MaxClientBatchSize < 1 || options.MaxConcurrentRequests < 1 || options.MaxBatchTokens < 1)
+            throw new NuansaException("Batch sizes, the token limit and the request limit must be at least 1.");
         var duplicate = options.Models.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate != null)
             throw new NuansaException($"Two models are named '{duplicate.Key}'.");
@@ -461,6 +461,7 @@ internal sealed class NuansaEndpoints : IAsyncDisposable
             ["precision"] = c.Precision,
             ["thread_pool"] = Graphs.Onnx.OnnxRuntimeThreads.Shared ? "shared" : "per model",
             ["max_batch_size"] = _options.MaxBatchSize,
+            ["max_batch_tokens"] = _options.MaxBatchTokens,
             ["max_client_batch_size"] = _options.MaxClientBatchSize,
             ["max_concurrent_requests"] = _options.MaxConcurrentRequests,
             ["max_input_chars"] = MaxChars(c),

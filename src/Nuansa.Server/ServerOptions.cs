@@ -29,6 +29,12 @@ public sealed record ServerOptions
     /// <summary>Inputs per forward pass when requests are batched together.</summary>
     public int MaxBatchSize { get; init; } = 32;
 
+    /// <summary>
+    /// Token positions per forward pass, padding included (TEI's <c>max_batch_tokens</c>; see
+    /// <see cref="Nuansa.Inference.ClassifyOptions.MaxBatchTokens"/>, whose default it shares); null sets no limit.
+    /// </summary>
+    public int? MaxBatchTokens { get; init; } = Nuansa.Inference.ClassifyOptions.Default.MaxBatchTokens;
+
     /// <summary>Inputs one request may send (TEI's <c>max_client_batch_size</c>).</summary>
     public int MaxClientBatchSize { get; init; } = 32;
 

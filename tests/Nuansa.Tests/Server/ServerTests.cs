@@ -224,6 +224,7 @@ public sealed class ServerTests : IAsyncLifetime
         Assert.Equal(["negative", "neutral", "positive"], info["labels"]!.AsArray().Select(l => l!.GetValue<string>()));
         Assert.Equal(512, info["max_input_length"]!.GetValue<int>());
         Assert.Equal(4, info["max_client_batch_size"]!.GetValue<int>());
+        Assert.Equal(1024, info["max_batch_tokens"]!.GetValue<int>());
         Assert.Equal(["pair", "multi"], info["models"]!.AsArray().Select(l => l!.GetValue<string>()));
         var health = JsonNode.Parse(await _client.GetStringAsync("/health"))!;
         Assert.Equal("ok", health["status"]!.GetValue<string>());
@@ -250,10 +251,12 @@ public class PaddingAwareBatchTests
         // Sorted lengths: 10, 10, 11 pad to 33 for 31 real tokens (≤ 1.2×); adding 20 would pad to 80 for 51 → new pass.
         // 20, 21, 22 pad to 66 for 63; 40 would pad to 160 for 103 → new pass; the limit of 3 per pass also cuts.
         int[] lengths = [10, 10, 11, 20, 21, 22, 40];
-        var batches = ModelWorker.PaddingAwareBatches(lengths, 3).Select(r => lengths[r]).ToArray();
+        var batches = ModelWorker.PaddingAwareBatches(lengths, 3, null).Select(r => lengths[r]).ToArray();
         Assert.Equal([[10, 10, 11], [20, 21, 22], [40]], batches);
-        Assert.Equal([[5, 5], [5, 5], [5]], ModelWorker.PaddingAwareBatches([5, 5, 5, 5, 5], 2).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
-        Assert.Empty(ModelWorker.PaddingAwareBatches([], 4));
+        Assert.Equal([[5, 5], [5, 5], [5]], ModelWorker.PaddingAwareBatches([5, 5, 5, 5, 5], 2, null).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
+        Assert.Empty(ModelWorker.PaddingAwareBatches([], 4, null));
+        // A token limit of 40: 10, 10, 11 pad to 33; 20 and 21 pad to 42, so each goes alone, as 40 does at its limit.
+        Assert.Equal([[10, 10, 11], [20], [21], [22], [40]], ModelWorker.PaddingAwareBatches(lengths, 3, 40).Select(r => lengths[r]).ToArray());
     }
 }
 
