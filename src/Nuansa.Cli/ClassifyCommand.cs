@@ -29,7 +29,7 @@ internal static class ClassifyCommand
         var longText = new LongTextOptions();
         var showWindows = new Option<bool>("--show-windows") { Description = "With --long-text chunk: also write each window's labels and logits (JSON output)." };
         var batchSize = new Option<int>("--batch-size") { Description = "Inputs per forward pass.", DefaultValueFactory = _ => 32 };
-        var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Token positions per forward pass, padding included (0: no limit).", DefaultValueFactory = _ => ClassifyOptions.Default.MaxBatchTokens ?? 0 };
+        var maxBatchTokens = CliParsing.MaxBatchTokensOption();
         var tasks = new TaskOptions();
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var precision = PrecisionOptions.ForRunning();
@@ -53,7 +53,7 @@ internal static class ClassifyCommand
                 Truncation = TokenizeCommand.ParseTruncation(parse.GetValue(truncation)!),
                 TruncationSide = CliParsing.TruncationSide(parse.GetValue(truncationSide)!),
                 BatchSize = parse.GetValue(batchSize) is var b and > 0 ? b : throw new NuansaException("--batch-size must be at least 1."),
-                MaxBatchTokens = parse.GetValue(maxBatchTokens) is var t and > 0 ? t : null,
+                MaxBatchTokens = CliParsing.MaxBatchTokens(parse, maxBatchTokens),
             });
             var loadOptions = precision.Apply(parse, new TextClassifierOptions
             {

@@ -32,7 +32,7 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "Threads per forward pass (0: all cores).", DefaultValueFactory = _ => 0 };
         var defaults = new ServerOptions();
         var maxBatch = new Option<int>("--max-batch-size") { Description = "Inputs per forward pass when requests are batched together.", DefaultValueFactory = _ => defaults.MaxBatchSize };
-        var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Token positions per forward pass, padding included (0: no limit).", DefaultValueFactory = _ => defaults.MaxBatchTokens ?? 0 };
+        var maxBatchTokens = CliParsing.MaxBatchTokensOption();
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Inputs one request may send.", DefaultValueFactory = _ => defaults.MaxClientBatchSize };
         var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests in flight per model before new ones get 429.", DefaultValueFactory = _ => defaults.MaxConcurrentRequests };
         var maxInputChars = new Option<int?>("--max-input-chars") { Description = "Characters one input may hold, checked before tokenizing (default: 250 per token of the model's limit, as TEI)." };
@@ -65,7 +65,7 @@ internal static class ServeCommand
                     Tasks = tasks.Read(parse),
                     Threads = parse.GetValue(threads),
                     MaxBatchSize = parse.GetValue(maxBatch),
-                    MaxBatchTokens = parse.GetValue(maxBatchTokens) is var t and > 0 ? t : null,
+                    MaxBatchTokens = CliParsing.MaxBatchTokens(parse, maxBatchTokens),
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),
                     MaxConcurrentRequests = parse.GetValue(maxConcurrent),
                     MaxInputChars = parse.GetValue(maxInputChars),

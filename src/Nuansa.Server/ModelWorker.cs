@@ -129,7 +129,7 @@ internal sealed class ModelWorker : IAsyncDisposable
             var logits = items.Select(item => new float[item.Inputs.Count][]).ToArray();
             var labels = Classifier.Config.NumLabels;
             var clock = Stopwatch.StartNew();
-            foreach (var batch in PaddingAwareBatches(all.Select(x => x.Encoding.Length).ToArray(), _options.MaxBatchSize, _options.MaxBatchTokens).Select(r => all[r]))
+            foreach (var batch in TextClassifier.Batches([.. all.Select(x => x.Encoding.Length)], _options.MaxBatchSize, _options.MaxBatchTokens, MaxPadding).Select(r => all[r]))
             {
                 var output = Classifier.Forward([.. batch.Select(x => x.Encoding)]);
                 for (var b = 0; b < batch.Length; b++)
@@ -156,30 +156,10 @@ internal sealed class ModelWorker : IAsyncDisposable
     }
 
     /// <summary>
-    /// Splits inputs sorted by length into forward passes of at most <paramref name="maxBatch"/> inputs and
-    /// <paramref name="maxTokens"/> padded positions (a longer input goes alone), starting a new one also when padding
-    /// to the longer input would waste more than a fifth of the pass: on a CPU a padded token costs as much as a real
-    /// one, so mixing short and long requests would slow both.
+    /// Requests of different lengths share a pass only while padding adds at most a fifth to its real tokens: on a CPU
+    /// a padded token costs as much as a real one, so mixing short and long requests would slow both.
     /// </summary>
-    internal static IEnumerable<Range> PaddingAwareBatches(int[] sortedLengths, int maxBatch, int? maxTokens)
-    {
-        var start = 0;
-        long real = 0;
-        for (var i = 0; i < sortedLengths.Length; i++)
-        {
-            var count = i - start + 1;
-            var padded = (long)count * sortedLengths[i];
-            if (count > maxBatch || (count > 1 && (padded > 1.2 * (real + sortedLengths[i]) || padded > maxTokens)))
-            {
-                yield return start..i;
-                start = i;
-                real = 0;
-            }
-            real += sortedLengths[i];
-        }
-        if (start < sortedLengths.Length)
-            yield return start..sortedLengths.Length;
-    }
+    internal const double MaxPadding = 1.2;
 
     public async ValueTask DisposeAsync()
     {

@@ -241,33 +241,43 @@ public sealed class TextClassifier : IDisposable
         var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
         var results = new float[encodings.Count][];
         var labels = Config.NumLabels;
-        foreach (var (start, end) in Batches([.. order.Select(i => encodings[i].Length)], options.BatchSize, options.MaxBatchTokens))
+        foreach (var range in Batches([.. order.Select(i => encodings[i].Length)], options.BatchSize, options.MaxBatchTokens))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = order[start..end];
+            var batch = order[range];
             var logits = Forward([.. batch.Select(i => encodings[i])]);
             for (var b = 0; b < batch.Length; b++)
                 results[batch[b]] = logits.AsSpan(b * labels, labels).ToArray();
-            progress?.Report(end);
+            progress?.Report(range.End.Value);
         }
         return results;
     }
 
     /// <summary>
-    /// Splits lengths sorted shortest first into consecutive batches [start, end): at most <paramref name="batchSize"/>
-    /// inputs, and at most <paramref name="maxTokens"/> token positions once padded to the batch's longest (its last);
-    /// an input longer than the budget goes alone.
+    /// Splits inputs sorted shortest first (their lengths) into consecutive forward passes: at most
+    /// <paramref name="maxBatch"/> inputs and <paramref name="maxTokens"/> token positions once padded to the pass's
+    /// longest, its last (an input longer than that goes alone); with <paramref name="maxPadding"/>, a new pass also
+    /// starts where padding would make it more than that many times its real tokens. For callers that batch
+    /// encodings themselves, as the server does across requests.
     /// </summary>
-    internal static IEnumerable<(int Start, int End)> Batches(int[] sortedLengths, int batchSize, int? maxTokens)
+    public static IEnumerable<Range> Batches(IReadOnlyList<int> sortedLengths, int maxBatch, int? maxTokens, double? maxPadding = null)
     {
-        for (var start = 0; start < sortedLengths.Length;)
+        var start = 0;
+        long real = 0;
+        for (var i = 0; i < sortedLengths.Count; i++)
         {
-            var end = start + 1;
-            while (end < sortedLengths.Length && end - start < batchSize && (maxTokens is not { } limit || (long)(end - start + 1) * sortedLengths[end] <= limit))
-                end++;
-            yield return (start, end);
-            start = end;
+            var count = i - start + 1;
+            var padded = (long)count * sortedLengths[i];
+            if (count > maxBatch || (count > 1 && (padded > maxTokens || padded > maxPadding * (real + sortedLengths[i]))))
+            {
+                yield return start..i;
+                start = i;
+                real = 0;
+            }
+            real += sortedLengths[i];
         }
+        if (start < sortedLengths.Count)
+            yield return start..sortedLengths.Count;
     }
 
     /// <summary>Tokenizes inputs as the model expects them: its <see cref="Preprocessing"/> first, then its tokenizer.</summary>

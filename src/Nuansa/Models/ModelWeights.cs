@@ -123,16 +123,9 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
     /// </summary>
     public (string Weight, string Bias) MergedLinear(GraphBuilder g, string name, IReadOnlyList<string> linears, long outFeatures, long inFeatures)
     {
-        var parts = linears.Select(l => Transpose(Get($"{l}.weight", outFeatures, inFeatures), (int)outFeatures, (int)inFeatures)).ToArray();
-        long total = outFeatures * parts.Length;
-        var merged = new float[inFeatures * total];
-        for (var r = 0; r < inFeatures; r++)
-        {
-            for (var p = 0; p < parts.Length; p++)
-                Array.Copy(parts[p], r * outFeatures, merged, r * total + p * outFeatures, outFeatures);
-        }
-        var bias = linears.SelectMany(l => Get($"{l}.bias", outFeatures)).ToArray();
-        return (g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, total], merged)), g.Initializer(TensorData.Float($"{name}.bias", [total], bias)));
+        var total = outFeatures * linears.Count;
+        var weight = Transpose(Stacked(linears, "weight", outFeatures, inFeatures), (int)total, (int)inFeatures);
+        return (g.Initializer(TensorData.Float($"{name}.weight", [inFeatures, total], weight)), MergedBias(g, name, linears, outFeatures));
     }
 
     /// <summary>
@@ -141,13 +134,15 @@ internal sealed class ModelWeights(WeightStore? store, string basePrefix, bool t
     /// </summary>
     public (string Weight, string Scale, string Bias) MergedQuantizedLinear(GraphBuilder g, string name, IReadOnlyList<string> linears, long outFeatures, long inFeatures)
     {
-        var rows = linears.SelectMany(l => Get($"{l}.weight", outFeatures, inFeatures)).ToArray();
-        long total = outFeatures * linears.Count;
-        var (values, scales) = QuantizedLinear.QuantizeRows(rows, (int)total, (int)inFeatures, Int8Kernels.Levels(Int8Weights));
-        var bias = linears.SelectMany(l => Get($"{l}.bias", outFeatures)).ToArray();
-        return (g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, total], Transpose(values, (int)total, (int)inFeatures))),
-            g.Initializer(TensorData.Float($"{name}.weight_scale", [total], scales)), g.Initializer(TensorData.Float($"{name}.bias", [total], bias)));
+        var (quantized, scales) = QuantizedLinear.Weight(g, name, Stacked(linears, "weight", outFeatures, inFeatures), outFeatures * linears.Count, inFeatures, Int8Weights);
+        return (quantized, scales, MergedBias(g, name, linears, outFeatures));
     }
+
+    // The linears' tensors one after another: their [out, in] weights stacked as one [Σ out, in], their biases as one [Σ out].
+    private float[] Stacked(IReadOnlyList<string> linears, string tensor, params long[] shape) => [.. linears.SelectMany(l => Get($"{l}.{tensor}", shape))];
+
+    private string MergedBias(GraphBuilder g, string name, IReadOnlyList<string> linears, long outFeatures) =>
+        g.Initializer(TensorData.Float($"{name}.bias", [outFeatures * linears.Count], Stacked(linears, "bias", outFeatures)));
 
     /// <summary>An <c>nn.Embedding</c> lookup of <paramref name="ids"/>; int8-quantized models store the table as int8 rows.</summary>
     public string Embedding(GraphBuilder g, string name, long rows, long size, string ids, long? paddingRow = null)

@@ -149,16 +149,24 @@ internal static class QuantizedLinear
     /// </summary>
     public static string Build(GraphBuilder g, string x, string name, float[] weight, float[] bias, long outFeatures, long inFeatures, Int8Weights form)
     {
-        var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures, Int8Kernels.Levels(form));
-        // [in, out] for MatMulInteger, as the float32 graph stores its weights.
-        var quantized = g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], ModelWeights.Transpose(values, (int)outFeatures, (int)inFeatures)));
-        var scale = g.Initializer(TensorData.Float($"{name}.weight_scale", [outFeatures], scales));
+        var (quantized, scale) = Weight(g, name, weight, outFeatures, inFeatures, form);
         var zeroPoint = g.Initializer(TensorData.Int8($"{name}.weight_zero_point", [outFeatures], new sbyte[outFeatures]));
         // Outputs: x as uint8, its scale, its zero point.
         var xq = g.OpOutputs("DynamicQuantizeLinear", [x], 3);
         var product = g.Op("MatMulInteger", [xq[0], quantized, xq[2], zeroPoint]);
         var y = g.Mul(g.Cast(product, ElementType.Float), g.Mul(xq[1], scale));
         return g.Add(y, g.Initializer(TensorData.Float($"{name}.bias", [outFeatures], bias)));
+    }
+
+    /// <summary>
+    /// An HF [out, in] linear weight quantized in the given (resolved) form as initializers: the int8 values stored
+    /// [in, out] (MatMulInteger's layout, as the float32 graph stores its weights) and one scale per output channel.
+    /// </summary>
+    public static (string Quantized, string Scale) Weight(GraphBuilder g, string name, float[] weight, long outFeatures, long inFeatures, Int8Weights form)
+    {
+        var (values, scales) = QuantizeRows(weight, (int)outFeatures, (int)inFeatures, Int8Kernels.Levels(form));
+        return (g.Initializer(TensorData.Int8($"{name}.weight_quantized", [inFeatures, outFeatures], ModelWeights.Transpose(values, (int)outFeatures, (int)inFeatures))),
+            g.Initializer(TensorData.Float($"{name}.weight_scale", [outFeatures], scales)));
     }
 
     /// <summary>

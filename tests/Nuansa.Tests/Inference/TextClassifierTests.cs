@@ -51,10 +51,11 @@ public class TextClassifierTests
         // Lengths sorted shortest first; a batch is padded to its last (longest) member.
         int[] lengths = [3, 3, 4, 5, 9, 9, 20];
         // 3 × 4 = 12 fits 12; 2 × 9 = 18 does not, so 5 and each 9 go alone, and 20 is over the budget by itself.
-        Assert.Equal([(0, 3), (3, 4), (4, 5), (5, 6), (6, 7)], TextClassifier.Batches(lengths, 3, 12));
-        Assert.Equal([(0, 3), (3, 6), (6, 7)], TextClassifier.Batches(lengths, 3, null));
-        Assert.Equal([(0, 2), (2, 4), (4, 6), (6, 7)], TextClassifier.Batches(lengths, 2, 1000));
-        Assert.Empty(TextClassifier.Batches([], 3, 12));
+        static (int, int)[] Split(int[] lengths, int batch, int? tokens) => [.. TextClassifier.Batches(lengths, batch, tokens).Select(r => (r.Start.Value, r.End.Value))];
+        Assert.Equal([(0, 3), (3, 4), (4, 5), (5, 6), (6, 7)], Split(lengths, 3, 12));
+        Assert.Equal([(0, 3), (3, 6), (6, 7)], Split(lengths, 3, null));
+        Assert.Equal([(0, 2), (2, 4), (4, 6), (6, 7)], Split(lengths, 2, 1000));
+        Assert.Empty(Split([], 3, 12));
     }
 
     [Fact]

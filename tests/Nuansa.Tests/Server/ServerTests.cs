@@ -251,12 +251,12 @@ public class PaddingAwareBatchTests
         // Sorted lengths: 10, 10, 11 pad to 33 for 31 real tokens (≤ 1.2×); adding 20 would pad to 80 for 51 → new pass.
         // 20, 21, 22 pad to 66 for 63; 40 would pad to 160 for 103 → new pass; the limit of 3 per pass also cuts.
         int[] lengths = [10, 10, 11, 20, 21, 22, 40];
-        var batches = ModelWorker.PaddingAwareBatches(lengths, 3, null).Select(r => lengths[r]).ToArray();
+        var batches = Nuansa.Inference.TextClassifier.Batches(lengths, 3, null, ModelWorker.MaxPadding).Select(r => lengths[r]).ToArray();
         Assert.Equal([[10, 10, 11], [20, 21, 22], [40]], batches);
-        Assert.Equal([[5, 5], [5, 5], [5]], ModelWorker.PaddingAwareBatches([5, 5, 5, 5, 5], 2, null).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
-        Assert.Empty(ModelWorker.PaddingAwareBatches([], 4, null));
+        Assert.Equal([[5, 5], [5, 5], [5]], Nuansa.Inference.TextClassifier.Batches([5, 5, 5, 5, 5], 2, null, ModelWorker.MaxPadding).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
+        Assert.Empty(Nuansa.Inference.TextClassifier.Batches([], 4, null, ModelWorker.MaxPadding));
         // A token limit of 40: 10, 10, 11 pad to 33; 20 and 21 pad to 42, so each goes alone, as 40 does at its limit.
-        Assert.Equal([[10, 10, 11], [20], [21], [22], [40]], ModelWorker.PaddingAwareBatches(lengths, 3, 40).Select(r => lengths[r]).ToArray());
+        Assert.Equal([[10, 10, 11], [20], [21], [22], [40]], Nuansa.Inference.TextClassifier.Batches(lengths, 3, 40, ModelWorker.MaxPadding).Select(r => lengths[r]).ToArray());
     }
 }
 
