@@ -24,8 +24,9 @@ internal static class ForwardProfile
         using var weights = WeightStore.Open(folder);
         var graph = SequenceClassifier.Build(ModelConfig.Load(folder), weights, options);
         using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
-        so.EnableProfiling = true;
+        // The prefix is read when profiling is switched on, so it goes first.
         so.ProfileOutputPathPrefix = Path.Combine(Path.GetTempPath(), "nuansa-forward-profile");
+        so.EnableProfiling = true;
         // As the benchmarks run their sessions.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         using var session = new InferenceSession(OnnxWriter.Serialize(graph), so);

@@ -111,7 +111,16 @@ public static class Program
                 seconds[i].Add(clock.Elapsed.TotalSeconds);
             }
         }
-        return [.. seconds.Select(s => s.Order().ElementAt(s.Count / 2))];
+        return [.. seconds.Select(s => MedianOf(s))];
+    }
+
+    /// <summary>The median as Python's statistics.median takes it (the mean of the middle two for an even count), so
+    /// that a side measured here and a side measured by a Python script are summarized alike.</summary>
+    internal static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        var half = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
     }
 
     internal static (double A, double B) MedianPair(int repeats, Action a, Action b)

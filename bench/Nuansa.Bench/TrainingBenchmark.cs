@@ -46,7 +46,7 @@ internal static class TrainingBenchmark
         }
         Step(); // warm-up
         var seconds = Program.Median(repeats, Step);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: forward+backward in ONNX Runtime {inGraph.Skip(1).Order().ElementAt((inGraph.Count - 1) / 2):F3} s of {seconds:F3} s a step"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name}: forward+backward in ONNX Runtime {Program.MedianOf(inGraph.Skip(1)):F3} s of {seconds:F3} s a step"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"nuansa train {name} batch={batch}x{length} threads={threads} step_s={seconds:F3} tokens_per_s={batch * length / seconds:F0} peak_working_set_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}"));
     }

@@ -25,12 +25,13 @@ internal static class TrainingProfile
             IntraOpNumThreads = threads,
             InterOpNumThreads = 1,
         };
-        options.EnableProfiling = true;
         if (Environment.GetEnvironmentVariable("NO_MEM_PATTERN") == "1")
             options.EnableMemoryPattern = false;
         if (Environment.GetEnvironmentVariable("NO_ARENA") == "1")
             options.EnableCpuMemArena = false;
+        // The prefix is read when profiling is switched on, so it goes first.
         options.ProfileOutputPathPrefix = prefix;
+        options.EnableProfiling = true;
         using var session = new InferenceSession(OnnxWriter.Serialize(graph.Graph), options);
         var data = TrainingBenchmark.RandomBatch(config, batch, length);
         var parameters = graph.Parameters.ToDictionary(p => p.Name, p => graph.InitialValues[p.Name]);
@@ -48,6 +49,7 @@ internal static class TrainingProfile
         }
         var file = session.EndProfiling();
         Summarize(file, steps + 1);
+        File.Delete(file);
         return 0;
     }
 

@@ -19,6 +19,7 @@ internal sealed record StepResult(float Loss, float[] Logits, IReadOnlyList<floa
 /// </summary>
 internal sealed class TrainingSession : IDisposable
 {
+    private readonly OnnxSession _owner;
     private readonly InferenceSession _session;
     private readonly bool[][] _masks;
 
@@ -29,7 +30,8 @@ internal sealed class TrainingSession : IDisposable
     {
         Graph = graph;
         Seed = seed;
-        _session = CreateSession(graph.Graph, threads);
+        _owner = CreateSession(graph.Graph, threads);
+        _session = _owner.Session;
         _masks = [.. graph.DropoutMasks.Select(_ => Array.Empty<bool>())];
         UsesTokenTypes = _session.InputMetadata.ContainsKey("token_type_ids");
     }
@@ -134,10 +136,10 @@ internal sealed class TrainingSession : IDisposable
         return feeds;
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose() => _owner.Dispose();
 
-    internal static InferenceSession CreateSession(Graphs.Graph graph, int threads) =>
-        OnnxSession.CreateInferenceSession(graph, new SessionSettings { IntraOpThreads = threads, MemoryPattern = false, OwnThreads = true });
+    internal static OnnxSession CreateSession(Graphs.Graph graph, int threads) =>
+        new(graph, new SessionSettings { IntraOpThreads = threads, MemoryPattern = false, OwnThreads = true });
 
     /// <summary>The token inputs of a batch and the current value of every parameter, as ONNX Runtime values.</summary>
     internal static Dictionary<string, OrtValue> ModelFeeds(TrainingBatch batch, IEnumerable<Models.Parameter> parameters,

@@ -90,17 +90,47 @@ public class ForwardParityTests
     }
 
     [Fact]
-    public void LargeModelsLoadThroughExternalData()
+    public void LargeModelsLoadThroughAMappedExternalDataFileThatIsDeletedAtOnce()
     {
-        // Past the inline limit (2 GB models in practice; forced here) weights go through an external-data file.
+        // Past the inline limit (base-size models and up; forced here) weights go through an external-data file
+        // that ONNX Runtime maps; the file is gone once the session exists, and the session still runs.
         var folder = SharedFiles.Model("roberta-2label");
         var config = ModelConfig.Load(folder);
         using var store = WeightStore.Open(folder);
         using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
-        using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0 });
-        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
-        AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "external data");
-        Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "nuansa-session-*"));
+        var temporary = Directory.CreateTempSubdirectory("nuansa-test-").FullName;
+        try
+        {
+            using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = temporary });
+            Assert.Empty(Directory.GetFileSystemEntries(temporary));
+            var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
+            AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "external data");
+        }
+        finally
+        {
+            Directory.Delete(temporary, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void AModelLoadsFromMemoryWhenItsTemporaryFileCannotBeWritten()
+    {
+        var folder = SharedFiles.Model("roberta-2label");
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        var notAFolder = Path.GetTempFileName();
+        try
+        {
+            using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = notAFolder });
+            var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
+            AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "weights from memory");
+            Assert.True(File.Exists(notAFolder));
+        }
+        finally
+        {
+            File.Delete(notAFolder);
+        }
     }
 
     private static void AssertClose(float[] expected, float[] actual, double tolerance, string what)

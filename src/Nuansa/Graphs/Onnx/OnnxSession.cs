@@ -11,8 +11,15 @@ internal sealed record SessionSettings
     /// <summary>ONNX Runtime's graph optimizations (fusions, constant folding); <c>All</c> by default.</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
-    /// <summary>Weights up to this many bytes go inside the serialized model; more go through an external-data file.</summary>
-    public long InlineWeightLimit { get; init; } = 1L << 30;
+    /// <summary>
+    /// Weights up to this many bytes go inside the serialized model, which ONNX Runtime copies. More go through a
+    /// temporary external-data file, which it maps into memory instead: only the weights it repacks for its kernels
+    /// and the pages read stay resident (BERT-base in float32: 0.44 GB resident after loading instead of 1.5 GB).
+    /// </summary>
+    public long InlineWeightLimit { get; init; } = 16L << 20;
+
+    /// <summary>Where that temporary file goes; the system's temporary folder (<c>TMPDIR</c>) by default.</summary>
+    public string? TemporaryFolder { get; init; }
 
     /// <summary>
     /// ONNX Runtime's memory pattern (one planned block per run for all intermediates). Off for training graphs: their
@@ -67,51 +74,84 @@ internal sealed class OnnxSession : IDisposable
 {
     private readonly InferenceSession _session;
 
+    // A session's temporary weight file that the system would not delete while mapped (Windows); deleted with the session.
+    private readonly string? _weightFolder;
+
     /// <summary>
     /// A session for a graph built in memory. A graph whose weights pass <see cref="SessionSettings.InlineWeightLimit"/>
-    /// (protobuf cannot hold more than 2 GB) is loaded through a temporary model file with external data.
+    /// is loaded through a temporary model file with external data, deleted once ONNX Runtime has mapped it.
     /// </summary>
     public OnnxSession(Graph graph, SessionSettings? settings = null)
     {
-        _session = CreateInferenceSession(graph, settings);
+        settings ??= new SessionSettings();
+        var bytes = graph.Initializers.Sum(OnnxWriter.ByteLength);
+        _session = bytes <= settings.InlineWeightLimit
+            ? Create(settings, options => new InferenceSession(OnnxWriter.Serialize(graph), options))
+            : CreateMapped(graph, settings, bytes <= MaxInlineBytes, out _weightFolder);
         InputNames = _session.InputMetadata.Keys.ToArray();
         OutputNames = _session.OutputMetadata.Keys.ToArray();
     }
 
-    /// <summary>
-    /// The one place ONNX Runtime sessions are made (inference, training and evaluation graphs alike): the graph
-    /// serialized in memory, or through a temporary external-data file when its weights pass the protobuf limit.
-    /// </summary>
-    internal static InferenceSession CreateInferenceSession(Graph graph, SessionSettings? settings = null)
+    // Protobuf cannot hold a message over 2 GB: weights past this always go through a file.
+    private const long MaxInlineBytes = 1L << 30;
+
+    private static InferenceSession CreateMapped(Graph graph, SessionSettings settings, bool canInline, out string? undeleted)
     {
-        settings ??= new SessionSettings();
-        if (graph.Initializers.Sum(OnnxWriter.ByteLength) <= settings.InlineWeightLimit)
-            return Create(OnnxWriter.Serialize(graph), settings, null);
-        var folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "nuansa-session-" + Guid.NewGuid().ToString("N"));
+        undeleted = null;
+        var folder = System.IO.Path.Combine(settings.TemporaryFolder ?? System.IO.Path.GetTempPath(), "nuansa-session-" + Guid.NewGuid().ToString("N"));
+        var path = System.IO.Path.Combine(folder, "model.onnx");
         try
         {
-            var path = System.IO.Path.Combine(folder, "model.onnx");
-            OnnxWriter.Write(path, graph, inlineLimit: 0);
-            return Create(File.ReadAllBytes(path), settings, options =>
-                options.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", folder));
+            Directory.CreateDirectory(folder);
+            OnnxWriter.Write(path, graph, inlineLimit: 0, (file, write) =>
+            {
+                using var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+                write(stream);
+            });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && canInline)
+        {
+            // No room or no right to write in the temporary folder: load from memory, at the cost of ORT's copy.
+            TryDelete(folder);
+            return Create(settings, options => new InferenceSession(OnnxWriter.Serialize(graph), options));
+        }
+        try
+        {
+            return Create(settings, options => new InferenceSession(path, options));
         }
         finally
         {
-            Directory.Delete(folder, recursive: true);
+            if (!TryDelete(folder))
+                undeleted = folder;
         }
     }
+
+    private static bool TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The ONNX Runtime session itself, for callers that bind inputs and outputs (training).</summary>
+    internal InferenceSession Session => _session;
 
     /// <summary>A session for a serialized ONNX model.</summary>
     public OnnxSession(byte[] model, SessionSettings? settings = null)
     {
-        _session = Create(model, settings, null);
+        _session = Create(settings ?? new SessionSettings(), options => new InferenceSession(model, options));
         InputNames = _session.InputMetadata.Keys.ToArray();
         OutputNames = _session.OutputMetadata.Keys.ToArray();
     }
 
-    private static InferenceSession Create(byte[] model, SessionSettings? settings, Action<SessionOptions>? configure)
+    private static InferenceSession Create(SessionSettings settings, Func<SessionOptions, InferenceSession> create)
     {
-        settings ??= new SessionSettings();
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = settings.OptimizationLevel,
@@ -124,10 +164,9 @@ internal sealed class OnnxSession : IDisposable
             options.DisablePerSessionThreads();
         if (!settings.AllowSpinning)
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        configure?.Invoke(options);
         try
         {
-            return new InferenceSession(model, options);
+            return create(options);
         }
         catch (OnnxRuntimeException e)
         {
@@ -163,5 +202,10 @@ internal sealed class OnnxSession : IDisposable
         }
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        if (_weightFolder != null)
+            TryDelete(_weightFolder);
+    }
 }

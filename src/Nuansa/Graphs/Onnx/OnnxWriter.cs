@@ -38,30 +38,48 @@ internal static class OnnxWriter
     /// Writes <paramref name="path"/>; a model whose weights pass <paramref name="inlineLimit"/> bytes keeps them in
     /// <c>&lt;name&gt;_data</c> beside it (ONNX external data, as HF Optimum names it). Returns the files written.
     /// </summary>
-    public static IReadOnlyList<string> Write(string path, Graph graph, long inlineLimit = 1L << 30)
+    public static IReadOnlyList<string> Write(string path, Graph graph, long inlineLimit = 1L << 30) =>
+        Write(path, graph, inlineLimit, AtomicFile.Write);
+
+    /// <summary>
+    /// <see cref="Write(string, Graph, long)"/> through <paramref name="writeFile"/> (a path and what to write into
+    /// it): <see cref="AtomicFile.Write"/> for files users keep, a plain stream for a session's temporary copy.
+    /// </summary>
+    internal static IReadOnlyList<string> Write(string path, Graph graph, long inlineLimit, Action<string, Action<Stream>> writeFile)
     {
         var total = graph.Initializers.Sum(ByteLength);
         if (total <= inlineLimit)
         {
-            AtomicFile.Write(path, s => s.Write(Serialize(graph)));
+            writeFile(path, s => s.Write(Serialize(graph)));
             return [path];
         }
         var dataName = System.IO.Path.GetFileName(path) + "_data";
-        var offsets = new Dictionary<TensorData, long>();
+        // Every tensor starts on a 64-byte boundary: ONNX Runtime maps the file into memory, and kernels reading
+        // weights in place then get them aligned as from its own allocator.
+        var placed = new List<(TensorData Tensor, long Offset)>();
         long offset = 0;
         foreach (var tensor in graph.Initializers.Where(t => ByteLength(t) >= 1024))
         {
-            offsets[tensor] = offset;
-            offset += ByteLength(tensor);
+            placed.Add((tensor, offset));
+            offset = (offset + ByteLength(tensor) + DataAlignment - 1) / DataAlignment * DataAlignment;
         }
-        AtomicFile.Write(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, dataName), s =>
+        var offsets = placed.ToDictionary(p => p.Tensor, p => p.Offset);
+        writeFile(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, dataName), s =>
         {
-            foreach (var tensor in offsets.Keys)
+            long written = 0;
+            Span<byte> padding = stackalloc byte[(int)DataAlignment];
+            foreach (var (tensor, start) in placed)
+            {
+                s.Write(padding[..(int)(start - written)]);
                 s.Write(Bytes(tensor));
+                written = start + ByteLength(tensor);
+            }
         });
-        AtomicFile.Write(path, s => s.Write(Serialize(graph, t => offsets.TryGetValue(t, out var o) ? (dataName, o) : null)));
+        writeFile(path, s => s.Write(Serialize(graph, t => offsets.TryGetValue(t, out var o) ? (dataName, o) : null)));
         return [path, dataName];
     }
+
+    private const long DataAlignment = 64;
 
     public static long ByteLength(TensorData tensor) => Bytes(tensor).Length;
 
