@@ -102,7 +102,11 @@ internal sealed class OnnxSession : IDisposable
         var path = System.IO.Path.Combine(folder, "model.onnx");
         try
         {
-            Directory.CreateDirectory(folder);
+            // Readable by this user only: the folder holds the model's weights for as long as loading takes.
+            if (OperatingSystem.IsWindows())
+                Directory.CreateDirectory(folder);
+            else
+                Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             OnnxWriter.Write(path, graph, inlineLimit: 0, (file, write) =>
             {
                 using var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
