@@ -14,7 +14,7 @@ public static class Program
     {
         if (args.Length < 1)
         {
-            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench batch1 <threads> <runs> <baseline model.onnx>\n       Nuansa.Bench train [threads] [repeats] [bert-2x128,bert-base]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench forward-profile [threads] [batch] [fp32|int8-full|int8-reduced] [runs]\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]\n       Nuansa.Bench e2e <model> <anchor.onnx> <texts> <hf encodings> <hf tokenize s> [threads] [repeats] [name]\n       Nuansa.Bench texts <data file> <column> <count> <output>\n       Nuansa.Bench bert-base [vocab.txt]\n       Nuansa.Bench tokenizer-json <vocab.txt> <output>");
+            Console.Error.WriteLine("usage: Nuansa.Bench tokenize <model folder> <texts file, one per line> [repeats]\n       Nuansa.Bench forward [threads] [repeats] [baseline model.onnx]\n       Nuansa.Bench batch1 <threads> <runs> <baseline model.onnx>\n       Nuansa.Bench train [threads] [repeats] [bert-2x128,bert-base]\n       Nuansa.Bench train-profile [threads] [layers] [hidden] [batch] [length] [steps]\n       Nuansa.Bench forward-profile [threads] [batch] [fp32|int8-full|int8-reduced] [runs]\n       Nuansa.Bench int8-bound\n       Nuansa.Bench serve <shared folder> [clients,clients,...] [requests] [none|int8]\n       Nuansa.Bench tokenize-long <model folder> ...\n       Nuansa.Bench int8-accuracy <model folder> <labelled data file> [text column] [label column]\n       Nuansa.Bench e2e <model> <anchor.onnx> <texts> <hf encodings> <hf tokenize s> [threads] [repeats] [name]\n       Nuansa.Bench texts <data file> <column> <count> <output>\n       Nuansa.Bench bert-base [vocab.txt]\n       Nuansa.Bench tokenizer-json <vocab.txt> <output>");
             return 2;
         }
         return args[0] switch
@@ -33,6 +33,7 @@ public static class Program
             "bert-base" => Print(ForwardBenchmark.BertBase(args.Length > 1 ? args[1] : null)),
             "forward-profile" => ForwardProfile.Run(Int(1, 2), Int(2, 8), args.Length > 3 ? args[3] : "fp32", Int(4, 10)),
             "batch1" => Batch1Study.Run(Int(1, 2), Int(2, 40), args[3]),
+            "int8-bound" => Int8Bound.Run(),
             "forward" => ForwardBenchmark.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2,
                 args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5, args.Length > 3 ? args[3] : null),
             _ => Usage(args[0]),
