@@ -94,17 +94,11 @@ public class ForwardParityTests
     {
         // Past the inline limit (base-size models and up; forced here) weights go through an external-data file
         // that ONNX Runtime maps; the file is gone once the session exists, and the session still runs.
-        var folder = SharedFiles.Model("roberta-2label");
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
         var temporary = Directory.CreateTempSubdirectory("nuansa-test-").FullName;
         try
         {
-            using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = temporary });
-            Assert.Empty(Directory.GetFileSystemEntries(temporary));
-            var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
-            AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "external data");
+            AssertRobertaLogits(new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = temporary }, "external data",
+                afterLoad: () => Assert.Empty(Directory.GetFileSystemEntries(temporary)));
         }
         finally
         {
@@ -115,22 +109,28 @@ public class ForwardParityTests
     [Fact]
     public void AModelLoadsFromMemoryWhenItsTemporaryFileCannotBeWritten()
     {
-        var folder = SharedFiles.Model("roberta-2label");
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
         var notAFolder = Path.GetTempFileName();
         try
         {
-            using var session = new OnnxSession(SequenceClassifier.Build(config, store), new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = notAFolder });
-            var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
-            AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, "weights from memory");
-            Assert.True(File.Exists(notAFolder));
+            AssertRobertaLogits(new SessionSettings { InlineWeightLimit = 0, TemporaryFolder = notAFolder }, "weights from memory",
+                afterLoad: () => Assert.True(File.Exists(notAFolder)));
         }
         finally
         {
             File.Delete(notAFolder);
         }
+    }
+
+    private static void AssertRobertaLogits(SessionSettings settings, string what, Action afterLoad)
+    {
+        var folder = SharedFiles.Model("roberta-2label");
+        var config = ModelConfig.Load(folder);
+        using var store = WeightStore.Open(folder);
+        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var session = new OnnxSession(SequenceClassifier.Build(config, store), settings);
+        afterLoad();
+        var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
+        AssertClose(expected.ReadSingle("logits_batch"), session.Run(inputs, shape, ["logits"])[0].Values, 1e-4, what);
     }
 
     private static void AssertClose(float[] expected, float[] actual, double tolerance, string what)
