@@ -121,8 +121,8 @@ public sealed class TextClassifier : IDisposable
         Graphs.Graph graph;
         using (var weights = WeightStore.Open(path))
             graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights, Fused = true });
-        var session = new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads, AllowSpinning = options.AllowSpinning });
-        return (session, graph.Initializers.Sum(OnnxWriter.ByteLength));
+        var weightBytes = graph.Initializers.Sum(OnnxWriter.ByteLength);
+        return (new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads, AllowSpinning = options.AllowSpinning }), weightBytes);
     }
 
     /// <summary><see cref="Load"/> off the calling thread (loading reads and converts every weight, and may download them).</summary>
