@@ -112,7 +112,6 @@ internal static class CliParsing
         }
     }
 
-    /// <summary>--truncation-side left|right (HF's <c>truncation_side</c>).</summary>
     /// <summary>--max-batch-tokens (ClassifyOptions.MaxBatchTokens; 0 for no limit), on classify and serve.</summary>
     public static Option<int> MaxBatchTokensOption() =>
         new("--max-batch-tokens") { Description = "Token positions per forward pass, padding included (0: no limit).", DefaultValueFactory = _ => ClassifyOptions.Default.MaxBatchTokens ?? 0 };
@@ -120,6 +119,7 @@ internal static class CliParsing
     /// <summary>The limit <see cref="MaxBatchTokensOption"/> gave: null for 0, no limit.</summary>
     public static int? MaxBatchTokens(ParseResult parse, Option<int> option) => parse.GetValue(option) is var t and > 0 ? t : null;
 
+    /// <summary>--truncation-side left|right (HF's <c>truncation_side</c>).</summary>
     public static Option<string> TruncationSideOption()
     {
         var option = new Option<string>("--truncation-side") { Description = "Which end of a too-long text is cut: right (HF's default) or left.", DefaultValueFactory = _ => "right" };

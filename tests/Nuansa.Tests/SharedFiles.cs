@@ -19,6 +19,15 @@ public static class SharedFiles
         ["bert-2label", "bert-2label-legacy-bin", "bert-5label-emotion-f16", "bert-multilabel-4-bf16",
          "bert-pair-3label", "distilbert-3label", "roberta-2label", "xlmr-3label"];
 
+    /// <summary>A model fixture opened for a parity test: its config, its weights and HF's outputs (expected.safetensors).</summary>
+    public static ModelFixture OpenFixture(string model)
+    {
+        var folder = Model(model);
+        var store = Nuansa.Checkpoints.WeightStore.Open(folder);
+        return new ModelFixture(Nuansa.Checkpoints.ModelConfig.Load(folder), store,
+            Nuansa.Checkpoints.SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors")));
+    }
+
     /// <summary>A model fixture's padded batch (expected.safetensors) as the graphs take it — token types only for families that use them — and its [batch, length] shape.</summary>
     public static (Dictionary<string, long[]> Inputs, long[] Shape) PaddedBatch(Nuansa.Checkpoints.SafeTensorsFile expected, Nuansa.Checkpoints.ModelConfig config)
     {
@@ -55,5 +64,15 @@ public static class SharedFiles
                 return dir.FullName;
         }
         throw new InvalidOperationException($"No Nuansa.slnx above {AppContext.BaseDirectory}; the tests must run from a checkout of the repository.");
+    }
+}
+
+/// <summary>An opened model fixture (<see cref="SharedFiles.OpenFixture"/>); disposing it closes its files.</summary>
+public sealed record ModelFixture(Nuansa.Checkpoints.ModelConfig Config, Nuansa.Checkpoints.WeightStore Store, Nuansa.Checkpoints.SafeTensorsFile Expected) : IDisposable
+{
+    public void Dispose()
+    {
+        Store.Dispose();
+        Expected.Dispose();
     }
 }

@@ -98,12 +98,12 @@ public sealed class TextClassifier : IDisposable
         var config = ModelConfig.Load(path);
         var tasks = options.Tasks != null ? MultiTask.Validate(options.Tasks, config) : MultiTask.FromConfig(config);
         var tokenizer = Tokenizer.Load(path);
-        var (session, weightBytes) = CreateSession(path, config, options);
+        var session = CreateSession(path, config, options);
         // Building the graph converted every weight into managed arrays (hundreds of megabytes for a base model),
         // garbage once ONNX Runtime holds the weights; a compacting collection hands that memory back to the system
         // instead of leaving it committed to the process (BERT-base in float32: 0.95 → 0.44 GB resident). Small
         // models are not worth a full collection of the host's heap.
-        if (weightBytes >= CollectAfterLoadBytes)
+        if (session.WeightBytes >= CollectAfterLoadBytes)
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Int8Weights? form = options.Quantization == Quantization.Int8 ? Int8Kernels.Resolve(options.Int8Weights) : null;
         var classifier = new TextClassifier(path, config, tokenizer, session, tasks, form);
@@ -114,15 +114,14 @@ public sealed class TextClassifier : IDisposable
 
     private const long CollectAfterLoadBytes = 64L << 20;
 
-    private static (OnnxSession Session, long WeightBytes) CreateSession(string path, ModelConfig config, TextClassifierOptions options)
+    private static OnnxSession CreateSession(string path, ModelConfig config, TextClassifierOptions options)
     {
         // The checkpoint is unmapped before ONNX Runtime reads the weights, so its pages and ORT's are not resident
         // at the same time.
         Graphs.Graph graph;
         using (var weights = WeightStore.Open(path))
             graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights, Fused = true });
-        var weightBytes = graph.Initializers.Sum(OnnxWriter.ByteLength);
-        return (new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads, AllowSpinning = options.AllowSpinning }), weightBytes);
+        return new OnnxSession(graph, new SessionSettings { IntraOpThreads = options.Threads, AllowSpinning = options.AllowSpinning });
     }
 
     /// <summary><see cref="Load"/> off the calling thread (loading reads and converts every weight, and may download them).</summary>

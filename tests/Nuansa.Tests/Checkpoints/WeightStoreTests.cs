@@ -27,10 +27,8 @@ public class WeightStoreTests
     {
         // hidden_states.0 in expected.safetensors is HF's embedding output, LayerNorm(word + position [+ token type]),
         // computed from these very weights (F16/BF16 upcast to float32). Recomputing it here checks the decoded values.
-        var folder = SharedFiles.Model(model);
-        var config = ModelConfig.Load(folder);
-        using var weights = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var fixture = SharedFiles.OpenFixture(model);
+        var (config, weights, expected) = fixture;
         var prefix = config.ModelType switch { "distilbert" => "distilbert", "bert" => "bert", _ => "roberta" };
         var word = weights.GetSingle($"{prefix}.embeddings.word_embeddings.weight");
         var position = weights.GetSingle($"{prefix}.embeddings.position_embeddings.weight");

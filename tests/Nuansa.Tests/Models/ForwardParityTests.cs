@@ -23,10 +23,8 @@ public class ForwardParityTests
     [MemberData(nameof(Models))]
     public void PaddedBatchMatchesHuggingFace(string model, bool fused)
     {
-        var folder = SharedFiles.Model(model);
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var fixture = SharedFiles.OpenFixture(model);
+        var (config, store, expected) = fixture;
         var graph = SequenceClassifier.Build(config, store, new GraphOptions { HiddenStates = true, Fused = fused });
         Assert.Equal(fused ? config.NumHiddenLayers : 0, graph.Nodes.Count(n => n is { Domain: "com.microsoft", OpType: "Attention" }));
         using var session = new OnnxSession(graph);
@@ -123,10 +121,8 @@ public class ForwardParityTests
 
     private static void AssertRobertaLogits(SessionSettings settings, string what, Action afterLoad)
     {
-        var folder = SharedFiles.Model("roberta-2label");
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var fixture = SharedFiles.OpenFixture("roberta-2label");
+        var (config, store, expected) = fixture;
         using var session = new OnnxSession(SequenceClassifier.Build(config, store), settings);
         afterLoad();
         var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);

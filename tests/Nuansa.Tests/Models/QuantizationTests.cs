@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using Nuansa.Checkpoints;
 using Nuansa.Graphs;
 using Nuansa.Graphs.Onnx;
 using Nuansa.Models;
@@ -127,10 +126,8 @@ public class QuantizationTests
     [MemberData(nameof(ModelsAndForms))]
     public void QuantizedFixturesStayCloseToHuggingFace(string model, Int8Weights form)
     {
-        var folder = SharedFiles.Model(model);
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var fixture = SharedFiles.OpenFixture(model);
+        var (config, store, expected) = fixture;
         var graph = SequenceClassifier.Build(config, store, new GraphOptions { Quantization = Quantization.Int8, Int8Weights = form });
         Assert.Contains(graph.Nodes, n => n.OpType == "MatMulInteger");
         var levels = Int8Kernels.Levels(Int8Kernels.Resolve(form));
@@ -155,10 +152,8 @@ public class QuantizationTests
     {
         // QAttention quantizes x once for the merged query/key/value product; each product's integers and scales are
         // the separate linears' own, so only the float rounding of the attention itself may differ.
-        var folder = SharedFiles.Model(model);
-        var config = ModelConfig.Load(folder);
-        using var store = WeightStore.Open(folder);
-        using var expected = SafeTensorsFile.Open(Path.Combine(folder, "expected.safetensors"));
+        using var fixture = SharedFiles.OpenFixture(model);
+        var (config, store, expected) = fixture;
         var (inputs, shape) = SharedFiles.PaddedBatch(expected, config);
         float[] Logits(bool fused)
         {

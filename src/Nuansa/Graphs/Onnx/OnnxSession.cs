@@ -84,10 +84,10 @@ internal sealed class OnnxSession : IDisposable
     public OnnxSession(Graph graph, SessionSettings? settings = null)
     {
         settings ??= new SessionSettings();
-        var bytes = graph.Initializers.Sum(OnnxWriter.ByteLength);
-        _session = bytes <= settings.InlineWeightLimit
-            ? Create(settings, options => new InferenceSession(OnnxWriter.Serialize(graph), options))
-            : CreateMapped(graph, settings, bytes <= MaxInlineBytes, out _weightFolder);
+        WeightBytes = graph.Initializers.Sum(OnnxWriter.ByteLength);
+        _session = WeightBytes <= settings.InlineWeightLimit
+            ? FromMemory(graph, settings)
+            : CreateMapped(graph, settings, WeightBytes <= MaxInlineBytes, out _weightFolder);
         InputNames = _session.InputMetadata.Keys.ToArray();
         OutputNames = _session.OutputMetadata.Keys.ToArray();
     }
@@ -117,7 +117,7 @@ internal sealed class OnnxSession : IDisposable
         {
             // No room or no right to write in the temporary folder: load from memory, at the cost of ORT's copy.
             TryDelete(folder);
-            return Create(settings, options => new InferenceSession(OnnxWriter.Serialize(graph), options));
+            return FromMemory(graph, settings);
         }
         try
         {
@@ -129,6 +129,10 @@ internal sealed class OnnxSession : IDisposable
                 undeleted = folder;
         }
     }
+
+    // The graph serialized with its weights inline; ONNX Runtime parses and copies them.
+    private static InferenceSession FromMemory(Graph graph, SessionSettings settings) =>
+        Create(settings, options => new InferenceSession(OnnxWriter.Serialize(graph), options));
 
     private static bool TryDelete(string folder)
     {
@@ -142,6 +146,9 @@ internal sealed class OnnxSession : IDisposable
             return false;
         }
     }
+
+    /// <summary>The bytes of the graph's constant tensors (its weights); 0 for a session made from a serialized model.</summary>
+    public long WeightBytes { get; }
 
     /// <summary>The ONNX Runtime session itself, for callers that bind inputs and outputs (training).</summary>
     internal InferenceSession Session => _session;
