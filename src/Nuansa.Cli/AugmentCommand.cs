@@ -32,6 +32,7 @@ internal static class AugmentCommand
             var rows = TableReader.Read(path);
             var textName = parse.GetValue(textColumn)!;
             var labelName = parse.GetValue(labelColumn)!;
+            Data.DataColumns.Require(rows, path, (textName, "text"), (labelName, "label"));
             if (parse.GetValue(copies) < 1 || parse.GetValue(alpha) is <= 0 or >= 1)
                 throw new NuansaException("--copies must be at least 1 and --alpha between 0 and 1.");
             if (parse.GetValue(balance) && parse.GetValue(onlyLabels) != null)

@@ -18,7 +18,7 @@ internal static class ClassifyCommand
         var input = new Option<string?>("--input", "-i") { Description = "JSON Lines ({\"text\": ..., \"text_pair\": ...}), CSV or TSV file; '-' for JSON Lines on standard input." };
         var output = new Option<string?>("--output", "-o") { Description = "Write JSON Lines here (default: standard output)." };
         var textColumn = new Option<string>("--text-column") { Description = "Column with the text (the context, for pairs).", DefaultValueFactory = _ => "text" };
-        var pairColumn = new Option<string>("--pair-column") { Description = "Column with the second text of a pair, if any.", DefaultValueFactory = _ => "text_pair" };
+        var pairColumn = CliParsing.PairColumnOption();
         var topK = new Option<string>("--top-k") { Description = "Labels per input (per task): a number or 'all'.", DefaultValueFactory = _ => "1" };
         var function = new Option<string>("--function") { Description = "default (from the model), softmax, sigmoid or none.", DefaultValueFactory = _ => "default" };
         function.AcceptOnlyFromAmong("default", "softmax", "sigmoid", "none");
@@ -63,7 +63,7 @@ internal static class ClassifyCommand
 
             var (items, lines, source) = inputPath == null
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
-                : ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
+                : ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn));
 
             using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), loadOptions);
             CliParsing.ReportPrecision(parse, classifier);
@@ -87,11 +87,13 @@ internal static class ClassifyCommand
         return command;
     }
 
-    internal static (TextInput[], int[]?, string) ReadInputs(string path, TextReader standardInput, string textColumn, string pairColumn)
+    internal static (TextInput[], int[]?, string) ReadInputs(string path, TextReader standardInput, string textColumn, string? pairColumn)
     {
         var source = path == "-" ? "standard input" : path;
         var rows = path == "-" ? TableReader.ReadJsonLines(standardInput, source) : TableReader.Read(path);
-        var items = rows.Select(r => new TextInput(r.Text(textColumn, source), r.OptionalText(pairColumn, source))).ToArray();
+        Data.DataColumns.Require(rows, source, (textColumn, "text"));
+        var pair = Data.DataColumns.Pair(rows, source, pairColumn);
+        var items = rows.Select(r => new TextInput(r.Text(textColumn, source), pair == null ? null : r.OptionalText(pair, source))).ToArray();
         return (items, rows.Select(r => r.Line).ToArray(), source);
     }
 

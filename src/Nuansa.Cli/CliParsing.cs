@@ -112,6 +112,10 @@ internal static class CliParsing
         }
     }
 
+    /// <summary>--pair-column: a name given must be a column of the data; without it, text_pair is read where the data has it.</summary>
+    public static Option<string?> PairColumnOption() =>
+        new("--pair-column") { Description = $"Column of a pair's second text; the text column is then the first segment, the context: [CLS] text [SEP] pair [SEP] (default: {Data.DataColumns.DefaultPair} when the file has it)." };
+
     /// <summary>--max-batch-tokens (ClassifyOptions.MaxBatchTokens; 0 for no limit), on classify and serve.</summary>
     public static Option<int> MaxBatchTokensOption() =>
         new("--max-batch-tokens") { Description = "Token positions per forward pass, padding included (0: no limit).", DefaultValueFactory = _ => ClassifyOptions.Default.MaxBatchTokens ?? 0 };

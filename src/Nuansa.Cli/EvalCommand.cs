@@ -18,7 +18,7 @@ internal static class EvalCommand
         var predictions = new Option<string?>("--predictions") { Description = "Score an existing predictions file (nuansa classify output plus the gold \"label\")." };
         var output = new Option<string>("--output", "-o") { Description = "Folder for metrics.json, predictions.jsonl, report.md and report.html (must not exist or be empty).", Required = true };
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
-        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var pairColumn = CliParsing.PairColumnOption();
         var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => "label" };
         var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95% intervals (0: none).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
@@ -61,7 +61,7 @@ internal static class EvalCommand
                 CliParsing.ReportPrecision(parse, classifier);
                 var columns = new EvaluationColumns
                 {
-                    TextColumn = parse.GetValue(textColumn)!, PairColumn = parse.GetValue(pairColumn)!, LabelColumn = parse.GetValue(labelColumn)!, GroupColumn = parse.GetValue(groupColumn),
+                    TextColumn = parse.GetValue(textColumn)!, PairColumn = parse.GetValue(pairColumn), LabelColumn = parse.GetValue(labelColumn)!, GroupColumn = parse.GetValue(groupColumn),
                 };
                 evaluation = ModelEvaluation.Evaluate(classifier, TableReader.ReadData(dataPath), columns,
                     longText.Apply(parse, new ClassifyOptions { BatchSize = parse.GetValue(batchSize), MaxLength = parse.GetValue(maxLength) }), options);

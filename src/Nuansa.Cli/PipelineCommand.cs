@@ -16,7 +16,7 @@ internal static class PipelineCommand
         var input = new Option<string?>("--input", "-i") { Description = "CSV, TSV or JSON Lines with a text column (and optionally a context column); - for JSON Lines on standard input." };
         var output = new Option<string?>("--output", "-o") { Description = "JSON Lines output file (default: standard output)." };
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
-        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var pairColumn = CliParsing.PairColumnOption();
         var topK = new Option<string>("--top-k") { Description = "Labels per step in the output, or 'all'.", DefaultValueFactory = _ => "1" };
         var precision = PrecisionOptions.ForRunning();
         var longText = new LongTextOptions();
@@ -34,7 +34,7 @@ internal static class PipelineCommand
                 throw new NuansaException("Give texts as arguments or --input, one of the two.");
             var (items, lines, _) = inputPath == null
                 ? (positional.Select(t => parse.GetValue(context) is { } c ? TextInput.WithContext(c, t) : new TextInput(t)).ToArray(), null, "arguments")
-                : ClassifyCommand.ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
+                : ClassifyCommand.ReadInputs(inputPath, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn));
             using var pipeline = Pipeline.Load(parse.GetValue(config)!, precision.Apply(parse, new TextClassifierOptions { Threads = parse.GetValue(threads) }));
             var results = pipeline.Run(items, longText.Apply(parse, new ClassifyOptions { TopK = ClassifyCommand.ParseTopK(parse.GetValue(topK)!) }));
             if (inputPath == null && parse.GetValue(output) == null)

@@ -21,7 +21,7 @@ internal static class ThresholdsCommand
         var precision = new Option<double?>("--target-precision") { Description = "Choose the lowest threshold whose precision reaches this (most recall at that precision)." };
         var recall = new Option<double?>("--target-recall") { Description = "Choose the highest threshold whose recall reaches this (most precision at that recall)." };
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
-        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var pairColumn = CliParsing.PairColumnOption();
         var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => "label" };
         var chart = new Option<string?>("--chart") { Description = "Write the precision–recall curves as a PNG here." };
         var write = new Option<string?>("--write") { Description = "Add (or replace) the alert in this pipeline file." };
@@ -43,17 +43,19 @@ internal static class ThresholdsCommand
                 AtomicFile.CheckWritable(chartPath);
             if (parse.GetValue(write) is { } pipelineFile)
                 AtomicFile.CheckWritable(pipelineFile);
+            // The data and its columns are checked before the model is loaded.
+            var path = parse.GetValue(data)!;
+            var rows = TableReader.Read(path);
+            Data.DataColumns.Require(rows, path, (parse.GetValue(textColumn), "text"), (parse.GetValue(labelColumn), "label"));
+            var pair = Data.DataColumns.Pair(rows, path, parse.GetValue(pairColumn));
             var modelPath = CliParsing.Model(parse, parse.GetValue(model)!);
             using var classifier = TextClassifier.Load(modelPath);
             var wanted = CliParsing.List(parse.GetValue(labels)!);
             var unknown = wanted.FirstOrDefault(l => !classifier.Labels.Contains(l));
             if (unknown != null)
                 throw new NuansaException($"--label {unknown}: the model's labels are {string.Join(", ", classifier.Labels)}.");
-            var path = parse.GetValue(data)!;
-            var rows = TableReader.Read(path);
             var gold = rows.Select(r => classifier.Labels[r.LabelId(parse.GetValue(labelColumn)!, classifier.Labels, path)]).ToArray();
-            var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, path),
-                r.Fields.ContainsKey(parse.GetValue(pairColumn)!) ? r.OptionalText(parse.GetValue(pairColumn)!, path) : null)).ToArray();
+            var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, path), pair == null ? null : r.OptionalText(pair, path))).ToArray();
             var results = classifier.ClassifyBatch(inputs, new ClassifyOptions { TopK = null });
 
             var chosen = new JsonObject();

@@ -13,7 +13,7 @@ internal static class TrainCommand
         var d = new TrainingOptions();
         var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder to start from (e.g. made by nuansa init).", Required = true };
         var train = new Option<string>("--train") { Description = "Training data: CSV, TSV or JSON Lines.", Required = true };
-        var validation = new Option<string?>("--validation") { Description = "Validation data; without it a stratified share of --train is held out." };
+        var validation = new Option<string?>("--validation") { Description = "Validation data (without it and without --validation-split, nothing is evaluated, as in HF)." };
         var output = new Option<string>("--output", "-o") { Description = "Folder for the fine-tuned checkpoint (must not exist or be empty).", Required = true };
         var lr = new Option<double>("--learning-rate") { DefaultValueFactory = _ => d.LearningRate };
         var epochs = new Option<double>("--num-train-epochs") { DefaultValueFactory = _ => d.NumTrainEpochs };
@@ -36,9 +36,13 @@ internal static class TrainCommand
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data's order: batches are consecutive rows." };
         var classWeights = new Option<string?>("--class-weights") { Description = "Comma-separated weights in label-id order, or 'balanced'." };
         var maxLength = new Option<int?>("--max-length") { Description = "Token limit including special tokens (default: the model's)." };
-        var validationSplit = new Option<double>("--validation-split") { DefaultValueFactory = _ => d.ValidationSplit };
+        var validationSplit = new Option<double>("--validation-split") { Description = "Without --validation: hold out this share of --train, stratified by label, for evaluation (default 0: none).", DefaultValueFactory = _ => d.ValidationSplit };
+        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch examples of similar length together (HF's group_by_length): less padding, faster steps." };
+        var beta1 = new Option<double>("--adam-beta1") { DefaultValueFactory = _ => d.AdamBeta1 };
+        var beta2 = new Option<double>("--adam-beta2") { DefaultValueFactory = _ => d.AdamBeta2 };
+        var adamEpsilon = new Option<double>("--adam-epsilon") { DefaultValueFactory = _ => d.AdamEpsilon };
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => d.TextColumn };
-        var pairColumn = new Option<string>("--pair-column") { Description = "Second text of a pair (the text column is then the context).", DefaultValueFactory = _ => d.PairColumn };
+        var pairColumn = CliParsing.PairColumnOption();
         var labelColumn = new Option<string>("--label-column") { DefaultValueFactory = _ => d.LabelColumn };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 0 };
         var loss = new Option<string>("--loss") { Description = "Single-label loss: cross_entropy or focal.", DefaultValueFactory = _ => "cross_entropy" };
@@ -61,8 +65,8 @@ internal static class TrainCommand
 
         var command = new Command("train", "Fine-tune a sequence classifier and write a Hugging Face checkpoint.")
         {
-            model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, maxGradNorm,
-            scheduler, seed, metric, patience, loadBest, loggingSteps, evalSteps, maxSteps, noShuffle, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
+            model, train, validation, output, lr, epochs, batch, evalBatch, accumulation, warmupRatio, warmupSteps, weightDecay, beta1, beta2, adamEpsilon, maxGradNorm,
+            scheduler, seed, metric, patience, loadBest, loggingSteps, evalSteps, maxSteps, noShuffle, groupByLength, classWeights, maxLength, validationSplit, textColumn, pairColumn, labelColumn, threads,
             loss, focalGamma, labelSmoothing, posWeight, tasks, taskLabels, absentLabel, oversample, checkpointDir, noCheckpoints, saveTotalLimit, resume,
             lowercase, maxRepeat, replacements, labelsOption,
         };
@@ -79,6 +83,9 @@ internal static class TrainCommand
                 WarmupRatio = parse.GetValue(warmupRatio),
                 WarmupSteps = parse.GetValue(warmupSteps),
                 WeightDecay = parse.GetValue(weightDecay),
+                AdamBeta1 = parse.GetValue(beta1),
+                AdamBeta2 = parse.GetValue(beta2),
+                AdamEpsilon = parse.GetValue(adamEpsilon),
                 MaxGradNorm = parse.GetValue(maxGradNorm),
                 LrSchedulerType = parse.GetValue(scheduler) switch
                 {
@@ -91,12 +98,13 @@ internal static class TrainCommand
                 EvalSteps = parse.GetValue(evalSteps),
                 MaxSteps = parse.GetValue(maxSteps),
                 Shuffle = !parse.GetValue(noShuffle),
+                GroupByLength = parse.GetValue(groupByLength),
                 BalancedClassWeights = weights == "balanced",
                 ClassWeights = weights is null or "balanced" ? null : ParseWeights(weights, "--class-weights"),
                 MaxLength = parse.GetValue(maxLength),
                 ValidationSplit = parse.GetValue(validationSplit),
                 TextColumn = parse.GetValue(textColumn)!,
-                PairColumn = parse.GetValue(pairColumn)!,
+                PairColumn = parse.GetValue(pairColumn),
                 LabelColumn = parse.GetValue(labelColumn)!,
                 Threads = parse.GetValue(threads),
                 Loss = parse.GetValue(loss) == "focal" ? LossKind.Focal : LossKind.CrossEntropy,

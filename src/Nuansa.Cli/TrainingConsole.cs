@@ -14,6 +14,8 @@ internal sealed class TrainingConsole(TextWriter stdout, TextWriter error, bool 
     private TimeSpan lastLine;
     private bool barShown;
     private int firstStep;
+    private double windowLoss;
+    private int windowSteps;
 
     public void Report(TrainingEvent value)
     {
@@ -24,18 +26,28 @@ internal sealed class TrainingConsole(TextWriter stdout, TextWriter error, bool 
                 if (s.InitializedWeights.Count > 0)
                     Line($"newly initialized (the checkpoint had no such weights, or other shapes; train before use): {string.Join(", ", s.InitializedWeights)}");
                 var resuming = s.Step > 0 ? $", resuming after step {s.Step}" : "";
-                Line($"training on {s.TrainExamples} examples, validating on {s.ValidationExamples}; {s.TotalSteps} optimizer steps{resuming}");
+                Line($"training on {s.TrainExamples} examples, " +
+                    (s.ValidationExamples > 0 ? $"validating on {s.ValidationExamples}" : "no evaluation (give --validation or --validation-split)") +
+                    $"; {s.TotalSteps} optimizer steps{resuming}");
                 break;
             case TrainingProgress p:
+                // As HF's logged "loss": the mean over the steps since the last line (on a terminal, since the last
+                // --logging-steps boundary), not a mean over the whole epoch that hides where training is now.
+                windowLoss += p.Loss;
+                windowSteps++;
+                var shownLoss = windowLoss / windowSteps;
                 if (terminal)
                 {
-                    error.Write("\r" + Bar(p) + "\u001b[K");
+                    error.Write("\r" + Bar(p, shownLoss) + "\u001b[K");
                     barShown = true;
+                    if (p.Step % loggingSteps == 0)
+                        (windowLoss, windowSteps) = (0, 0);
                 }
                 else if (p.Step % loggingSteps == 0 || p.Step == p.TotalSteps || p.Step == firstStep || p.Elapsed - lastLine >= LineInterval)
                 {
-                    error.WriteLine(Bar(p));
+                    error.WriteLine(Bar(p, shownLoss));
                     lastLine = p.Elapsed;
+                    (windowLoss, windowSteps) = (0, 0);
                 }
                 break;
             case TrainingEvaluated e:
@@ -70,13 +82,14 @@ internal sealed class TrainingConsole(TextWriter stdout, TextWriter error, bool 
         stdout.WriteLine(text);
     }
 
-    internal static string Bar(TrainingProgress p)
+    /// <summary>One progress line; <paramref name="loss"/> is the mean training loss over the logging window.</summary>
+    internal static string Bar(TrainingProgress p, double loss)
     {
         const int width = 20;
         var done = (int)((long)p.Step * width / Math.Max(1, p.TotalSteps));
         return string.Create(CultureInfo.InvariantCulture,
             $"step {p.Step}/{p.TotalSteps} [{new string('#', done)}{new string('.', width - done)}] {100.0 * p.Step / Math.Max(1, p.TotalSteps),3:0}%  " +
-            $"epoch {p.Epoch:0.00}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e+0}  {p.TokensPerSecond:0} tokens/s  {Clock(p.Elapsed)} elapsed, {Clock(p.Remaining)} left");
+            $"epoch {p.Epoch:0.00}  loss {loss:0.0000}  lr {p.LearningRate:0.00e+0}  {p.TokensPerSecond:0} tokens/s  {Clock(p.Elapsed)} elapsed, {Clock(p.Remaining)} left");
     }
 
     private static string Clock(TimeSpan t) =>

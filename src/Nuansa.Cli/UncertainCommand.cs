@@ -15,7 +15,7 @@ internal static class UncertainCommand
         var strategy = new Option<string>("--strategy") { Description = "entropy, margin or least_confidence.", DefaultValueFactory = _ => "entropy" };
         strategy.AcceptOnlyFromAmong("entropy", "margin", "least_confidence");
         var textColumn = new Option<string>("--text-column") { DefaultValueFactory = _ => "text" };
-        var pairColumn = new Option<string>("--pair-column") { DefaultValueFactory = _ => "text_pair" };
+        var pairColumn = CliParsing.PairColumnOption();
         var precision = PrecisionOptions.ForRunning();
         var tasks = new TaskOptions();
         var command = new Command("uncertain", "Rank unlabelled texts by how unsure the model is, most uncertain first: the ones to annotate next (active learning).")
@@ -27,7 +27,7 @@ internal static class UncertainCommand
             JsonLines.CheckOutput(parse.GetValue(output));
             if (parse.GetValue(top) is < 1)
                 throw new NuansaException("--top must be at least 1.");
-            var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn)!);
+            var (items, lines, _) = ClassifyCommand.ReadInputs(parse.GetValue(input)!, standardInput, parse.GetValue(textColumn)!, parse.GetValue(pairColumn));
             using var classifier = TextClassifier.Load(CliParsing.Model(parse, parse.GetValue(model)!), precision.Apply(parse, new TextClassifierOptions { Tasks = tasks.Read(parse) }));
             CliParsing.ReportPrecision(parse, classifier);
             var results = classifier.ClassifyBatch(items, new ClassifyOptions { TopK = null });

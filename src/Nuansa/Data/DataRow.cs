@@ -68,3 +68,57 @@ public sealed record TrainingData(string Source, IReadOnlyList<DataRow> Rows)
     public static TrainingData FromRows(string source, IEnumerable<IReadOnlyDictionary<string, string?>> rows) =>
         new(source, [.. rows.Select((r, i) => new DataRow(i + 1, r.ToDictionary(c => c.Key, c => JsonSerializer.SerializeToElement(c.Value), StringComparer.Ordinal)))]);
 }
+
+/// <summary>
+/// The column names a caller gives, checked against the data before any work: a name that matches no column is an
+/// error that lists the columns, never a column silently read as empty (a misspelled pair column would classify
+/// single texts).
+/// </summary>
+public static class DataColumns
+{
+    /// <summary>The column of a pair's second text when none is named; read only where the data has it.</summary>
+    public const string DefaultPair = "text_pair";
+
+    /// <summary>Every column of the rows, in order of first appearance.</summary>
+    public static IReadOnlyList<string> Of(IReadOnlyList<DataRow> rows)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var names = new List<string>();
+        foreach (var row in rows)
+        {
+            foreach (var name in row.Fields.Keys)
+            {
+                if (seen.Add(name))
+                    names.Add(name);
+            }
+        }
+        return names;
+    }
+
+    /// <summary>Fails unless every named column (role: what it is for, e.g. "label") is a column of the rows.</summary>
+    public static void Require(IReadOnlyList<DataRow> rows, string source, params (string? Name, string Role)[] columns)
+    {
+        if (rows.Count == 0)
+            return;
+        var present = Of(rows);
+        foreach (var (name, role) in columns)
+        {
+            if (name != null && !present.Contains(name))
+                throw new NuansaException($"{source}: no column \"{name}\" for the {role} (columns: {string.Join(", ", present)}).");
+        }
+    }
+
+    /// <summary>
+    /// The column of a pair's second text: a <paramref name="given"/> name must be a column; without one,
+    /// <see cref="DefaultPair"/> when the data has it, else null (single texts).
+    /// </summary>
+    public static string? Pair(IReadOnlyList<DataRow> rows, string source, string? given)
+    {
+        if (given != null)
+        {
+            Require(rows, source, (given, "pair text"));
+            return given;
+        }
+        return Of(rows).Contains(DefaultPair) ? DefaultPair : null;
+    }
+}

@@ -10,8 +10,11 @@ public sealed record EvaluationColumns
     /// <summary>Column of the text.</summary>
     public string TextColumn { get; init; } = "text";
 
-    /// <summary>Column of the second text of a pair (the context-conditioned input); read when present.</summary>
-    public string PairColumn { get; init; } = "text_pair";
+    /// <summary>
+    /// Column of a pair's second text (the text column is then the first segment, the context). A name given must be a
+    /// column of the data; null reads <c>text_pair</c> where the data has it.
+    /// </summary>
+    public string? PairColumn { get; init; }
 
     /// <summary>Column of the gold label.</summary>
     public string LabelColumn { get; init; } = "label";
@@ -60,8 +63,11 @@ public sealed class ModelEvaluation
         var (rows, dataPath) = (data.Rows, data.Source);
         if (rows.Count == 0)
             throw new NuansaException($"{dataPath}: no examples to evaluate.");
-        var inputs = rows.Select(r => new TextInput(r.Text(columns.TextColumn, dataPath),
-            r.Fields.ContainsKey(columns.PairColumn) ? r.OptionalText(columns.PairColumn, dataPath) : null)).ToArray();
+        // Every column named is checked before the model runs: a misspelled one is an error, never an empty column.
+        (string?, string)[] gold = classifier.Tasks is { } tasks ? [.. tasks.Select(t => ((string?)t.Name, $"task \"{t.Name}\""))] : [(columns.LabelColumn, "label")];
+        DataColumns.Require(rows, dataPath, [(columns.TextColumn, "text"), (columns.GroupColumn, "group"), .. gold]);
+        var pair = DataColumns.Pair(rows, dataPath, columns.PairColumn);
+        var inputs = rows.Select(r => new TextInput(r.Text(columns.TextColumn, dataPath), pair == null ? null : r.OptionalText(pair, dataPath))).ToArray();
         var results = classifier.ClassifyBatch(inputs, (classify ?? ClassifyOptions.Default) with { TopK = null }, cancellationToken: cancellationToken);
         // Tasks given (or in the config) make it multi-task, whatever problem_type the config names.
         if (classifier.Head == HeadKind.MultiLabel)
@@ -110,8 +116,6 @@ public sealed class ModelEvaluation
     private static (List<(string?, EvaluationReport)>, string) EvaluateModel(TextClassifier classifier, IReadOnlyList<DataRow> rows, IReadOnlyList<Classification> results,
         string labelColumn, string dataPath, EvaluationOptions options, string? groupColumn)
     {
-        if (groupColumn != null && !rows.Any(r => r.Fields.ContainsKey(groupColumn)))
-            throw new NuansaException($"{dataPath}: no column \"{groupColumn}\" for --group-column.");
         // A group cell may be text or a number; an empty or missing one is its own group, "(none)".
         string Group(DataRow r) =>
             r.Fields.TryGetValue(groupColumn!, out var v) && v.ValueKind != System.Text.Json.JsonValueKind.Null

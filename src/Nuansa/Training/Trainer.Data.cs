@@ -45,9 +45,11 @@ public static partial class Trainer
     internal static List<Example> ReadExamples(TrainingData data, TaskSpec task, TrainingOptions options, Tokenizer tokenizer)
     {
         var (path, rows) = (data.Source, data.Rows);
+        CheckColumns(data, task, options);
+        var pairColumn = DataColumns.Pair(rows, path, options.PairColumn);
         var preprocessing = options.Preprocessing ?? Data.TextPreprocessing.FromConfig(task.Config);
         var inputs = rows.Select(r => (preprocessing.Apply(r.Text(options.TextColumn, path)),
-            r.Fields.ContainsKey(options.PairColumn) && r.OptionalText(options.PairColumn, path) is { } pair ? preprocessing.Apply(pair) : null)).ToArray();
+            pairColumn != null && r.OptionalText(pairColumn, path) is { } pair ? preprocessing.Apply(pair) : null)).ToArray();
         var config = task.Config;
         var examples = rows.Select(r => task.Mode switch
         {
@@ -58,6 +60,13 @@ public static partial class Trainer
         var encodings = tokenizer.EncodeBatch(inputs, new EncodeOptions { MaxLength = options.MaxLength });
         return [.. rows.Select((r, i) => new Example(encodings[i], examples[i].Labels, examples[i].Targets, r.Line, inputs[i].Item2 != null,
             r.Fields.TryGetValue("augmented_from", out var source) && source.ValueKind == System.Text.Json.JsonValueKind.Number && source.TryGetInt32(out var from) ? from : null))];
+    }
+
+    /// <summary>Every column the options name is one the data has, checked before anything is tokenized.</summary>
+    internal static void CheckColumns(TrainingData data, TaskSpec task, TrainingOptions options)
+    {
+        (string?, string)[] labels = task.Tasks is { } tasks ? [.. tasks.Select(t => ((string?)t.Name, $"task \"{t.Name}\""))] : [(options.LabelColumn, "label")];
+        DataColumns.Require(data.Rows, data.Source, [(options.TextColumn, "text"), (options.PairColumn, "pair text"), .. labels]);
     }
 
     internal static (List<Example> Train, List<Example> Validation) StratifiedSplit(List<Example> all, double share, int seed)
@@ -139,13 +148,19 @@ public static partial class Trainer
         return [.. given];
     }
 
-    // Batches of examples of similar length (within shuffled windows of 50 batches), or in file order without shuffling.
-    internal static List<TrainingBatch> MakeBatches(IReadOnlyList<Example> examples, int size, Random? random, int padId)
+    // Random batches (HF's default sampler); with groupByLength, batches of examples of similar length (within shuffled
+    // windows of 50 batches); in file order without shuffling.
+    internal static List<TrainingBatch> MakeBatches(IReadOnlyList<Example> examples, int size, Random? random, int padId, bool groupByLength = false)
     {
         var order = Enumerable.Range(0, examples.Count).ToArray();
         var groups = new List<int[]>();
         if (random == null)
         {
+            groups.AddRange(order.Chunk(size));
+        }
+        else if (!groupByLength)
+        {
+            random.Shuffle(order);
             groups.AddRange(order.Chunk(size));
         }
         else

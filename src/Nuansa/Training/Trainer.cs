@@ -24,6 +24,9 @@ public static partial class Trainer
         TrainingOptions options, IProgress<TrainingEvent>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(options);
+        // Choices that need evaluation data fail now, not after training (HF's Trainer asks for an eval_dataset too).
+        if (validation == null && options.ValidationSplit == 0 && (options.LoadBestModelAtEnd || options.EvalSteps != null))
+            throw new NuansaException("--load-best-model-at-end, --early-stopping-patience and --eval-steps need evaluation data: give --validation, or hold out a share with --validation-split.");
         // Every output is checked before any work, so a run is never lost to a folder that was in the way.
         AtomicFolder.CheckWritable(outputDirectory);
         var checkpoints = options.CheckpointDirectory ?? Path.GetFullPath(outputDirectory).TrimEnd('/', '\\') + "-checkpoints";
@@ -136,7 +139,7 @@ public static partial class Trainer
             log.AddRange(state.Log);
             // Replay the shuffles of the finished epochs so the next epoch sees the batches it would have seen.
             for (var e = 0; e < epochIndex; e++)
-                MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
+                MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId, options.GroupByLength);
         }
 
         progress?.Report(new TrainingStarted(step, totalSteps, train.Count, validation.Count, initialized));
@@ -146,11 +149,9 @@ public static partial class Trainer
         var micro = options.GradientAccumulationSteps > 1 ? graph.Parameters.Select(p => new float[p.ElementCount]).ToArray() : null;
         while (step < totalSteps && !stoppedEarly)
         {
-            var batches = MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId);
+            var batches = MakeBatches(train, options.PerDeviceTrainBatchSize, options.Shuffle ? random : null, tokenizer.PadTokenId, options.GroupByLength);
             if (batches.Count < options.GradientAccumulationSteps)
                 throw new NuansaException($"{train.Count} training examples make {batches.Count} batches, fewer than the {options.GradientAccumulationSteps} gradient accumulation steps.");
-            var lossSum = 0.0;
-            var lossCount = 0;
             for (var b = 0; b + options.GradientAccumulationSteps <= batches.Count && step < totalSteps; b += options.GradientAccumulationSteps)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -159,12 +160,10 @@ public static partial class Trainer
                 var norm = options.MaxGradNorm > 0 ? GradientClipping.ClipByGlobalNorm(sum, options.MaxGradNorm) : double.NaN;
                 var lr = schedule.LearningRate(options.LearningRate, step);
                 optimizer.Update(graph.Parameters.Select((p, i) => (p.Name, parameters[p.Name], sum[i], p.Decays)), lr);
-                lossSum += stepLoss;
-                lossCount++;
                 var epoch = epochIndex + (double)(b + options.GradientAccumulationSteps) / batches.Count;
                 log.Add(Json(new() { ["step"] = step, ["epoch"] = Math.Round(epoch, 4), ["loss"] = stepLoss, ["learning_rate"] = lr, ["grad_norm"] = norm }));
                 var perStep = clock.Elapsed / (step - startStep);
-                progress?.Report(new TrainingProgress(step, totalSteps, epoch, lossSum / lossCount, lr, tokens / clock.Elapsed.TotalSeconds, clock.Elapsed, perStep * (totalSteps - step)));
+                progress?.Report(new TrainingProgress(step, totalSteps, epoch, stepLoss, lr, tokens / clock.Elapsed.TotalSeconds, clock.Elapsed, perStep * (totalSteps - step)));
 
                 var endOfEpoch = b + 2 * options.GradientAccumulationSteps > batches.Count;
                 var evaluate = validation.Count > 0 && (options.EvalSteps is { } every ? step % every == 0 : endOfEpoch);
@@ -247,6 +246,10 @@ public static partial class Trainer
             throw new NuansaException("The learning rate and the number of epochs must be positive.");
         if (o.ValidationSplit is < 0 or >= 1)
             throw new NuansaException("The validation split must be in [0, 1).");
+        if (o.PairColumn is { Length: 0 } || o.TextColumn.Length == 0 || o.LabelColumn.Length == 0)
+            throw new NuansaException("A column name must not be empty.");
+        if (o.AdamBeta1 is < 0 or >= 1 || o.AdamBeta2 is < 0 or >= 1 || o.AdamEpsilon < 0)
+            throw new NuansaException("AdamW's betas must be in [0, 1) and its epsilon at least 0.");
         if (o.LabelSmoothing is < 0 or >= 1)
             throw new NuansaException("Label smoothing must be in [0, 1).");
         if (o.SaveTotalLimit is < 1)

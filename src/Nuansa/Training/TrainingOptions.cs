@@ -70,6 +70,12 @@ public sealed record TrainingOptions
     /// <summary>False keeps the data's order (batches as in the file), to reproduce another run step for step.</summary>
     public bool Shuffle { get; init; } = true;
 
+    /// <summary>
+    /// HF's <c>group_by_length</c>: batches of examples of similar length (drawn within shuffled windows of 50 batches),
+    /// less padding and faster steps; off by default, as in HF, so batches are plain random draws.
+    /// </summary>
+    public bool GroupByLength { get; init; }
+
     /// <summary>Token limit including special tokens; null means the model's limit.</summary>
     public int? MaxLength { get; init; }
 
@@ -94,14 +100,20 @@ public sealed record TrainingOptions
     /// <summary>Single-label: repeat randomly drawn examples of smaller classes until every class is as large as the largest.</summary>
     public bool Oversample { get; init; }
 
-    /// <summary>Share of the training data held out, stratified by label, when no validation data is given.</summary>
-    public double ValidationSplit { get; init; } = 0.1;
+    /// <summary>
+    /// Share of the training data held out for evaluation, stratified by label, when no validation data is given.
+    /// 0 (the default, as HF's <c>Trainer</c> without an <c>eval_dataset</c>) trains on every row and evaluates nothing.
+    /// </summary>
+    public double ValidationSplit { get; init; }
 
     /// <summary>Column of the text.</summary>
     public string TextColumn { get; init; } = "text";
 
-    /// <summary>Column of the second text of a pair (the context); read when present.</summary>
-    public string PairColumn { get; init; } = "text_pair";
+    /// <summary>
+    /// Column of a pair's second text (the text column then holds the first segment, the context). A name given
+    /// must be a column of the data; null reads <c>text_pair</c> where the data has it.
+    /// </summary>
+    public string? PairColumn { get; init; }
 
     /// <summary>Column of the label.</summary>
     public string LabelColumn { get; init; } = "label";
@@ -175,7 +187,8 @@ public abstract record TrainingEvent;
 public sealed record TrainingStarted(int Step, int TotalSteps, int TrainExamples, int ValidationExamples, IReadOnlyList<string> InitializedWeights) : TrainingEvent;
 
 /// <summary>
-/// An optimizer step: where training is and how it goes. <see cref="Loss"/> is the mean over the epoch so far;
+/// An optimizer step: where training is and how it goes. <see cref="Loss"/> is this step's training loss (as HF, average it
+/// over the steps between two log lines);
 /// <see cref="Remaining"/> extrapolates this run's time per step (evaluations included).
 /// </summary>
 public sealed record TrainingProgress(int Step, int TotalSteps, double Epoch, double Loss, double LearningRate, double TokensPerSecond,

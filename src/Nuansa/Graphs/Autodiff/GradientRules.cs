@@ -227,8 +227,17 @@ internal static class GradientRules
         var axis = Axis(node, 0);
         if (axis == 0)
         {
-            // Embedding lookup: add each row's gradient into a zero table (repeated ids accumulate).
-            return g.Op("ScatterND", [ZerosLike(g, data), g.Unsqueeze(indices, -1), d], new() { ["reduction"] = "add" });
+            // Embedding lookup: add each token's gradient row into a zero table; repeated ids ([CLS], every token type)
+            // accumulate. Not ScatterND: ONNX Runtime's CPU ScatterND(add) splits the rows over threads and races on a
+            // repeated index. ScatterElements along axis 0 gives each thread whole columns and walks the rows in order,
+            // so the sum is exact and the same for any thread count.
+            if (g.Rank(data) != 2)
+                throw new NotSupportedException("Gather gradients along axis 0 are implemented for tables (rank 2).");
+            var rows = g.Shape(data)?[1].Size is { } width
+                ? g.Reshape(d, -1, width)
+                : g.Op("Reshape", [d, g.Op("Concat", [g.Ints(-1), g.Op("Slice", [g.Op("Shape", [data]), g.Ints(1), g.Ints(2)])], new() { ["axis"] = 0 })]);
+            var ids = g.Op("Expand", [g.Reshape(indices, -1, 1), g.Op("Shape", [rows])]);
+            return g.Op("ScatterElements", [ZerosLike(g, data), ids, rows], new() { ["axis"] = 0, ["reduction"] = "add" });
         }
         // One position along another axis (the [CLS] pick, as a scalar index or a one-element list): the gradient goes
         // to that position, zeros elsewhere.
