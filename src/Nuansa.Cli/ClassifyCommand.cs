@@ -91,10 +91,8 @@ internal static class ClassifyCommand
     {
         var source = path == "-" ? "standard input" : path;
         var rows = path == "-" ? TableReader.ReadJsonLines(standardInput, source) : TableReader.Read(path);
-        Data.DataColumns.Require(rows, source, (textColumn, "text"));
-        var pair = Data.DataColumns.Pair(rows, source, pairColumn);
-        var items = rows.Select(r => new TextInput(r.Text(textColumn, source), pair == null ? null : r.OptionalText(pair, source))).ToArray();
-        return (items, rows.Select(r => r.Line).ToArray(), source);
+        var inputs = JsonLines.Inputs(rows, source, textColumn, pairColumn);
+        return ([.. inputs.Select(x => x.Input)], [.. inputs.Select(x => x.Line)], source);
     }
 
     internal static int? ParseTopK(string value) =>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace Nuansa.Cli;
 
@@ -38,6 +39,11 @@ public static class Program
         AddRangeChecks(root);
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         var parse = root.Parse(args);
+        if (Mistyped(parse, root) is { } mistake)
+        {
+            error.WriteLine($"error: {mistake}");
+            return 1;
+        }
         if (parse.Errors.Count > 0)
         {
             // One line for the first mistake (System.CommandLine would print every error and the whole help).
@@ -56,6 +62,58 @@ public static class Program
         }
         // InvokeAsync: asynchronous actions (serve) get Ctrl+C / SIGTERM as cancellation.
         return parse.InvokeAsync(configuration).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// A command name or an option that is not one, with the nearest valid name. System.CommandLine would take
+    /// "--topk 2" as two more texts to classify, and answer a misspelled command with "Required command was not
+    /// provided". Texts that start with a dash go after "--".
+    /// </summary>
+    private static string? Mistyped(ParseResult parse, RootCommand root)
+    {
+        var command = parse.CommandResult.Command;
+        if (command == root)
+        {
+            var first = parse.Tokens.FirstOrDefault();
+            if (first is { Type: TokenType.Argument } && !first.Value.StartsWith('-'))
+                return $"'{first.Value}' is not a nuansa command{Nearest(first.Value, root.Subcommands.Select(c => c.Name))} (nuansa --help lists them).";
+            return null;
+        }
+        var afterDashes = false;
+        var taken = command.Arguments.SelectMany(a => parse.GetResult(a)?.Tokens ?? []).ToList();
+        foreach (var token in parse.Tokens)
+        {
+            afterDashes |= token.Type == TokenType.DoubleDash;
+            if (afterDashes || token.Type != TokenType.Argument || token.Value.Length < 2 || token.Value[0] != '-' || char.IsAsciiDigit(token.Value[1]) || token.Value[1] == '.')
+                continue;
+            if (taken.Any(t => ReferenceEquals(t, token)) || parse.UnmatchedTokens.Contains(token.Value))
+            {
+                var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
+                return $"nuansa {command.Name}: unknown option '{token.Value}'{Nearest(token.Value, names)}; a text that starts with a dash goes after '--' (nuansa {command.Name} --help lists the options).";
+            }
+        }
+        return null;
+    }
+
+    // " (did you mean 'x'?)" for the closest candidate within a third of the word's length in edits (at least 2).
+    private static string Nearest(string word, IEnumerable<string> candidates)
+    {
+        var best = candidates.Select(c => (Name: c, Distance: Edits(word, c))).OrderBy(c => c.Distance).FirstOrDefault();
+        return best.Name != null && best.Distance <= Math.Max(2, word.Length / 3) ? $" (did you mean '{best.Name}'?)" : "";
+    }
+
+    private static int Edits(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1], previous[j]) + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            previous = current;
+        }
+        return previous[b.Length];
     }
 
     /// <summary>Numbers that may be zero (seeds, counts of extra work, "0: all cores", "0: any free port").</summary>

@@ -38,7 +38,7 @@ internal static class ThresholdsCommand
             if ((targetPrecision == null) == (targetRecall == null))
                 throw new NuansaException("Give one target: --target-precision or --target-recall.");
             if ((targetPrecision ?? targetRecall) is < 0 or > 1)
-                throw new NuansaException("A target is a number from 0 to 1.");
+                throw new NuansaException(FormattableString.Invariant($"{(targetPrecision != null ? "--target-precision" : "--target-recall")} is a number from 0 to 1, not {targetPrecision ?? targetRecall} (0.9 for 90%)."));
             if (parse.GetValue(chart) is { } chartPath)
                 AtomicFile.CheckWritable(chartPath);
             if (parse.GetValue(write) is { } pipelineFile)

@@ -11,7 +11,7 @@ internal static class WorkerCommand
     {
         var model = new Option<string>("--model", "-m") { Description = "Checkpoint folder or Hub id.", Required = true };
         var redis = new Option<string>("--redis") { Description = "redis://host:port[/db].", Required = true };
-        var stream = new Option<string>("--stream") { Description = "Input stream: entries with text, optional text_pair (the context) and id.", Required = true };
+        var stream = new Option<string>("--stream") { Description = "Input stream: entries with text and optional id; for a pair, context ([CLS] context [SEP] text [SEP]) or HF's text_pair ([CLS] text [SEP] text_pair [SEP]).", Required = true };
         var group = new Option<string>("--group") { Description = "Consumer group (created if missing).", Required = true };
         var consumer = new Option<string?>("--consumer") { Description = "This worker's name in the group (default: host-pid)." };
         var output = new Option<string?>("--output-stream") { Description = "Result stream (default: STREAM:results)." };

@@ -34,6 +34,12 @@ public sealed record StreamWorkerOptions
     /// <summary>An entry delivered this many times without success goes to the dead-letter stream.</summary>
     public int MaxDeliveries { get; init; } = 5;
 
+    /// <summary>
+    /// The largest entry taken, in bytes of its field names and values; a larger one goes to the dead letters unread
+    /// (a producer's mistake must not hold a worker's memory). 1 MB by default.
+    /// </summary>
+    public long MaxEntryBytes { get; init; } = 1 << 20;
+
     /// <summary>Where failed entries go with their error (default: <c>{stream}:dead</c>).</summary>
     public string? DeadLetterStream { get; init; }
 
@@ -221,20 +227,21 @@ public sealed class StreamWorker
         foreach (var e in entries)
         {
             var id = e["id"].HasValue ? (string)e["id"]! : (string)e.Id!;
-            var text = e["text"];
-            string? error = !text.HasValue ? "the entry has no \"text\" field" : null;
-            if (deliveries.TryGetValue(e.Id!, out var count) && count > _options.MaxDeliveries)
+            var (text, pair, context) = (Field(e, "text"), Field(e, "text_pair"), Field(e, "context"));
+            // HF's meaning of text_pair ([CLS] text [SEP] text_pair [SEP]) or an explicit context ([CLS] context [SEP] text [SEP]); never both.
+            var size = e.Values.Sum(v => (long)((byte[]?)v.Name ?? []).Length + ((byte[]?)v.Value ?? []).Length);
+            // A malformed entry cannot succeed on another delivery: it goes to the dead letters at once.
+            string? invalid = size > _options.MaxEntryBytes ? $"the entry holds {size} bytes, over the limit of {_options.MaxEntryBytes}"
+                : text == null ? "the entry has no \"text\" field"
+                : pair != null && context != null ? "the entry has both \"text_pair\" and \"context\"; give one (context comes first: [CLS] context [SEP] text [SEP])"
+                : null;
+            var count = deliveries.GetValueOrDefault(e.Id!, 1);
+            if (invalid != null || count > _options.MaxDeliveries)
             {
-                pending.Add(DeadLetter(db, e, id, error ?? await LastError(db, e.Id!).ConfigureAwait(false) ?? "failed on every delivery", count));
+                pending.Add(DeadLetter(db, e, id, invalid ?? await LastError(db, e.Id!).ConfigureAwait(false) ?? "failed on every delivery", count));
                 continue;
             }
-            if (error != null)
-            {
-                pending.Add(Fail(db, e, error));
-                continue;
-            }
-            var pair = e["text_pair"];
-            valid.Add((e, id, pair.HasValue ? TextInput.WithContext(text!, pair!) : new TextInput(text!)));
+            valid.Add((e, id, context != null ? TextInput.WithContext(context, text!) : new TextInput(text!, pair)));
         }
         if (valid.Count > 0)
         {
@@ -270,6 +277,17 @@ public sealed class StreamWorker
             }
         }
         await Task.WhenAll(pending).ConfigureAwait(false);
+    }
+
+    // A field's text: null when the entry has no such field, "" for an empty one (the indexer reads both as missing).
+    private static string? Field(StreamEntry entry, string name)
+    {
+        foreach (var v in entry.Values)
+        {
+            if (v.Name == name)
+                return (string?)v.Value ?? "";
+        }
+        return null;
     }
 
     // Result and acknowledgement in one transaction, once per input id: a redelivered entry whose result exists is only
@@ -319,7 +337,7 @@ public sealed class StreamWorker
         await transaction.ExecuteAsync().ConfigureAwait(false);
         Interlocked.Increment(ref _deadLettered);
         DeadCounter.Add(1);
-        _log($"entry {entry.Id} moved to {_options.DeadLetters} after {deliveries} deliveries: {error}");
+        _log($"entry {entry.Id} moved to {_options.DeadLetters} after {deliveries} {(deliveries == 1 ? "delivery" : "deliveries")}: {error}");
     }
 
     private async Task<string?> LastError(IDatabase db, string entryId) => await db.HashGetAsync(ErrorsKey, entryId).ConfigureAwait(false) is { HasValue: true } v ? (string?)v : null;

@@ -113,14 +113,16 @@ internal sealed record PredictRequest(IReadOnlyList<TextInput> Inputs, bool Sing
         var unknown = o.Select(p => p.Key).FirstOrDefault(k => k is not ("inputs" or "parameters" or "options"));
         if (unknown != null)
             throw new RequestException($"Unknown field \"{unknown}\" (the fields are inputs, parameters).");
+        static bool IsText(JsonNode? n) => n is JsonValue v && v.GetValueKind() == JsonValueKind.String;
+        // HF's {"text", "text_pair"} ([CLS] text [SEP] text_pair [SEP]), or {"context", "text"} ([CLS] context [SEP] text [SEP]).
         TextInput Item(JsonNode? node) => node switch
         {
             JsonValue v when v.GetValueKind() == JsonValueKind.String => new TextInput(Text(v)),
-            JsonObject p when p["text"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
-                && (p["text_pair"] is null || (p["text_pair"] is JsonValue pv && pv.GetValueKind() == JsonValueKind.String))
-                && p.All(f => f.Key is "text" or "text_pair") =>
-                p["text_pair"] is JsonValue pair ? TextInput.WithContext(Text(t), Text(pair)) : new TextInput(Text(t)),
-            _ => throw new RequestException("Each input must be a text or {\"text\": ..., \"text_pair\": ...}."),
+            JsonObject p when IsText(p["text"]) && p.All(f => f.Key is "text" or "text_pair" or "context" && IsText(f.Value))
+                && !(p.ContainsKey("text_pair") && p.ContainsKey("context")) =>
+                p["context"] is JsonValue c ? TextInput.WithContext(Text(c), Text(p["text"]!.AsValue()))
+                : new TextInput(Text(p["text"]!.AsValue()), p["text_pair"] is JsonValue pair ? Text(pair) : null),
+            _ => throw new RequestException("Each input must be a text, {\"text\": ..., \"text_pair\": ...} or {\"context\": ..., \"text\": ...}."),
         };
         var list = o["inputs"] switch
         {

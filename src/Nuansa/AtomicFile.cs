@@ -25,7 +25,7 @@ public static class AtomicFile
         }
         var directory = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(directory);
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        var temporary = Scratch.Beside(full);
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -121,6 +121,28 @@ internal static class OutputPath
         }
     }
 
+    /// <summary>
+    /// Fails now when the file system that would hold <paramref name="full"/> has less than <paramref name="bytes"/> free
+    /// (<paramref name="what"/> says what needs them), instead of after the work that would fill it.
+    /// </summary>
+    public static void CheckSpace(string full, long bytes, string what)
+    {
+        var existing = full;
+        while (!Directory.Exists(existing))
+            existing = Path.GetDirectoryName(existing) ?? "/";
+        // The mount holding the path: the drive whose root is its longest prefix.
+        var drive = DriveInfo.GetDrives().Where(d => d.IsReady && IsUnder(existing, d.RootDirectory.FullName))
+            .MaxBy(d => d.RootDirectory.FullName.Length);
+        if (drive != null && drive.AvailableFreeSpace < bytes)
+        {
+            throw new NuansaException(FormattableString.Invariant(
+                $"{full}: {what} needs about {bytes / 1e6:0.#} MB, and its file system ({drive.RootDirectory.FullName}) has {drive.AvailableFreeSpace / 1e6:0.#} MB free; nothing was written."));
+        }
+    }
+
+    private static bool IsUnder(string path, string root) =>
+        path.StartsWith(root, StringComparison.Ordinal) && (path.Length == root.Length || root.EndsWith('/') || path[root.Length] == '/');
+
     private static bool IsRegularFile(string full)
     {
         if (!OperatingSystem.IsLinux())
@@ -137,15 +159,87 @@ internal static class OutputPath
     private static extern int Statx(int dirfd, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, ref byte buffer);
 }
 
+/// <summary>
+/// Names for work in progress — a file or folder being written beside its destination, a session's temporary weights —
+/// that carry the writing process's id, so that whatever a killed process left is removed by the next one that
+/// writes in the same place, and never mistaken for output.
+/// </summary>
+internal static class Scratch
+{
+    private const string Marker = ".nuansa-partial-";
+
+    /// <summary>A new hidden name beside <paramref name="full"/> (same folder, so the same file system: one rename finishes the write); stale ones there are removed first.</summary>
+    public static string Beside(string full)
+    {
+        var directory = Path.GetDirectoryName(full)!;
+        Sweep(directory, $".*{Marker}*");
+        return Path.Combine(directory, $".{Path.GetFileName(full)}{Marker}{Environment.ProcessId}-{Guid.NewGuid():N}");
+    }
+
+    /// <summary>A new folder name under <paramref name="parent"/> starting with <paramref name="prefix"/>; stale ones of that prefix are removed first.</summary>
+    public static string Under(string parent, string prefix)
+    {
+        Sweep(parent, $"{prefix}{Marker}*");
+        return Path.Combine(parent, $"{prefix}{Marker}{Environment.ProcessId}-{Guid.NewGuid():N}");
+    }
+
+    // Entries of a process that no longer runs. Best effort: what cannot be listed or removed is left for the next run.
+    private static void Sweep(string directory, string pattern)
+    {
+        try
+        {
+            if (!Directory.Exists(directory))
+                return;
+            foreach (var entry in Directory.EnumerateFileSystemEntries(directory, pattern))
+            {
+                var name = Path.GetFileName(entry);
+                var at = name.LastIndexOf(Marker, StringComparison.Ordinal) + Marker.Length;
+                var dash = name.IndexOf('-', at);
+                if (dash < 0 || !int.TryParse(name.AsSpan(at, dash - at), System.Globalization.CultureInfo.InvariantCulture, out var pid) || Alive(pid))
+                    continue;
+                if (Directory.Exists(entry))
+                    Directory.Delete(entry, recursive: true);
+                else
+                    File.Delete(entry);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static bool Alive(int pid)
+    {
+        if (pid == Environment.ProcessId)
+            return true;
+        if (OperatingSystem.IsLinux())
+            return Directory.Exists($"/proc/{pid}");
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}
+
 /// <summary>Creates an output folder that appears complete or not at all; an existing non-empty folder is never written into.</summary>
 public static class AtomicFolder
 {
-    /// <summary>Runs <paramref name="fill"/> on a temporary folder, then moves it to <paramref name="destination"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="fill"/> on a hidden folder beside <paramref name="destination"/> (the same file system), then
+    /// renames it to the destination in one step. On any failure — a full disk, an error in <paramref name="fill"/> —
+    /// the hidden folder is removed and the destination is as it was.
+    /// </summary>
     public static void Write(string destination, Action<string> fill)
     {
-        var full = Path.GetFullPath(destination);
+        var full = Path.GetFullPath(destination.TrimEnd('/', '\\'));
         CheckWritable(destination);
-        var staging = Path.Combine(Path.GetTempPath(), "nuansa-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var staging = Scratch.Beside(full);
         Directory.CreateDirectory(staging);
         try
         {
@@ -153,22 +247,11 @@ public static class AtomicFolder
             CheckFree(full, destination);
             if (Directory.Exists(full))
                 Directory.Delete(full);
-            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-            try
-            {
-                Directory.Move(staging, full);
-            }
-            catch (IOException)
-            {
-                // Another file system: copy, then the staging folder is removed below.
-                Directory.CreateDirectory(full);
-                foreach (var file in Directory.GetFiles(staging, "*", SearchOption.AllDirectories))
-                {
-                    var target = Path.Combine(full, Path.GetRelativePath(staging, file));
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    File.Copy(file, target);
-                }
-            }
+            Directory.Move(staging, full);
+        }
+        catch (IOException e) when (!Directory.Exists(full))
+        {
+            throw new NuansaException($"{destination}: {e.Message.TrimEnd('.')}; nothing was written.");
         }
         finally
         {

@@ -61,3 +61,19 @@ public sealed class TokenizationException : NuansaException
     /// <summary>For a batch: the position of the input that failed.</summary>
     public int? Index { get; }
 }
+
+/// <summary>
+/// The model computed NaN or infinite logits (broken weights, an overflow in float16-trained weights): nothing is
+/// scored, since a probability made from them would be a silent wrong answer.
+/// </summary>
+public sealed class NonFiniteOutputException : NuansaException
+{
+    /// <summary>An error about the input at <paramref name="index"/> of the caller's batch.</summary>
+    public NonFiniteOutputException(string message, int index) : base(message)
+    {
+        Index = index;
+    }
+
+    /// <summary>The position of the first input whose logits are not finite.</summary>
+    public int Index { get; }
+}

@@ -32,7 +32,15 @@ public static partial class HubModels
         var cached = CachedSnapshot(options, repo, revision);
         if (cached != null && IsComplete(cached))
             return cached;
-        return Download(repo, revision, options, model);
+        try
+        {
+            return Download(repo, revision, options, model);
+        }
+        catch (NuansaException e)
+        {
+            // A mistyped local folder reads as a Hub id: name the folder first, so the Hub's answer is not the whole story.
+            throw new NuansaException($"no folder '{model}' here ({Environment.CurrentDirectory}); as a Hub id it could not be fetched: {e.Message}");
+        }
     }
 
     /// <summary>True for <c>org/name</c> or <c>name</c>, with an optional <c>@revision</c>: HF's repository-id rules.</summary>
@@ -377,12 +385,18 @@ public static partial class HubModels
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
-                    if (attempt >= _options.MaxAttempts)
+                    // No network at all (no route, no name service) will not come back in a second: say so at once.
+                    if (attempt >= _options.MaxAttempts || NoNetwork(e))
                         throw new HubUnreachableException(e is TaskCanceledException ? "timed out" : e.Message);
                 }
                 Thread.Sleep(_options.RetryDelay * (1 << (attempt - 1)));
             }
         }
+
+        private static bool NoNetwork(Exception e) =>
+            e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.HostNotFound
+                or System.Net.Sockets.SocketError.NetworkUnreachable or System.Net.Sockets.SocketError.HostUnreachable or System.Net.Sockets.SocketError.NetworkDown
+                or System.Net.Sockets.SocketError.TryAgain or System.Net.Sockets.SocketError.NoData };
 
         private HttpResponseMessage SendFollowing(HttpMethod method, string url)
         {

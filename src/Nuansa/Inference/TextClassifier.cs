@@ -214,7 +214,18 @@ public sealed class TextClassifier : IDisposable
                 throw new TokenizationException($"Input {i}: {e.Message}", i);
             }
         }
-        var logits = ForwardAll([.. windows.SelectMany(w => w)], options, null, cancellationToken);
+        float[][] logits;
+        try
+        {
+            logits = ForwardAll([.. windows.SelectMany(w => w)], options, null, cancellationToken);
+        }
+        catch (NonFiniteOutputException e)
+        {
+            var (input, before) = (0, 0);
+            while (before + windows[input].Count <= e.Index)
+                before += windows[input++].Count;
+            throw new NonFiniteOutputException($"{Path}: the model's logits for window {e.Index - before + 1} of input {input + 1} are not finite numbers; its weights may be broken.", input);
+        }
         var results = new Classification[inputs.Count];
         var next = 0;
         for (var i = 0; i < inputs.Count; i++)
@@ -257,7 +268,16 @@ public sealed class TextClassifier : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             var batch = order[range];
-            var logits = Forward([.. batch.Select(i => encodings[i])]);
+            float[] logits;
+            try
+            {
+                logits = Forward([.. batch.Select(i => encodings[i])]);
+            }
+            catch (NonFiniteOutputException e)
+            {
+                // Name the caller's input, not its place in a length-sorted batch.
+                throw new NonFiniteOutputException($"{Path}: the model's logits for input {batch[e.Index] + 1} are not finite numbers; its weights may be broken.", batch[e.Index]);
+            }
             for (var b = 0; b < batch.Length; b++)
                 results[batch[b]] = logits.AsSpan(b * labels, labels).ToArray();
             progress?.Report(range.End.Value);
@@ -305,6 +325,13 @@ public sealed class TextClassifier : IDisposable
             inputs["token_type_ids"] = types;
         var started = Stopwatch.GetTimestamp();
         var logits = _session.Run(inputs, [batch.Count, length], ["logits"])[0].Values;
+        // A NaN or infinite logit would become a confident-looking score: refuse it here, the one way logits come out.
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(logits))
+        {
+            var row = Array.FindIndex(logits, v => !float.IsFinite(v)) / Config.NumLabels;
+            throw new NonFiniteOutputException($"{Path}: the model's logits for input {row + 1} of this batch are not finite numbers " +
+                $"({string.Join(", ", logits.AsSpan(row * Config.NumLabels, Config.NumLabels).ToArray())}); its weights may be broken.", row);
+        }
         NuansaMeter.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _tag);
         NuansaMeter.Inputs.Add(batch.Count, _tag);
         NuansaMeter.Tokens.Add((long)batch.Count * length, _tag);

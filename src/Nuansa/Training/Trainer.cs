@@ -103,6 +103,11 @@ public static partial class Trainer
             // The evaluation loss is the training objective: the same graph, dropout off, no gradients.
             evaluationGraph = TrainingGraph.Build(config, store, task.Loss, evaluation: true);
         }
+        // The outputs' room is checked before the first step, not found missing an epoch later.
+        var weightBytes = 4L * graph.Parameters.Sum(p => p.ElementCount);
+        OutputPath.CheckSpace(Path.GetFullPath(outputDirectory), weightBytes, "the trained model");
+        if (checkpoints.Length > 0)
+            OutputPath.CheckSpace(Path.GetFullPath(checkpoints), 3 * weightBytes, "a checkpoint (the weights and AdamW's two moments)");
         using var session = new TrainingSession(graph, options.Threads, options.Seed);
         using var evaluator = new TrainingSession(evaluationGraph, options.Threads);
         // The checkpoint's values, trained in place (no second copy of the model).

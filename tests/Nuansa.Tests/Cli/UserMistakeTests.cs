@@ -16,6 +16,11 @@ public class UserMistakeTests
 
     private static byte[] Text(string s) => System.Text.Encoding.UTF8.GetBytes(s);
 
+    private static readonly string PairModel = SharedFiles.Model("bert-pair-3label");
+
+    private static readonly byte[] Pairs = Text("{\"text\": \"service\", \"sentence\": \"the staff were kind\", \"label\": \"positive\"}\n" +
+        "{\"text\": \"price\", \"sentence\": \"far too expensive\", \"label\": \"negative\"}\n");
+
     private static readonly Dictionary<string, Mistake> Cases = new()
     {
         ["truncation not one of HF's"] = new(["tokenize", "--model", Model, "--truncation", "left"], "--truncation: Argument 'left' not recognized. Must be one of: 'longest_first', 'only_first'"),
@@ -60,7 +65,28 @@ public class UserMistakeTests
         ["serve a model that is not there"] = new(["serve", "--model", "{dir}/nothing", "--port", "0"], "no such file or folder"),
         ["unknown column"] = new(["classify", "--model", Model, "--input", "{dir}/t.tsv", "--text-column", "body"], "no column \"body\"",
             new() { ["t.tsv"] = Text("text\nhello\n") }),
+        ["classify pair column misspelled"] = new(["classify", "--model", PairModel, "--input", "{dir}/p.jsonl", "--pair-column", "sentance"],
+            "no column \"sentance\" for the pair text (columns: text, sentence, label)", new() { ["p.jsonl"] = Pairs }),
+        ["eval pair column misspelled"] = new(["eval", "--model", PairModel, "--data", "{dir}/p.jsonl", "--pair-column", "sentance", "--output", "{dir}/eval"],
+            "no column \"sentance\" for the pair text", new() { ["p.jsonl"] = Pairs }),
+        ["train pair column misspelled"] = new(["train", "--model", PairModel, "--train", "{dir}/p.jsonl", "--pair-column", "sentance", "--output", "{dir}/out"],
+            "no column \"sentance\" for the pair text", new() { ["p.jsonl"] = Pairs }),
+        ["eval label column misspelled"] = new(["eval", "--model", Model, "--data", "{dir}/t.tsv", "--label-column", "lable", "--output", "{dir}/eval"],
+            "no column \"lable\" for the label (columns: text, label)", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\n") }),
+        ["eval group column misspelled"] = new(["eval", "--model", Model, "--data", "{dir}/t.tsv", "--group-column", "lang", "--output", "{dir}/eval"],
+            "no column \"lang\" for the group", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\n") }),
+        ["thresholds text column misspelled"] = new(["thresholds", "--model", Model, "--data", "{dir}/t.tsv", "--label", "positive", "--target-precision", "0.9", "--text-column", "txt"],
+            "no column \"txt\" for the text", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\n") }),
+        ["augment label column misspelled"] = new(["augment", "--input", "{dir}/t.tsv", "--output", "{dir}/a.tsv", "--label-column", "lable"],
+            "no column \"lable\" for the label", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\n") }),
+        ["option misspelled after a text"] = new(["classify", "--model", Model, "hi", "--topk", "2"], "unknown option '--topk' (did you mean '--top-k'?)"),
+        ["command misspelled"] = new(["clasify", "--model", Model, "hi"], "'clasify' is not a nuansa command (did you mean 'classify'?)"),
+        ["target precision as a percentage"] = new(["thresholds", "--model", Model, "--data", "{dir}/t.tsv", "--label", "positive", "--target-precision", "90"],
+            "--target-precision is a number from 0 to 1, not 90", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\n") }),
+        ["early stopping without evaluation data"] = new(["train", "--model", Model, "--train", "{dir}/t.tsv", "--output", "{dir}/out", "--load-best-model-at-end"],
+            "need evaluation data", new() { ["t.tsv"] = Text("text\tlabel\ngood\tpositive\nbad\tnegative\n") }),
     };
+
 
     public static TheoryData<string> CaseNames() => [.. Cases.Keys];
 

@@ -142,32 +142,67 @@ public sealed class StreamWorkerTests : IDisposable
     }
 
     [Fact]
-    public async Task APoisonEntryGoesToTheDeadLetterStreamAfterItsDeliveries()
+    public async Task AMalformedEntryGoesToTheDeadLetterStreamAtOnce()
     {
+        // It cannot succeed on another delivery: no text, both a context and a text_pair, or over the size limit.
         using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port}");
         var db = connection.GetDatabase();
         await db.StreamAddAsync("in", [new("id", "poison"), new("body", "no text field here")]);
+        await db.StreamAddAsync("in", [new("id", "empty"), new("text", "")]);
+        await db.StreamAddAsync("in", [new("id", "big"), new("text", new string('a', 5000))]);
         await AddInputs(db, "in", 5);
         using var classifier = TextClassifier.Load(Model);
-        var worker = new StreamWorker(classifier, new StreamWorkerOptions { Redis = _redis.Url, Stream = "in", Group = "g", ClaimIdleMilliseconds = 100, BlockMilliseconds = 20, MaxDeliveries = 3 });
+        var worker = new StreamWorker(classifier, new StreamWorkerOptions
+        {
+            Redis = _redis.Url, Stream = "in", Group = "g", ClaimIdleMilliseconds = 100, BlockMilliseconds = 20, MaxDeliveries = 3, MaxEntryBytes = 4096,
+        });
+        using var stop = new CancellationTokenSource();
+        var run = worker.RunAsync(stop.Token);
+        var clock = Stopwatch.StartNew();
+        while (await db.StreamLengthAsync("in:dead") < 2 || await db.StreamLengthAsync("in:results") < 6)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the entries were not all answered: {await db.StreamLengthAsync("in:results")} results, " +
+                $"dead: {string.Join("; ", (await db.StreamRangeAsync("in:dead")).Select(e => (string?)e["error"]))}; failed {worker.Failed}");
+            await Task.Delay(50);
+        }
+        await stop.CancelAsync();
+        await run;
+        var dead = (await db.StreamRangeAsync("in:dead")).ToDictionary(e => (string)e["input_id"]!);
+        Assert.Equal(["big", "poison"], dead.Keys.Order());
+        Assert.Contains("no \"text\" field", (string)dead["poison"]["error"]!, StringComparison.Ordinal);
+        Assert.Contains("over the limit of 4096", (string)dead["big"]["error"]!, StringComparison.Ordinal);
+        Assert.All(dead.Values, d => Assert.Equal(1, (int)d["deliveries"]));
+        Assert.Equal("no text field here", (string)dead["poison"]["body"]!);
+        // An empty text is a text: it is classified, not reported as missing.
+        Assert.Equal(6, await db.StreamLengthAsync("in:results"));
+        Assert.Equal(0, (await db.StreamGroupInfoAsync("in")).Single().PendingMessageCount);
+        Assert.Equal(0, worker.Failed);
+        Assert.Equal(2, worker.DeadLettered);
+    }
+
+    [Fact]
+    public async Task AnEntryTheModelFailsOnGoesToTheDeadLetterStreamAfterItsDeliveries()
+    {
+        using var dir = new TempDirectory();
+        using var classifier = TextClassifier.Load(Nuansa.Tests.Inference.NonFiniteOutputTests.BrokenModel(dir));
+        using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port}");
+        var db = connection.GetDatabase();
+        await db.StreamAddAsync("in", [new("id", "nan"), new("text", "a text the broken model scores as NaN")]);
+        var worker = new StreamWorker(classifier, new StreamWorkerOptions { Redis = _redis.Url, Stream = "in", Group = "g", ClaimIdleMilliseconds = 100, BlockMilliseconds = 20, MaxDeliveries = 2 });
         using var stop = new CancellationTokenSource();
         var run = worker.RunAsync(stop.Token);
         var clock = Stopwatch.StartNew();
         while (await db.StreamLengthAsync("in:dead") == 0)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the poison entry never reached the dead-letter stream");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the entry never reached the dead-letter stream");
             await Task.Delay(50);
         }
         await stop.CancelAsync();
         await run;
         var dead = Assert.Single(await db.StreamRangeAsync("in:dead"));
-        Assert.Equal("poison", (string)dead["input_id"]!);
-        Assert.Contains("no \"text\" field", (string)dead["error"]!, StringComparison.Ordinal);
-        Assert.Equal(4, (int)dead["deliveries"]);
-        Assert.Equal("no text field here", (string)dead["body"]!);
-        Assert.Equal(5, await db.StreamLengthAsync("in:results"));
-        Assert.Equal(0, (await db.StreamGroupInfoAsync("in")).Single().PendingMessageCount);
-        Assert.Equal(3, worker.Failed);
-        Assert.Equal(1, worker.DeadLettered);
+        Assert.Contains("not finite", (string)dead["error"]!, StringComparison.Ordinal);
+        Assert.Equal(3, (int)dead["deliveries"]);
+        Assert.Equal(2, worker.Failed);
+        Assert.Equal(0, await db.StreamLengthAsync("in:results"));
     }
 }

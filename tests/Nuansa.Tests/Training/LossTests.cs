@@ -48,7 +48,8 @@ public class LossTests
             num += w[labels[i]] * Math.Pow(1 - Math.Exp(lp), 2) * -lp;
             den += w[labels[i]];
         }
-        Assert.Equal(num / den, loss, 5);
+        // A tolerance, not rounding to 5 places: 0.420364959 and 0.420365006 round apart (seen on an AVX2-only Zen 3).
+        Assert.True(Math.Abs(num / den - loss) <= 1e-6, $"{loss} vs {num / den}");
     }
 
     [Fact]

@@ -52,7 +52,8 @@ public class TrainingOutputTests
             "  topic: accuracy 0.5000  f1_macro 0.2500\n", stdout.ToString());
         Assert.Equal(
             "\rstep 1/10 [##..................]  10%  epoch 0.10  loss 0.7000  lr 1.00e-5  900 tokens/s  00:03 elapsed, 00:27 left\u001b[K" +
-            "\rstep 2/10 [####................]  20%  epoch 0.20  loss 0.6000  lr 2.00e-5  900 tokens/s  00:06 elapsed, 00:24 left\u001b[K" +
+            // The loss shown is the mean over the logging window, as HF logs it: (0.7 + 0.6) / 2.
+            "\rstep 2/10 [####................]  20%  epoch 0.20  loss 0.6500  lr 2.00e-5  900 tokens/s  00:06 elapsed, 00:24 left\u001b[K" +
             "\r\u001b[K", stderr.ToString()); // cleared for the evaluation line; Finish adds no empty line after it
     }
 

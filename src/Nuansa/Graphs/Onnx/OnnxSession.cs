@@ -98,7 +98,7 @@ internal sealed class OnnxSession : IDisposable
     private static InferenceSession CreateMapped(Graph graph, SessionSettings settings, bool canInline, out string? undeleted)
     {
         undeleted = null;
-        var folder = System.IO.Path.Combine(settings.TemporaryFolder ?? System.IO.Path.GetTempPath(), "nuansa-session-" + Guid.NewGuid().ToString("N"));
+        var folder = Scratch.Under(settings.TemporaryFolder ?? System.IO.Path.GetTempPath(), "nuansa-session");
         var path = System.IO.Path.Combine(folder, "model.onnx");
         try
         {
