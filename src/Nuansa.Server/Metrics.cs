@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using Nuansa.Inference;
 
 namespace Nuansa.Server;
 
@@ -106,4 +107,25 @@ internal sealed class Metrics
             }
         }
     }
+}
+
+/// <summary>A model queue's timings and sizes as TEI's series: tokenization, input lengths, queue wait, batch sizes and tokens, inference.</summary>
+internal sealed class MetricsObserver(Metrics metrics, string model) : ClassificationQueueObserver
+{
+    public override void Tokenized(TimeSpan duration, IReadOnlyList<int> lengths)
+    {
+        metrics.ObserveDuration("te_request_tokenization_duration", model, duration.TotalSeconds);
+        foreach (var length in lengths)
+            metrics.ObserveTokens("te_request_input_length", model, length);
+    }
+
+    public override void Queued(TimeSpan wait) => metrics.ObserveDuration("te_request_queue_duration", model, wait.TotalSeconds);
+
+    public override void Batch(int inputs, int tokens)
+    {
+        metrics.ObserveSize("te_batch_next_size", model, inputs);
+        metrics.ObserveTokens("te_batch_next_tokens", model, tokens);
+    }
+
+    public override void Inferred(TimeSpan duration) => metrics.ObserveDuration("te_request_inference_duration", model, duration.TotalSeconds);
 }

@@ -38,7 +38,7 @@ public sealed record ServerOptions
     /// <summary>Inputs one request may send (TEI's <c>max_client_batch_size</c>).</summary>
     public int MaxClientBatchSize { get; init; } = 32;
 
-    /// <summary>Requests in flight per model (reading, tokenizing, queued or running) before new ones get 429 (TEI's <c>max_concurrent_requests</c>).</summary>
+    /// <summary>Requests in flight per model (tokenizing, queued or running; bodies are read before) before new ones get 429 (TEI's <c>max_concurrent_requests</c>).</summary>
     public int MaxConcurrentRequests { get; init; } = 512;
 
     /// <summary>Truncate inputs that are too long when a request does not say (TEI's <c>--auto-truncate</c>); otherwise they are refused.</summary>
@@ -58,6 +58,21 @@ public sealed record ServerOptions
 
     /// <summary>Characters one input (text and context together) may hold, checked before tokenizing; null: TEI's rule, 250 per token of the model's limit.</summary>
     public int? MaxInputChars { get; init; }
+
+    /// <summary>Windows one request may make with <c>"long_text": "chunk"</c>, counted before any is built (beyond: 413).</summary>
+    public int MaxWindows { get; init; } = 64;
+
+    /// <summary>
+    /// Characters being tokenized at once over every model; a request that would pass it gets 429 with Retry-After,
+    /// so many maximum-size requests at once cannot exhaust the memory others need.
+    /// </summary>
+    public long MaxTokenizingChars { get; init; } = Nuansa.Inference.ClassificationQueueOptions.DefaultTokenizingChars;
+
+    /// <summary>A request body arriving slower than this (after 2 s of grace) is cut off with 408; 0 leaves Kestrel's own minimum (240 bytes/s).</summary>
+    public double MinRequestBodyBytesPerSecond { get; init; } = 4096;
+
+    /// <summary>The longest a request body may take to arrive, whatever its rate (beyond: 408).</summary>
+    public TimeSpan RequestBodyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a stop waits for the requests in flight to finish before cutting them off.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);

@@ -77,3 +77,10 @@ public sealed class NonFiniteOutputException : NuansaException
     /// <summary>The position of the first input whose logits are not finite.</summary>
     public int Index { get; }
 }
+
+/// <summary>An input would exceed a limit set to bound the work one caller can ask for (the windows of a long text).</summary>
+public sealed class InputTooLargeException : NuansaException
+{
+    /// <summary>An error saying what the input would need and the limit.</summary>
+    public InputTooLargeException(string message) : base(message) { }
+}

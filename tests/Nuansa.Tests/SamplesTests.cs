@@ -109,7 +109,7 @@ public sealed class SamplesTests : IAsyncLifetime
             var review = JsonNode.Parse(await client.GetStringAsync("/review?text=lovely"))!;
             Assert.Equal(top.Label, review["label"]!.GetValue<string>());
             Assert.Equal(top.Score, review["score"]!.GetValue<float>(), 5);
-            using var predict = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "lovely"}"""));
+            using var predict = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "lovely"}""", System.Text.Encoding.UTF8, "application/json"));
             var labels = JsonNode.Parse(await predict.Content.ReadAsStringAsync())!.AsArray();
             Assert.Equal(top.Label, labels[0]!["label"]!.GetValue<string>());
             Assert.Contains("Nuansa playground", await client.GetStringAsync("/nuansa/"));

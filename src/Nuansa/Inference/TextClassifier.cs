@@ -237,9 +237,9 @@ public sealed class TextClassifier : IDisposable
         return results;
     }
 
-    /// <summary>An input's windows (see <see cref="Tokenization.Tokenizer.EncodeWindows"/>), after the model's preprocessing.</summary>
-    public IReadOnlyList<Tokenization.Encoding> EncodeWindows(TextInput input, int maxLength, int stride) =>
-        Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, stride);
+    /// <summary>An input's windows (see <see cref="Tokenization.Tokenizer.EncodeWindows(string, string?, int, int, int)"/>), after the model's preprocessing.</summary>
+    public IReadOnlyList<Tokenization.Encoding> EncodeWindows(TextInput input, int maxLength, int stride, int maxWindows = int.MaxValue) =>
+        Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, stride, maxWindows);
 
     /// <summary>One input's result from its windows' logits, combined by <see cref="ClassifyOptions.Aggregate"/>; each window's own result kept.</summary>
     public Classification Combine(IReadOnlyList<float[]> windowLogits, ClassifyOptions options)

@@ -145,7 +145,13 @@ public sealed class Tokenizer
     /// second segment (the text of a context–text input) is windowed; the first is repeated whole in every window.
     /// Special tokens are added to each window.
     /// </summary>
-    public IReadOnlyList<Encoding> EncodeWindows(string text, string? textPair, int maxLength, int stride)
+    public IReadOnlyList<Encoding> EncodeWindows(string text, string? textPair, int maxLength, int stride) => EncodeWindows(text, textPair, maxLength, stride, int.MaxValue);
+
+    /// <summary>
+    /// As <see cref="EncodeWindows(string, string?, int, int)"/>, refusing (<see cref="InputTooLargeException"/>) an input that
+    /// would make more than <paramref name="maxWindows"/> windows, counted before any window is built.
+    /// </summary>
+    public IReadOnlyList<Encoding> EncodeWindows(string text, string? textPair, int maxLength, int stride, int maxWindows)
     {
         ArgumentNullException.ThrowIfNull(text);
         ArgumentOutOfRangeException.ThrowIfNegative(stride);
@@ -160,7 +166,10 @@ public sealed class Tokenizer
                 ? $"max_length {maxLength} leaves {room} tokens per window after the special tokens; the stride ({stride}) must be smaller."
                 : $"max_length {maxLength} leaves {room} tokens per window after the special tokens and the {first.Count}-token context; the stride ({stride}) must be smaller.");
         }
-        var windows = new List<Encoding>();
+        var count = windowed.Count <= room ? 1 : 1 + (windowed.Count - room + (room - stride) - 1) / (room - stride);
+        if (count > maxWindows)
+            throw new InputTooLargeException($"The input's {windowed.Count} tokens make {count} windows of {maxLength} tokens with a stride of {stride}, more than the {Math.Max(0, maxWindows)} left.");
+        var windows = new List<Encoding>(count);
         for (var start = 0; ; start += room - stride)
         {
             var slice = windowed.GetRange(start, Math.Min(room, windowed.Count - start));

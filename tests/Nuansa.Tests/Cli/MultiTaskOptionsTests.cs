@@ -39,7 +39,7 @@ public class MultiTaskOptionsTests
         await using var server = NuansaServer.Create(new ServerOptions { Models = [("m", Model)], Url = "http://127.0.0.1:0", Tasks = Tasks });
         await server.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
-        using var response = await client.PostAsync("/predict", new StringContent("""{"inputs": "a text"}"""));
+        using var response = await client.PostAsync("/predict", new StringContent("""{"inputs": "a text"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.Equal(["a", "b"], answer.AsObject().Select(p => p.Key));

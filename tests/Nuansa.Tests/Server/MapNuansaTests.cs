@@ -44,10 +44,10 @@ public class MapNuansaTests
         using var direct = TextClassifier.Load(SharedFiles.Model("bert-2label"));
         Assert.Equal(direct.Classify("fine").Top.Label, await client.GetStringAsync("/hello"));
         Assert.Equal("Healthy", await client.GetStringAsync("/healthz"));
-        using (var refused = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}""")))
+        using (var refused = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}""", System.Text.Encoding.UTF8, "application/json")))
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         client.DefaultRequestHeaders.Authorization = new("Bearer", "k");
-        using var answer = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}"""));
+        using var answer = await client.PostAsync("/nuansa/predict", new StringContent("""{"inputs": "fine"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
         var labels = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!.AsArray();
         Assert.Equal(direct.Classify("fine", new ClassifyOptions { TopK = null }).Labels[0].Score, labels[0]!["score"]!.GetValue<float>(), 6);

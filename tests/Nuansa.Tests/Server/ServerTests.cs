@@ -251,12 +251,12 @@ public class PaddingAwareBatchTests
         // Sorted lengths: 10, 10, 11 pad to 33 for 31 real tokens (≤ 1.2×); adding 20 would pad to 80 for 51 → new pass.
         // 20, 21, 22 pad to 66 for 63; 40 would pad to 160 for 103 → new pass; the limit of 3 per pass also cuts.
         int[] lengths = [10, 10, 11, 20, 21, 22, 40];
-        var batches = Nuansa.Inference.TextClassifier.Batches(lengths, 3, null, ModelWorker.MaxPadding).Select(r => lengths[r]).ToArray();
+        var batches = Nuansa.Inference.TextClassifier.Batches(lengths, 3, null, Nuansa.Inference.ClassificationQueue.MaxPadding).Select(r => lengths[r]).ToArray();
         Assert.Equal([[10, 10, 11], [20, 21, 22], [40]], batches);
-        Assert.Equal([[5, 5], [5, 5], [5]], Nuansa.Inference.TextClassifier.Batches([5, 5, 5, 5, 5], 2, null, ModelWorker.MaxPadding).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
-        Assert.Empty(Nuansa.Inference.TextClassifier.Batches([], 4, null, ModelWorker.MaxPadding));
+        Assert.Equal([[5, 5], [5, 5], [5]], Nuansa.Inference.TextClassifier.Batches([5, 5, 5, 5, 5], 2, null, Nuansa.Inference.ClassificationQueue.MaxPadding).Select(r => new[] { 5, 5, 5, 5, 5 }[r]).ToArray());
+        Assert.Empty(Nuansa.Inference.TextClassifier.Batches([], 4, null, Nuansa.Inference.ClassificationQueue.MaxPadding));
         // A token limit of 40: 10, 10, 11 pad to 33; 20 and 21 pad to 42, so each goes alone, as 40 does at its limit.
-        Assert.Equal([[10, 10, 11], [20], [21], [22], [40]], Nuansa.Inference.TextClassifier.Batches(lengths, 3, 40, ModelWorker.MaxPadding).Select(r => lengths[r]).ToArray());
+        Assert.Equal([[10, 10, 11], [20], [21], [22], [40]], Nuansa.Inference.TextClassifier.Batches(lengths, 3, 40, Nuansa.Inference.ClassificationQueue.MaxPadding).Select(r => lengths[r]).ToArray());
     }
 }
 
@@ -278,7 +278,7 @@ public class ServerPipelineTests
         await server.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
         string[] texts = ["the food was great", "terrible service", "okay I guess", "what a lovely day"];
-        using var response = await client.PostAsync("/pipelines/triage", new StringContent(new JsonObject { ["inputs"] = new JsonArray([.. texts.Select(t => new JsonArray(t))]) }.ToJsonString()));
+        using var response = await client.PostAsync("/pipelines/triage", new StringContent(new JsonObject { ["inputs"] = new JsonArray([.. texts.Select(t => new JsonArray(t))]) }.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var answers = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
 
@@ -295,9 +295,9 @@ public class ServerPipelineTests
         Assert.Contains(expected, r => !r.Kept);
         Assert.Contains(expected, r => r.Alerts.Count > 0);
 
-        using var unknown = await client.PostAsync("/pipelines/nope", new StringContent("""{"inputs": "x"}"""));
+        using var unknown = await client.PostAsync("/pipelines/nope", new StringContent("""{"inputs": "x"}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        using var raw = await client.PostAsync("/pipelines/triage", new StringContent("""{"inputs": "x", "raw_scores": true}"""));
+        using var raw = await client.PostAsync("/pipelines/triage", new StringContent("""{"inputs": "x", "raw_scores": true}""", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, raw.StatusCode);
         var health = JsonNode.Parse(await client.GetStringAsync("/health"))!;
         Assert.Equal(["triage"], health["pipelines"]!.AsArray().Select(p => p!.GetValue<string>()));
@@ -312,7 +312,7 @@ public class ServerApiKeyTests
         await using var server = NuansaServer.Create(new ServerOptions { Models = [("m", SharedFiles.Model("bert-2label"))], Url = "http://127.0.0.1:0", ApiKey = "s3cret" });
         await server.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
-        StringContent Body() => new("""{"inputs": "fine"}""");
+        StringContent Body() => new("""{"inputs": "fine"}""", System.Text.Encoding.UTF8, "application/json");
         using (var none = await client.PostAsync("/predict", Body()))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
