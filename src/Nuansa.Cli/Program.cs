@@ -133,6 +133,13 @@ public static class Program
                 case Option<int> o:
                     o.Validators.Add(r => CheckInt(r, o.Name, r.GetValueOrDefault<int>(), minimum));
                     break;
+                case Option<long> o:
+                    o.Validators.Add(r =>
+                    {
+                        if (r.GetValueOrDefault<long>() < minimum)
+                            r.AddError($"{o.Name} must be at least {minimum}, not {r.GetValueOrDefault<long>()}.");
+                    });
+                    break;
                 case Option<int?> o:
                     o.Validators.Add(r => CheckInt(r, o.Name, r.GetValueOrDefault<int?>(), minimum));
                     break;

@@ -39,10 +39,13 @@ internal static class ServeCommand
         var shutdownTimeout = new Option<int>("--shutdown-timeout") { Description = "Seconds a stop waits for requests in flight; any still running then are cut off and the exit code is 1.", DefaultValueFactory = _ => (int)defaults.ShutdownTimeout.TotalSeconds };
         var apiKey = new Option<string?>("--api-key") { Description = "Require \"Authorization: Bearer KEY\" on every request but /health and /metrics (default: the NUANSA_API_KEY environment variable, if set)." };
         var noPlayground = new Option<bool>("--no-playground") { Description = "Serve no playground page at /." };
+        var maxWindows = new Option<int>("--max-windows") { Description = "Windows one request may make with \"long_text\": \"chunk\", counted before any is built (beyond: 413).", DefaultValueFactory = _ => defaults.MaxWindows };
+        var maxTokenizingChars = new Option<long>("--max-tokenizing-chars") { Description = "Characters being tokenized at once over every model (beyond: 429 with Retry-After).", DefaultValueFactory = _ => defaults.MaxTokenizingChars };
+        var bodyTimeout = new Option<int>("--request-body-timeout") { Description = "Seconds a request body may take to arrive (beyond, or slower than 4 kB/s after 2 s: 408).", DefaultValueFactory = _ => (int)defaults.RequestBodyTimeout.TotalSeconds };
         var autoTruncate = new Option<bool>("--auto-truncate") { Description = "Truncate too-long inputs unless a request says otherwise (default: refuse them)." };
         var command = new Command("serve", "Serve classifiers over HTTP: POST /predict (text-embeddings-inference format), GET /info, /health, /metrics, and a playground page at /.")
         {
-            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels, threads, maxBatch, maxClientBatch, maxConcurrent, maxInputChars, shutdownTimeout, autoTruncate, apiKey, noPlayground,
+            models, pipelines, host, port, precision.Quantize, precision.Int8Weights, tasks.Tasks, tasks.TaskLabels, threads, maxBatch, maxBatchTokens, maxClientBatch, maxConcurrent, maxInputChars, maxWindows, maxTokenizingChars, bodyTimeout, shutdownTimeout, autoTruncate, apiKey, noPlayground,
         };
         // An asynchronous action: System.CommandLine turns Ctrl+C / SIGTERM into cancellation, and the server then
         // stops taking requests, finishes the ones it has, and exits 0.
@@ -69,6 +72,9 @@ internal static class ServeCommand
                     MaxClientBatchSize = parse.GetValue(maxClientBatch),
                     MaxConcurrentRequests = parse.GetValue(maxConcurrent),
                     MaxInputChars = parse.GetValue(maxInputChars),
+                    MaxWindows = parse.GetValue(maxWindows),
+                    MaxTokenizingChars = parse.GetValue(maxTokenizingChars),
+                    RequestBodyTimeout = TimeSpan.FromSeconds(parse.GetValue(bodyTimeout)),
                     ShutdownTimeout = TimeSpan.FromSeconds(parse.GetValue(shutdownTimeout)),
                     AutoTruncate = parse.GetValue(autoTruncate),
                     Playground = !parse.GetValue(noPlayground),
