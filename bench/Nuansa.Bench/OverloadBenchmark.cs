@@ -60,7 +60,7 @@ internal static class OverloadBenchmark
             var until = Stopwatch.StartNew();
             Task.WaitAll([.. Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
             {
-                using var http = new HttpClient { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromMinutes(5) };
+                using var http = new HttpClient { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromSeconds(seconds + 60) };
                 while (until.Elapsed < TimeSpan.FromSeconds(seconds))
                 {
                     try
@@ -71,9 +71,10 @@ internal static class OverloadBenchmark
                         if (response.StatusCode == HttpStatusCode.TooManyRequests)
                             await Task.Delay(100);
                     }
-                    catch (HttpRequestException)
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                     {
-                        codes.AddOrUpdate(0, 1, (_, n) => n + 1);
+                        // No answer: a connection refused or reset (0), or none within the client's timeout (-1).
+                        codes.AddOrUpdate(e is TaskCanceledException ? -1 : 0, 1, (_, n) => n + 1);
                     }
                 }
             }))]);

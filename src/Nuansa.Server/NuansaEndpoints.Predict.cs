@@ -140,6 +140,13 @@ internal sealed partial class NuansaEndpoints
     {
         if (!_queues.TryGetValue(model, out var queue))
             return new(UnknownModel(model), null, "not_found");
+        // A body whose characters could not be tokenized now is refused unread: under a flood of huge requests, parsing
+        // each one only to refuse it would take the cores the answers (and /health) need. Bytes bound characters from above.
+        if (context.Request.ContentLength is { } length && !queue.Tokenizing.HasRoomFor(length))
+        {
+            return Failed(context, FailureKind.Overloaded,
+                $"Too many characters are being tokenized ({queue.Tokenizing.InUse} of {queue.Tokenizing.Capacity}) for a body of {length} bytes; retry shortly.");
+        }
         var (request, error) = await ReadRequest(context, huggingFace).ConfigureAwait(false);
         if (request == null)
             return error;

@@ -32,6 +32,10 @@ public sealed class NuansaServer : IAsyncDisposable
     /// <summary>Loads every model (failing fast on a bad one) and maps the endpoints; <see cref="StartAsync"/> starts listening.</summary>
     public static NuansaServer Create(ServerOptions options)
     {
+        // Bursts of large bodies keep every pool thread busy for a moment; threads added only one by one would leave
+        // /health waiting behind them. A floor of threads lets it answer at once.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 4 * Environment.ProcessorCount + 8), io);
         var builder = WebApplication.CreateSlimBuilder();
         // Startup failures (a taken port) reach the caller as exceptions; no duplicate log of them.
         builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);

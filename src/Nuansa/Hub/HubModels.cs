@@ -13,12 +13,6 @@ namespace Nuansa.Hub;
 /// </summary>
 public static partial class HubModels
 {
-    private static readonly string[] TokenizerFiles =
-    [
-        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-        "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
-    ];
-
     /// <summary>
     /// A checkpoint folder for <paramref name="model"/>: an existing path as it is, else a Hub id
     /// (<c>org/name</c>, <c>org/name@revision</c>) taken from the cache when its snapshot is complete there, and
@@ -94,7 +88,7 @@ public static partial class HubModels
         var wanted = new List<string> { "config.json" };
         if (!info.Files.Contains("config.json"))
             throw new NuansaException($"{shown}: the repository has no config.json, so it is not a transformers model.");
-        wanted.AddRange(TokenizerFiles.Where(info.Files.Contains));
+        wanted.AddRange(Tokenization.TokenizerFiles.Names.Where(info.Files.Contains));
         foreach (var file in wanted)
             Fetch(client, folder, snapshot, repo, info.Commit, file, options);
         foreach (var file in Weights(info.Files, name => Fetch(client, folder, snapshot, repo, info.Commit, name, options), shown))

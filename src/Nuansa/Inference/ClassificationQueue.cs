@@ -67,6 +67,9 @@ public sealed class CharacterBudget(long capacity)
         }
     }
 
+    /// <summary>Whether <paramref name="chars"/> would fit now (without taking them): lets a caller refuse before reading a large body.</summary>
+    public bool HasRoomFor(long chars) => InUse == 0 || InUse + chars <= Capacity;
+
     /// <summary>Gives back what <see cref="TryTake"/> took.</summary>
     public void Return(long chars) => Interlocked.Add(ref _inUse, -chars);
 }
@@ -133,8 +136,10 @@ public sealed class ClassificationQueue : IAsyncDisposable
     private readonly ClassificationQueueObserver _observer;
     private readonly Task _loop;
     private readonly bool _ownsClassifier;
+    private readonly SemaphoreSlim _tokenizers = new(Math.Max(1, Environment.ProcessorCount / 2));
     private int _inFlight;
     private int _queued;
+    private bool _busy;
     private long _lastSuccess;
     private long _lastFailure;
     private string? _lastError;
@@ -151,7 +156,8 @@ public sealed class ClassificationQueue : IAsyncDisposable
         _ownsClassifier = ownsClassifier;
         _tokenizing = _options.Tokenizing ?? new CharacterBudget(ClassificationQueueOptions.DefaultTokenizingChars);
         _observer = _options.Observer ?? new NoObserver();
-        _loop = Task.Run(RunAsync);
+        // Forward passes block for seconds: they get a thread of their own, not one the thread pool needs for requests.
+        _loop = Task.Factory.StartNew(Run, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The model behind the queue.</summary>
@@ -162,6 +168,9 @@ public sealed class ClassificationQueue : IAsyncDisposable
 
     /// <summary>Characters one input may hold: the configured limit, else 250 per token of the model's limit.</summary>
     public int MaxInputChars => _options.MaxInputChars ?? Classifier.MaxLength * 250;
+
+    /// <summary>The budget of characters being tokenized this queue takes from.</summary>
+    public CharacterBudget Tokenizing => _tokenizing;
 
     /// <summary>Submissions in flight now (tokenizing, queued or running).</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -194,7 +203,16 @@ public sealed class ClassificationQueue : IAsyncDisposable
             IReadOnlyList<Encoding>[] windows;
             try
             {
-                windows = await Task.Run(() => Encode(inputs, options, abandoned), abandoned).ConfigureAwait(false);
+                // Tokenizing is CPU work: at most one submission per core at a time, the rest wait without holding a thread.
+                await _tokenizers.WaitAsync(abandoned).ConfigureAwait(false);
+                try
+                {
+                    windows = await Task.Run(() => Encode(inputs, options, abandoned), abandoned).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _tokenizers.Release();
+                }
             }
             finally
             {
@@ -218,10 +236,10 @@ public sealed class ClassificationQueue : IAsyncDisposable
         }
     }
 
-    /// <summary>Encodings into the queue; their logits once their forward passes ran (probes stay out of the metrics).</summary>
-    internal Task<float[][]> EnqueueAsync(IReadOnlyList<Encoding> encodings, CancellationToken abandoned, bool probe = false)
+    /// <summary>Encodings into the queue; their logits once their forward passes ran.</summary>
+    internal Task<float[][]> EnqueueAsync(IReadOnlyList<Encoding> encodings, CancellationToken abandoned)
     {
-        var item = new WorkItem(encodings, abandoned, probe, Stopwatch.GetTimestamp(), new TaskCompletionSource<float[][]>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var item = new WorkItem(encodings, abandoned, Stopwatch.GetTimestamp(), new TaskCompletionSource<float[][]>(TaskCreationOptions.RunContinuationsAsynchronously));
         Interlocked.Increment(ref _queued);
         if (!_channel.Writer.TryWrite(item))
         {
@@ -296,9 +314,9 @@ public sealed class ClassificationQueue : IAsyncDisposable
     }
 
     /// <summary>
-    /// Whether the model answers, without waiting behind real work: healthy when a forward pass succeeded within
-    /// <paramref name="recent"/> (or submissions are queued and the last pass did not fail); otherwise a short probe
-    /// runs through the idle queue. A model whose last pass failed is unhealthy until one succeeds.
+    /// Whether the model answers, without waiting behind real work: healthy while it runs or holds work and its last
+    /// pass did not fail, or when a pass succeeded within <paramref name="recent"/>; otherwise one tiny probe pass runs
+    /// beside the queue (never behind a long submission). A model whose last pass failed is unhealthy until one succeeds.
     /// </summary>
     public async Task<(bool Healthy, string? Error)> CheckHealthAsync(TimeSpan recent, TimeSpan timeout)
     {
@@ -306,24 +324,30 @@ public sealed class ClassificationQueue : IAsyncDisposable
         var failure = Volatile.Read(ref _lastFailure);
         if (failure > success)
             return (false, _lastError);
-        if (success != 0 && (Stopwatch.GetElapsedTime(success) < recent || QueueSize > 0))
+        if (Volatile.Read(ref _busy) || QueueSize > 0 || (success != 0 && Stopwatch.GetElapsedTime(success) < recent))
             return (true, null);
         try
         {
             var probe = Classifier.Encode([new TextInput("health check")], new EncodeOptions());
-            await EnqueueAsync(probe, CancellationToken.None, probe: true).WaitAsync(timeout).ConfigureAwait(false);
+            await Task.Run(() => Classifier.Forward(probe)).WaitAsync(timeout).ConfigureAwait(false);
+            Volatile.Write(ref _lastSuccess, Stopwatch.GetTimestamp());
             return (true, null);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            if (e is not TimeoutException)
+            {
+                _lastError = e.Message;
+                Volatile.Write(ref _lastFailure, Stopwatch.GetTimestamp());
+            }
             return (false, e is TimeoutException ? $"no answer within {timeout.TotalSeconds:0} s" : e.Message);
         }
     }
 
-    private async Task RunAsync()
+    private void Run()
     {
         var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             // The first waiting submission whatever its size, then more while they fit in one batch.
             var items = new List<WorkItem>();
@@ -352,10 +376,10 @@ public sealed class ClassificationQueue : IAsyncDisposable
 
     private void Process(List<WorkItem> items)
     {
+        Volatile.Write(ref _busy, true);
         try
         {
-            var measured = items.Any(i => !i.Probe);
-            foreach (var item in items.Where(i => !i.Probe))
+            foreach (var item in items)
                 _observer.Queued(Stopwatch.GetElapsedTime(item.Queued));
             var all = items.SelectMany((item, i) => item.Inputs.Select((encoding, j) => (Item: i, Index: j, Encoding: encoding)))
                 .OrderBy(x => x.Encoding.Length).ToArray();
@@ -371,11 +395,9 @@ public sealed class ClassificationQueue : IAsyncDisposable
                 var output = Classifier.Forward([.. batch.Select(x => x.Encoding)]);
                 for (var b = 0; b < batch.Length; b++)
                     logits[batch[b].Item][batch[b].Index] = output.AsSpan(b * labels, labels).ToArray();
-                if (measured)
-                    _observer.Batch(batch.Length, batch.Sum(x => x.Encoding.Length));
+                _observer.Batch(batch.Length, batch.Sum(x => x.Encoding.Length));
             }
-            if (measured)
-                _observer.Inferred(clock.Elapsed);
+            _observer.Inferred(clock.Elapsed);
             Volatile.Write(ref _lastSuccess, Stopwatch.GetTimestamp());
             for (var i = 0; i < items.Count; i++)
             {
@@ -393,6 +415,10 @@ public sealed class ClassificationQueue : IAsyncDisposable
             foreach (var item in items)
                 item.Result.TrySetException(failure);
         }
+        finally
+        {
+            Volatile.Write(ref _busy, false);
+        }
     }
 
     /// <summary>Stops taking submissions, finishes those queued, and disposes the classifier if the queue owns it.</summary>
@@ -406,5 +432,5 @@ public sealed class ClassificationQueue : IAsyncDisposable
 
     private sealed class NoObserver : ClassificationQueueObserver;
 
-    private sealed record WorkItem(IReadOnlyList<Encoding> Inputs, CancellationToken Abandoned, bool Probe, long Queued, TaskCompletionSource<float[][]> Result);
+    private sealed record WorkItem(IReadOnlyList<Encoding> Inputs, CancellationToken Abandoned, long Queued, TaskCompletionSource<float[][]> Result);
 }

@@ -32,12 +32,6 @@ public sealed record OnnxExportResult(IReadOnlyList<string> Files, string? Int8W
 /// </summary>
 public static class OnnxExport
 {
-    private static readonly string[] CopiedFiles =
-    [
-        "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model",
-    ];
-
     /// <summary>Exports <paramref name="modelDirectory"/> (a folder or Hub id) into the new folder <paramref name="outputDirectory"/>.</summary>
     public static OnnxExportResult Export(string modelDirectory, string outputDirectory, OnnxExportOptions? options = null)
     {
@@ -60,8 +54,8 @@ public static class OnnxExport
                 graph = SequenceClassifier.Build(config, weights, new GraphOptions { Quantization = options.Quantization, Int8Weights = options.Int8Weights });
             written = OnnxWriter.Write(Path.Combine(staging, relative), graph);
             form = graph.Metadata.TryGetValue("nuansa.int8_weights", out var f) ? f : null;
-            foreach (var name in CopiedFiles.Where(n => File.Exists(Path.Combine(source, n))))
-                File.Copy(Path.Combine(source, name), Path.Combine(staging, name));
+            File.Copy(Path.Combine(source, "config.json"), Path.Combine(staging, "config.json"));
+            Tokenization.TokenizerFiles.CopyTo(source, staging);
         });
         return new OnnxExportResult([.. written.Select(w => Path.Combine(target, Path.GetDirectoryName(relative) ?? "", Path.GetFileName(w)))], form);
     }

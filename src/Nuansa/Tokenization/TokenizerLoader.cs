@@ -279,6 +279,9 @@ internal static class TokenizerLoader
         throw Bad(path, "a Replace pattern is neither Regex nor String");
     }
 
+    /// <summary>The folder's tokenizer settings (special tokens, lower-casing, length), from its config files.</summary>
+    internal static TokenizerSettings Settings(string directory) => ReadSettings(directory);
+
     private static TokenizerSettings ReadSettings(string directory)
     {
         var settings = new TokenizerSettings();

@@ -2,6 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Nuansa.Checkpoints;
 
+using Nuansa.Tokenization;
+
 namespace Nuansa.Training;
 
 /// <summary>The trainer's output: the HF checkpoint folder with its log, summary and card, and the intermediate checkpoints kept.</summary>
@@ -61,12 +63,7 @@ public static partial class Trainer
             SafeTensorsWriter.Write(Path.Combine(staging, WeightStore.SafetensorsName),
                 graph.Parameters.Select(p => TensorToWrite.FromSingle(p.Name, p.Shape, parameters[p.Name])),
                 new Dictionary<string, string> { ["format"] = "pt" });
-            foreach (var name in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model" })
-            {
-                var source = Path.Combine(modelDirectory, name);
-                if (File.Exists(source))
-                    File.Copy(source, Path.Combine(staging, name));
-            }
+            TokenizerFiles.CopyTo(modelDirectory, staging);
             File.WriteAllLines(Path.Combine(staging, LogFileName), log);
             File.WriteAllText(Path.Combine(staging, SummaryFileName), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             File.WriteAllText(Path.Combine(staging, "README.md"), Evaluation.ModelCard.Write(staging, new Evaluation.ModelCardOptions()));

@@ -134,3 +134,37 @@ public class ClassifyAndExportCommandTests
         Assert.Contains("another folder", error);
     }
 }
+
+/// <summary>Every export carries a tokenizer.json, also for models whose tokenizer is a WordPiece vocab.txt (init, train).</summary>
+public class ExportTokenizerJsonTests
+{
+    [Theory]
+    [InlineData("optimum")]
+    [InlineData("transformers.js")]
+    public void AnExportOfAnInitModelCarriesATokenizerJsonThatTokenizesAsTheVocabulary(string layout)
+    {
+        using var dir = new TempDirectory();
+        var vocab = Path.Combine(SharedFiles.Root, "data", "vocab", "bert-base-uncased.txt");
+        var (code, _, error) = CliRunner.Run("init", "--model-type", "bert", "--vocab", vocab, "--labels", "negative,positive", "--output", dir.File("init"),
+            "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "64");
+        Assert.True(code == 0, error);
+        (code, _, error) = CliRunner.Run("export", "--model", dir.File("init"), "--output", dir.File("out"), "--layout", layout);
+        Assert.True(code == 0, error);
+        var json = Path.Combine(dir.File("out"), "tokenizer.json");
+        Assert.True(File.Exists(json), "the export has no tokenizer.json");
+
+        // tokenizer.json alone (as transformers.js reads it) encodes HF's parity cases as the vocab.txt does.
+        Directory.CreateDirectory(dir.File("json-only"));
+        File.Copy(json, Path.Combine(dir.File("json-only"), "tokenizer.json"));
+        var fromJson = Nuansa.Tokenization.Tokenizer.Load(dir.File("json-only"));
+        var fromVocab = Nuansa.Tokenization.Tokenizer.Load(dir.File("init"));
+        using var cases = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(SharedFiles.Fixtures, "tokenizer-parity", "bert-base-uncased", "cases.json")));
+        var texts = cases.RootElement.GetProperty("texts").EnumerateArray().Select(t => t.GetString()!).ToArray();
+        Assert.NotEmpty(texts);
+        // Without truncation: the vocabulary's folder takes its length limit from config.json, the lone file has none.
+        var whole = new Nuansa.Tokenization.EncodeOptions { Truncation = Nuansa.Tokenization.TruncationStrategy.DoNotTruncate };
+        foreach (var text in texts)
+            Assert.Equal(fromVocab.Encode(text, null, whole).Ids, fromJson.Encode(text, null, whole).Ids);
+        Assert.Equal(fromVocab.Encode("the context", "the text").TypeIds, fromJson.Encode("the context", "the text").TypeIds);
+    }
+}
