@@ -68,6 +68,11 @@ internal static class EvalCommand
                 trainingLog = Path.Combine(modelPath, Training.Trainer.LogFileName);
             }
             EvaluationFolder.Write(parse.GetValue(output)!, evaluation, title, trainingLog, dataPath);
+            if (evaluation.Truncated > 0)
+            {
+                parse.InvocationConfiguration.Error.WriteLine(
+                    $"note: {evaluation.Truncated} of {evaluation.Count} inputs were longer than {evaluation.MaxLength} tokens and were cut (--long-text chunk classifies them whole).");
+            }
             if (evaluation.MultiLabel is { } multiLabel)
             {
                 stdout.WriteLine(FormattableString.Invariant(

@@ -32,7 +32,6 @@ internal static class WorkerCommand
             try
             {
                 var modelValue = parse.GetValue(model)!;
-                using var classifier = TextClassifier.Load(CliParsing.Model(parse, modelValue), precision.Apply(parse, new TextClassifierOptions { Threads = parse.GetValue(threads) }));
                 var options = new StreamWorkerOptions
                 {
                     Redis = parse.GetValue(redis)!,
@@ -48,6 +47,9 @@ internal static class WorkerCommand
                 };
                 if (parse.GetValue(consumer) is { } name)
                     options = options with { Consumer = name };
+                // A bad Redis address is one line now, not after the model has loaded.
+                options.Validate();
+                using var classifier = TextClassifier.Load(CliParsing.Model(parse, modelValue), precision.Apply(parse, new TextClassifierOptions { Threads = parse.GetValue(threads) }));
                 var worker = new StreamWorker(classifier, options, message => error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {message}"));
                 // SIGTERM (Kubernetes, systemd) and Ctrl+C: finish and acknowledge the batch in hand, then exit 0.
                 using var stop = CliParsing.StopOnSignals(cancellationToken);

@@ -55,19 +55,33 @@ public sealed record StreamWorkerOptions
     /// <summary>Where entries that failed every delivery go: the dead-letter stream given, else <c>&lt;stream&gt;:dead</c>.</summary>
     public string DeadLetters => DeadLetterStream ?? $"{Stream}:dead";
 
+    /// <summary>Fails with one clear message when <see cref="Redis"/> is not a Redis address (checked before any work).</summary>
+    public void Validate() => Configuration();
+
     /// <summary>The StackExchange.Redis configuration for <see cref="Redis"/>: redis:// URLs are translated.</summary>
     internal ConfigurationOptions Configuration()
     {
         var text = Redis;
         if (text.StartsWith("redis://", StringComparison.Ordinal))
         {
-            var uri = new Uri(text);
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Host.Length == 0)
+                throw new NuansaException($"--redis '{Redis}' is not a Redis URL: write redis://host:port[/db] (or host:port).");
             var db = uri.AbsolutePath.Trim('/') is { Length: > 0 } path && int.TryParse(path, out var n) ? n : 0;
             text = $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)},defaultDatabase={db}";
             if (uri.UserInfo is { Length: > 0 } user)
                 text += user.Contains(':', StringComparison.Ordinal) ? $",user={Uri.UnescapeDataString(user.Split(':')[0])},password={Uri.UnescapeDataString(user.Split(':')[1])}" : $",password={Uri.UnescapeDataString(user)}";
         }
-        var options = ConfigurationOptions.Parse(text);
+        ConfigurationOptions options;
+        try
+        {
+            options = ConfigurationOptions.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new NuansaException($"--redis '{Redis}' is not a Redis address ({e.Message.Split(" (Parameter", 2)[0]}): write redis://host:port[/db] (or host:port).");
+        }
+        if (options.EndPoints.Count == 0 || Redis.Contains("://", StringComparison.Ordinal) && !Redis.StartsWith("redis://", StringComparison.Ordinal))
+            throw new NuansaException($"--redis '{Redis}' names no Redis server: write redis://host:port[/db] (or host:port).");
         // Keep trying while Redis restarts; every command failure is retried by the loop.
         options.AbortOnConnectFail = false;
         options.ConnectRetry = 5;
@@ -136,6 +150,7 @@ public sealed class StreamWorker
         await using var redis = await ConnectionMultiplexer.ConnectAsync(_options.Configuration()).ConfigureAwait(false);
         var db = redis.GetDatabase();
         var backoff = TimeSpan.FromMilliseconds(100);
+        Stopwatch? outage = null;
         var lastReport = Stopwatch.StartNew();
         var groupReady = false;
         while (!stop.IsCancellationRequested)
@@ -167,6 +182,11 @@ public sealed class StreamWorker
                     await Process(db, entries, redelivered).ConfigureAwait(false);
                 }
                 backoff = TimeSpan.FromMilliseconds(100);
+                if (outage != null)
+                {
+                    _log($"redis back after {outage.Elapsed.TotalSeconds:0.0} s");
+                    outage = null;
+                }
                 if (lastReport.Elapsed > TimeSpan.FromSeconds(10))
                 {
                     await Report(db).ConfigureAwait(false);
@@ -182,7 +202,12 @@ public sealed class StreamWorker
                 // Redis is restarting, loading its data, lost the group, or answered in some other transient way: a
                 // worker never dies of it (its entries stay pending for it or another); wait, then carry on.
                 groupReady = false;
-                _log($"redis unavailable ({e.GetType().Name}: {e.Message.Split('\n')[0]}); retrying in {backoff.TotalMilliseconds:0} ms");
+                // One short line when an outage starts (StackExchange.Redis messages run to a thousand characters), one when it ends.
+                if (outage == null)
+                {
+                    outage = Stopwatch.StartNew();
+                    _log($"redis unavailable ({e.GetType().Name}: {Short(e.Message)}); retrying every 0.1–5 s");
+                }
                 try
                 {
                     await Task.Delay(backoff, stop).ConfigureAwait(false);
@@ -195,6 +220,13 @@ public sealed class StreamWorker
             }
         }
         await Report(db).ConfigureAwait(false);
+    }
+
+    // The start of a StackExchange.Redis message: its first 120 characters say what happened; the rest is diagnostics.
+    private static string Short(string message)
+    {
+        var first = message.Split('\n')[0];
+        return first.Length > 120 ? first[..120] + "…" : first;
     }
 
     private async Task EnsureGroup(IDatabase db)
@@ -356,7 +388,7 @@ public sealed class StreamWorker
         }
         catch (Exception e) when (e is RedisException or RedisTimeoutException)
         {
-            _log($"processed {Processed}, failed {Failed}, redelivered {Redelivered}, dead-lettered {DeadLettered}; lag unknown ({e.Message.Split('\n')[0]})");
+            _log($"processed {Processed}, failed {Failed}, redelivered {Redelivered}, dead-lettered {DeadLettered}; lag unknown ({Short(e.Message)})");
         }
     }
 }

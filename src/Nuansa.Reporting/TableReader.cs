@@ -69,13 +69,11 @@ public static class TableReader
     {
         var rows = new List<DataRow>();
         var number = 0;
-        while (reader.ReadLine() is { } line)
+        while (ReadLine(reader, source, number + 1) is { } line)
         {
             number++;
             if (string.IsNullOrWhiteSpace(line))
                 continue;
-            if (line.Length > MaxFieldChars)
-                throw new NuansaException($"{source}, line {number}: longer than {MaxFieldChars} characters.");
             try
             {
                 using var document = JsonDocument.Parse(line);
@@ -88,7 +86,10 @@ public static class TableReader
             }
             catch (JsonException e)
             {
-                throw new NuansaException($"{source}, line {number}: not valid JSON ({e.Message}).");
+                // Plain text where JSON Lines are expected is the usual mistake: say what a line should look like.
+                throw new NuansaException(line.TrimStart().StartsWith('{')
+                    ? $"{source}, line {number}: not valid JSON ({e.Message})."
+                    : $"{source}, line {number}: expected one JSON object per line, such as {{\"text\": \"...\"}}, not plain text.");
             }
         }
         return rows;
@@ -96,11 +97,11 @@ public static class TableReader
 
     private static List<DataRow> ReadTsv(TextReader reader, string source)
     {
-        var header = reader.ReadLine() ?? throw new NuansaException($"{source}: the file is empty; a header line is expected.");
+        var header = ReadLine(reader, source, 1) ?? throw new NuansaException($"{source}: the file is empty; a header line is expected.");
         var columns = Header(header.Split('\t'), source);
         var rows = new List<DataRow>();
         var number = 1;
-        while (reader.ReadLine() is { } line)
+        while (ReadLine(reader, source, number + 1) is { } line)
         {
             number++;
             if (line.Length == 0)
@@ -116,6 +117,7 @@ public static class TableReader
         var configuration = new CsvConfiguration(CultureInfo.InvariantCulture)
         {
             DetectDelimiter = false,
+            MaxFieldSize = MaxFieldChars,
             BadDataFound = context => throw new NuansaException($"{source}, line {context.Context.Parser?.RawRow}: malformed CSV field.")
         };
         using var csv = new CsvParser(reader, configuration);
@@ -131,6 +133,25 @@ public static class TableReader
             rows.Add(Row(columns, record, csv.RawRow, source));
         }
         return rows;
+    }
+
+    /// <summary>
+    /// One line (without its \n or \r\n), or null at the end; a line longer than <see cref="MaxFieldChars"/> is refused
+    /// as soon as it passes the limit, before the rest of it is read (a 1 GB line must not be read into memory first).
+    /// </summary>
+    private static string? ReadLine(TextReader reader, string source, int number)
+    {
+        var line = new System.Text.StringBuilder();
+        int c;
+        while ((c = reader.Read()) >= 0)
+        {
+            if (c == '\n')
+                return line.Length > 0 && line[^1] == '\r' ? line.ToString(0, line.Length - 1) : line.ToString();
+            if (line.Length >= MaxFieldChars + 1)
+                throw new NuansaException($"{source}, line {number}: longer than {MaxFieldChars} characters, the limit of one line; nothing was read past it.");
+            line.Append((char)c);
+        }
+        return line.Length > 0 ? line.ToString() : null;
     }
 
     private static string[] Header(string[] names, string source)

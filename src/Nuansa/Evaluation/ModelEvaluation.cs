@@ -51,6 +51,12 @@ public sealed class ModelEvaluation
     /// <summary>Examples evaluated.</summary>
     public int Count { get; }
 
+    /// <summary>Examples longer than the length the model was run at, so cut (truncated) before classifying; 0 with long-text windows.</summary>
+    public int Truncated { get; private init; }
+
+    /// <summary>The token length inputs were cut to.</summary>
+    public int MaxLength { get; private init; }
+
     /// <summary>One line per example: its <c>line</c> in the data, the ranked <c>labels</c> (or <c>tasks</c>) and the gold <c>label</c>.</summary>
     public string Predictions { get; }
 
@@ -68,15 +74,20 @@ public sealed class ModelEvaluation
         DataColumns.Require(rows, dataPath, [(columns.TextColumn, "text"), (columns.GroupColumn, "group"), .. gold]);
         var pair = DataColumns.Pair(rows, dataPath, columns.PairColumn);
         var inputs = rows.Select(r => new TextInput(r.Text(columns.TextColumn, dataPath), pair == null ? null : r.OptionalText(pair, dataPath))).ToArray();
-        var results = classifier.ClassifyBatch(inputs, (classify ?? ClassifyOptions.Default) with { TopK = null }, cancellationToken: cancellationToken);
+        classify = (classify ?? ClassifyOptions.Default) with { TopK = null };
+        var results = classifier.ClassifyBatch(inputs, classify, cancellationToken: cancellationToken);
+        // How many were cut: a score on part of a text is worth saying (counted on the untruncated encodings).
+        var maxLength = classify.MaxLength ?? classifier.MaxLength;
+        var truncated = classify.LongText == LongText.Chunk ? 0
+            : classifier.Encode(inputs, new Tokenization.EncodeOptions { Truncation = Tokenization.TruncationStrategy.DoNotTruncate }).Count(e => e.Length > maxLength);
         // Tasks given (or in the config) make it multi-task, whatever problem_type the config names.
         if (classifier.Head == HeadKind.MultiLabel)
         {
             var (metrics, lines) = EvaluateMultiLabel(classifier, rows, results, columns.LabelColumn, dataPath);
-            return new ModelEvaluation([], metrics, classifier.Labels, rows.Count, lines);
+            return new ModelEvaluation([], metrics, classifier.Labels, rows.Count, lines) { Truncated = truncated, MaxLength = maxLength };
         }
         var (reports, predictions) = EvaluateModel(classifier, rows, results, columns.LabelColumn, dataPath, options, columns.GroupColumn);
-        return new ModelEvaluation(reports, null, classifier.Labels, rows.Count, predictions);
+        return new ModelEvaluation(reports, null, classifier.Labels, rows.Count, predictions) { Truncated = truncated, MaxLength = maxLength };
     }
 
     /// <summary>
