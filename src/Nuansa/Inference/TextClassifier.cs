@@ -238,11 +238,11 @@ public sealed class TextClassifier : IDisposable
     }
 
     /// <summary>An input's windows (see <see cref="Tokenization.Tokenizer.EncodeWindows(string, string?, int, int, int)"/>), after the model's preprocessing.</summary>
-    public IReadOnlyList<Tokenization.Encoding> EncodeWindows(TextInput input, int maxLength, int stride, int maxWindows = int.MaxValue) =>
+    internal IReadOnlyList<Tokenization.Encoding> EncodeWindows(TextInput input, int maxLength, int stride, int maxWindows = int.MaxValue) =>
         Tokenizer.EncodeWindows(Preprocessing.Apply(input.Text), input.TextPair is { } pair ? Preprocessing.Apply(pair) : null, maxLength, stride, maxWindows);
 
     /// <summary>One input's result from its windows' logits, combined by <see cref="ClassifyOptions.Aggregate"/>; each window's own result kept.</summary>
-    public Classification Combine(IReadOnlyList<float[]> windowLogits, ClassifyOptions options)
+    internal Classification Combine(IReadOnlyList<float[]> windowLogits, ClassifyOptions options)
     {
         var combined = new float[Config.NumLabels];
         for (var k = 0; k < combined.Length; k++)
@@ -289,10 +289,10 @@ public sealed class TextClassifier : IDisposable
     /// Splits inputs sorted shortest first (their lengths) into consecutive forward passes: at most
     /// <paramref name="maxBatch"/> inputs and <paramref name="maxTokens"/> token positions once padded to the pass's
     /// longest, its last (an input longer than that goes alone); with <paramref name="maxPadding"/>, a new pass also
-    /// starts where padding would make it more than that many times its real tokens. For callers that batch
-    /// encodings themselves, as the server does across requests.
+    /// starts where padding would make it more than that many times its real tokens. Shared by ClassifyBatch and
+    /// the <see cref="ClassificationQueue"/>, which batches many callers' encodings together.
     /// </summary>
-    public static IEnumerable<Range> Batches(IReadOnlyList<int> sortedLengths, int maxBatch, int? maxTokens, double? maxPadding = null)
+    internal static IEnumerable<Range> Batches(IReadOnlyList<int> sortedLengths, int maxBatch, int? maxTokens, double? maxPadding = null)
     {
         var start = 0;
         long real = 0;
@@ -313,11 +313,11 @@ public sealed class TextClassifier : IDisposable
     }
 
     /// <summary>Tokenizes inputs as the model expects them: its <see cref="Preprocessing"/> first, then its tokenizer.</summary>
-    public IReadOnlyList<Tokenization.Encoding> Encode(IReadOnlyList<TextInput> inputs, EncodeOptions options) =>
+    internal IReadOnlyList<Tokenization.Encoding> Encode(IReadOnlyList<TextInput> inputs, EncodeOptions options) =>
         Tokenizer.EncodeBatch([.. inputs.Select(i => (Preprocessing.Apply(i.Text), i.TextPair is { } pair ? Preprocessing.Apply(pair) : null))], options);
 
     /// <summary>The logits of already-encoded inputs, [count × num_labels], padded here to the longest.</summary>
-    public float[] Forward(IReadOnlyList<Tokenization.Encoding> batch)
+    internal float[] Forward(IReadOnlyList<Tokenization.Encoding> batch)
     {
         var (ids, mask, types, length) = Tokenization.Encoding.Pack(batch, Tokenizer.PadTokenId);
         var inputs = new Dictionary<string, long[]> { ["input_ids"] = ids, ["attention_mask"] = mask };
@@ -345,7 +345,7 @@ public sealed class TextClassifier : IDisposable
     public int MaxLength { get; }
 
     /// <summary>Turns one input's logits (from <see cref="Forward"/>) into ranked label scores as <see cref="ClassifyBatch"/> does.</summary>
-    public Classification Score(float[] logits, ClassifyOptions? options = null)
+    internal Classification Score(float[] logits, ClassifyOptions? options = null)
     {
         options ??= ClassifyOptions.Default;
         if (logits.Length != Config.NumLabels)
