@@ -70,40 +70,23 @@ internal static class EndToEndBenchmark
     }
 
     /// <summary>
-    /// bert-base-uncased's tokenizer.json (what HF's BertTokenizerFast saves) built from its vocab.txt, so both sides
-    /// tokenize from one definition: BertNormalizer (lower-case), BertPreTokenizer, WordPiece, [CLS] A [SEP] (B [SEP]).
+    /// bert-base-uncased's tokenizer.json (what HF's BertTokenizerFast saves) built from its vocab.txt by the library's
+    /// own writer, so both sides tokenize from one definition: BertNormalizer (lower-case), BertPreTokenizer, WordPiece,
+    /// [CLS] A [SEP] (B [SEP]).
     /// </summary>
     public static int WriteTokenizerJson(string vocabFile, string output)
     {
-        var vocab = File.ReadAllLines(vocabFile);
-        var ids = vocab.Select((token, id) => (token, id)).GroupBy(p => p.token).ToDictionary(g => g.Key, g => g.First().id);
-        object Special(string token) => new { id = ids[token], content = token, single_word = false, lstrip = false, rstrip = false, normalized = false, special = true };
-        object Piece(string kind, string id, int type) => kind == "special"
-            ? new Dictionary<string, object> { ["SpecialToken"] = new { id, type_id = type } }
-            : new Dictionary<string, object> { ["Sequence"] = new { id, type_id = type } };
-        var json = new Dictionary<string, object?>
+        var folder = Path.Combine(Path.GetTempPath(), "nuansa-bench-vocab-" + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        try
         {
-            ["version"] = "1.0",
-            ["truncation"] = null,
-            ["padding"] = null,
-            ["added_tokens"] = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }.Select(Special).ToArray(),
-            ["normalizer"] = new { type = "BertNormalizer", clean_text = true, handle_chinese_chars = true, strip_accents = (bool?)null, lowercase = true },
-            ["pre_tokenizer"] = new { type = "BertPreTokenizer" },
-            ["post_processor"] = new
-            {
-                type = "TemplateProcessing",
-                single = new[] { Piece("special", "[CLS]", 0), Piece("sequence", "A", 0), Piece("special", "[SEP]", 0) },
-                pair = new[] { Piece("special", "[CLS]", 0), Piece("sequence", "A", 0), Piece("special", "[SEP]", 0), Piece("sequence", "B", 1), Piece("special", "[SEP]", 1) },
-                special_tokens = new Dictionary<string, object>
-                {
-                    ["[CLS]"] = new { id = "[CLS]", ids = new[] { ids["[CLS]"] }, tokens = new[] { "[CLS]" } },
-                    ["[SEP]"] = new { id = "[SEP]", ids = new[] { ids["[SEP]"] }, tokens = new[] { "[SEP]" } },
-                },
-            },
-            ["decoder"] = new { type = "WordPiece", prefix = "##", cleanup = true },
-            ["model"] = new { type = "WordPiece", unk_token = "[UNK]", continuing_subword_prefix = "##", max_input_chars_per_word = 100, vocab = ids },
-        };
-        File.WriteAllText(output, System.Text.Json.JsonSerializer.Serialize(json));
+            File.Copy(vocabFile, Path.Combine(folder, "vocab.txt"), overwrite: true);
+            File.WriteAllText(output, Tokenization.TokenizerFiles.WordPieceJson(folder));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
         return 0;
     }
 }
