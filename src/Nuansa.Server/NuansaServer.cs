@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -45,6 +47,19 @@ public sealed class NuansaServer : IAsyncDisposable
         var app = builder.Build();
         try
         {
+            // Routing's own answers (no such path, a method the path does not take) in TEI's error shape, not empty.
+            app.UseStatusCodePages(async status =>
+            {
+                var (request, response) = (status.HttpContext.Request, status.HttpContext.Response);
+                var (type, message) = response.StatusCode switch
+                {
+                    StatusCodes.Status404NotFound => ("NotFound", $"No endpoint at {request.Path}; GET /info lists what this server serves."),
+                    StatusCodes.Status405MethodNotAllowed => ("MethodNotAllowed", $"{request.Method} is not allowed on {request.Path}."),
+                    _ => ("Validation", ReasonPhrases.GetReasonPhrase(response.StatusCode)),
+                };
+                response.ContentType = "application/json";
+                await response.WriteAsync(new System.Text.Json.Nodes.JsonObject { ["error"] = message, ["error_type"] = type }.ToJsonString()).ConfigureAwait(false);
+            });
             app.MapNuansa();
         }
         catch

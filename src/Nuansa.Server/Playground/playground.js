@@ -67,6 +67,10 @@ async function start() {
 // What the chosen model or pipeline is (its labels, its steps); the first call tells whether a key is needed.
 async function describe() {
   const target = pathOf(page.$("target").value);
+  // Results, timing and curl line belong to the previous choice: a new model or pipeline starts clean.
+  page.$("results").replaceChildren();
+  page.$("latency").textContent = "";
+  page.$("request").hidden = true;
   page.$("run").textContent = target.kind === "pipeline" ? "Run pipeline" : "Classify";
   const answer = await api("GET", target.info);
   if (answer.status === 401) {

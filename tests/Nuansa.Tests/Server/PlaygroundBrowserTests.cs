@@ -142,6 +142,9 @@ public sealed class PlaygroundBrowserTests(BrowserFixture browser) : IClassFixtu
 
         await page.GetByLabel("Model or pipeline").SelectOptionAsync("pipeline:support");
         await Assertions.Expect(page.Locator("#target-info")).ToContainTextAsync("gate (gate) → emotion");
+        // The pair model's answer and curl line are gone with the switch: nothing shown belongs to another choice.
+        await Assertions.Expect(page.Locator("#results > *")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("#request")).ToBeHiddenAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Run pipeline" }).ClickAsync();
         await Assertions.Expect(page.Locator("#results .step")).ToHaveCountAsync(2);
         var answer = await Api(browser.Open, "/pipelines/support", """{"inputs": ["the hotel", "the room was clean"], "truncate": true}""");

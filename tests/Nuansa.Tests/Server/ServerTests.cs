@@ -53,6 +53,25 @@ public sealed class ServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RoutingErrorsAndWrongContentTypesAnswerInTeisShape()
+    {
+        async Task<(HttpStatusCode, string?)> Send(HttpRequestMessage request)
+        {
+            using var response = await _client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            return (response.StatusCode, JsonNode.Parse(text)!["error_type"]!.GetValue<string>());
+        }
+        Assert.Equal((HttpStatusCode.NotFound, "NotFound"), await Send(new HttpRequestMessage(HttpMethod.Get, "/no/such/path")));
+        Assert.Equal((HttpStatusCode.MethodNotAllowed, "MethodNotAllowed"), await Send(new HttpRequestMessage(HttpMethod.Get, "/predict")));
+        Assert.Equal((HttpStatusCode.UnsupportedMediaType, "Validation"),
+            await Send(new HttpRequestMessage(HttpMethod.Post, "/predict") { Content = new StringContent("""{"inputs": "fine"}""") }));
+        // HEAD /health answers as GET does, without a body.
+        using var head = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/health"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+    }
+
+    [Fact]
     public async Task PredictGivesHuggingFacesScoresForTextsAndPairs()
     {
         var folder = SharedFiles.Model("bert-pair-3label");
