@@ -107,6 +107,8 @@ public sealed class StreamWorker
 
     private readonly TextClassifier _classifier;
     private readonly StreamWorkerOptions _options;
+    // The library's inference core, as the server uses it, for the length of a run.
+    private ClassificationQueue _queue = null!;
     private readonly Action<string> _log;
     // One gauge per process (an instrument per worker would register duplicates): the lag the last report read.
     private static long _lag;
@@ -147,6 +149,13 @@ public sealed class StreamWorker
     /// </summary>
     public async Task RunAsync(CancellationToken stop)
     {
+        // Entries are at most MaxEntryBytes, which bounds their characters too.
+        await using var queue = _queue = new ClassificationQueue(_classifier, new ClassificationQueueOptions
+        {
+            MaxInputs = _options.BatchSize,
+            MaxBatchSize = _options.BatchSize,
+            MaxInputChars = (int)Math.Min(int.MaxValue, _options.MaxEntryBytes),
+        }, ownsClassifier: false);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(_options.Configuration()).ConfigureAwait(false);
         var db = redis.GetDatabase();
         var backoff = TimeSpan.FromMilliseconds(100);
@@ -267,13 +276,23 @@ public sealed class StreamWorker
                 : text == null ? "the entry has no \"text\" field"
                 : pair != null && context != null ? "the entry has both \"text_pair\" and \"context\"; give one (context comes first: [CLS] context [SEP] text [SEP])"
                 : null;
+            var input = context != null ? TextInput.WithContext(context, text!) : new TextInput(text ?? "", pair);
+            try
+            {
+                if (invalid == null)
+                    ClassificationQueue.CheckLimits([input], 1, _queue.MaxInputChars);
+            }
+            catch (ClassificationFailedException limit)
+            {
+                invalid = limit.Message;
+            }
             var count = deliveries.GetValueOrDefault(e.Id!, 1);
             if (invalid != null || count > _options.MaxDeliveries)
             {
                 pending.Add(DeadLetter(db, e, id, invalid ?? await LastError(db, e.Id!).ConfigureAwait(false) ?? "failed on every delivery", count));
                 continue;
             }
-            valid.Add((e, id, context != null ? TextInput.WithContext(context, text!) : new TextInput(text!, pair)));
+            valid.Add((e, id, input));
         }
         if (valid.Count > 0)
         {
@@ -281,7 +300,7 @@ public sealed class StreamWorker
             string? failure = null;
             try
             {
-                results = _classifier.ClassifyBatch([.. valid.Select(v => v.Input)], new ClassifyOptions { TopK = null });
+                results = await _queue.ClassifyAsync([.. valid.Select(v => v.Input)], new ClassifyOptions { TopK = null }).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is NuansaException or InvalidOperationException)
             {
@@ -294,7 +313,7 @@ public sealed class StreamWorker
                 {
                     try
                     {
-                        pending.Add(Complete(db, v.Entry, v.Id, _classifier.ClassifyBatch([v.Input], new ClassifyOptions { TopK = null })[0]));
+                        pending.Add(Complete(db, v.Entry, v.Id, (await _queue.ClassifyAsync([v.Input], new ClassifyOptions { TopK = null }).ConfigureAwait(false))[0]));
                     }
                     catch (Exception ex) when (ex is NuansaException or InvalidOperationException)
                     {

@@ -159,7 +159,7 @@ public sealed class StreamWorkerTests : IDisposable
         using var stop = new CancellationTokenSource();
         var run = worker.RunAsync(stop.Token);
         var clock = Stopwatch.StartNew();
-        while (await db.StreamLengthAsync("in:dead") < 2 || await db.StreamLengthAsync("in:results") < 6)
+        while (await db.StreamLengthAsync("in:dead") < 3 || await db.StreamLengthAsync("in:results") < 5)
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the entries were not all answered: {await db.StreamLengthAsync("in:results")} results, " +
                 $"dead: {string.Join("; ", (await db.StreamRangeAsync("in:dead")).Select(e => (string?)e["error"]))}; failed {worker.Failed}");
@@ -168,16 +168,17 @@ public sealed class StreamWorkerTests : IDisposable
         await stop.CancelAsync();
         await run;
         var dead = (await db.StreamRangeAsync("in:dead")).ToDictionary(e => (string)e["input_id"]!);
-        Assert.Equal(["big", "poison"], dead.Keys.Order());
+        Assert.Equal(["big", "empty", "poison"], dead.Keys.Order());
         Assert.Contains("no \"text\" field", (string)dead["poison"]["error"]!, StringComparison.Ordinal);
+        // An empty text is reported as empty (as the server refuses it), not as a missing field.
+        Assert.Contains("cannot be empty", (string)dead["empty"]["error"]!, StringComparison.Ordinal);
         Assert.Contains("over the limit of 4096", (string)dead["big"]["error"]!, StringComparison.Ordinal);
         Assert.All(dead.Values, d => Assert.Equal(1, (int)d["deliveries"]));
         Assert.Equal("no text field here", (string)dead["poison"]["body"]!);
-        // An empty text is a text: it is classified, not reported as missing.
-        Assert.Equal(6, await db.StreamLengthAsync("in:results"));
+        Assert.Equal(5, await db.StreamLengthAsync("in:results"));
         Assert.Equal(0, (await db.StreamGroupInfoAsync("in")).Single().PendingMessageCount);
         Assert.Equal(0, worker.Failed);
-        Assert.Equal(2, worker.DeadLettered);
+        Assert.Equal(3, worker.DeadLettered);
     }
 
     [Fact]
