@@ -95,9 +95,18 @@ public static class ModelCard
         card.AppendLine(pairs
             ? "Pairs, encoded as `[CLS] context [SEP] text [SEP]` (token type 0 for the context, 1 for the text on BERT)."
             : "Single texts, encoded as `[CLS] text [SEP]`.");
-        card.AppendLine(summary?["options"]?["max_length"]?.ToString() is { } maxLength
-            ? $"Inputs longer than {maxLength} tokens are truncated (longest first)."
-            : "Inputs longer than the model's token limit are truncated (longest first).").AppendLine();
+        // Training may cut shorter than inference does: say both, so the card never promises the wrong length.
+        var limit = Models.Architecture.For(config).MaxPositions(config) is var positions && File.Exists(Path.Combine(modelDirectory, "config.json"))
+            ? Math.Min(Tokenization.Tokenizer.Load(modelDirectory).ModelMaxLength, positions) : (int?)null;
+        var trained = summary?["options"]?["max_length"]?.ToString();
+        card.AppendLine((trained, limit) switch
+        {
+            ({ } t, { } l) when t != l.ToString(inv) =>
+                $"Trained on inputs cut at {t} tokens (longest first). At inference, Nuansa and HF cut at the model's limit of {l} tokens; pass a maximum length of {t} to classify as it was trained.",
+            ({ } t, _) => $"Inputs longer than {t} tokens are truncated (longest first).",
+            (_, { } l) => $"Inputs longer than {l} tokens, the model's limit, are truncated (longest first).",
+            _ => "Inputs longer than the model's token limit are truncated (longest first).",
+        }).AppendLine();
         var preprocessing = Data.TextPreprocessing.FromConfig(config);
         if (!preprocessing.IsEmpty)
         {

@@ -69,7 +69,7 @@ public class TrainerTests
         File.WriteAllLines(dir.File("train.tsv"), ["sentence\tsentiment", .. rows]);
         (code, var output, error) = CliRunner.Run("train", "--validation-split", "0.1", "--model", dir.File("init"), "--train", dir.File("train.tsv"), "--output", dir.File("out"),
             "--text-column", "sentence", "--label-column", "sentiment", "--num-train-epochs", "6", "--per-device-train-batch-size", "16",
-            "--learning-rate", "3e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "2", "--load-best-model-at-end", "--seed", "5");
+            "--learning-rate", "3e-3", "--warmup-ratio", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "2", "--load-best-model-at-end", "--seed", "5", "--max-length", "48");
         Assert.True(code == 0, error);
         var evaluations = output.Split('\n').Where(l => l.StartsWith("eval", StringComparison.Ordinal)).ToArray();
         Assert.NotEmpty(evaluations);
@@ -88,6 +88,8 @@ public class TrainerTests
         Assert.Contains("model-index:", card);
         Assert.Contains("- 1: positive", card);
         Assert.Contains("Single texts", card);
+        // Trained shorter than the model's limit: the card says both lengths.
+        Assert.Contains("Trained on inputs cut at 48 tokens (longest first). At inference, Nuansa and HF cut at the model's limit of 64 tokens", card);
         Assert.Contains("| learning_rate | 0.003 |", card);
         (code, _, error) = CliRunner.Run("eval", "--model", dir.File("out"), "--data", dir.File("train.tsv"), "--text-column", "sentence",
             "--label-column", "sentiment", "--output", dir.File("eval"), "--bootstrap", "100");
