@@ -9,6 +9,7 @@ namespace Nuansa.Tests;
 /// (artifacts/packages), never against the projects. Each run packs under a version of its own, so no package cached
 /// by an earlier run can stand in.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class SamplesTests : IAsyncLifetime
 {
     private static readonly string Model = SharedFiles.Model("bert-2label");

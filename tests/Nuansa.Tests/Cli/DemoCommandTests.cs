@@ -1,5 +1,6 @@
 namespace Nuansa.Tests.Cli;
 
+[Trait("Category", "Slow")]
 public class DemoCommandTests
 {
     [Fact]

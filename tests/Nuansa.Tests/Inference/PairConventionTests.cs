@@ -14,6 +14,7 @@ namespace Nuansa.Tests.Inference;
 /// and TEI formats and a Redis stream entry all give <c>[CLS] context [SEP] text [SEP]</c>, so the same scores. A
 /// wire that swapped the two would score the pair as another input (0.61 instead of 0.83 in the report that found it).
 /// </summary>
+[Trait("Category", "Slow")]
 public class PairConventionTests
 {
     private static readonly string Model = SharedFiles.Model("bert-pair-3label");

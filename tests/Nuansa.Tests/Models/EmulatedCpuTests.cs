@@ -10,6 +10,7 @@ namespace Nuansa.Tests.Models;
 /// an AVX2-only Haswell (no AVX-512, no VNNI), so ONNX Runtime picks its AVX2 int8 kernel whatever the host is.
 /// On a VNNI host the native tests cover the 8-bit form and these the 7-bit one; on an AVX2 host both run the same path.
 /// </summary>
+[Trait("Category", "Slow")]
 public class EmulatedCpuTests
 {
     [Theory]

@@ -6,6 +6,7 @@ using StackExchange.Redis;
 namespace Nuansa.Tests.Redis;
 
 /// <summary>Workers on Redis Streams with a real redis-server: no input lost or answered twice, whatever dies.</summary>
+[Trait("Category", "Slow")]
 public sealed class StreamWorkerTests : IDisposable
 {
     private static readonly string Model = SharedFiles.Model("bert-2label");

@@ -81,6 +81,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 }
 
+[Trait("Category", "Slow")]
 public sealed class PlaygroundBrowserTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
 {
     private static async Task<JsonNode> Api(NuansaServer server, string path, string body, string? key = null)
