@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 
 namespace Nuansa.Cli;
@@ -17,8 +18,12 @@ public static class Program
     /// <summary>Runs one command line with the given streams (used by the tests).</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error, TextReader? input = null)
     {
-        var root = new RootCommand("Nuansa: fine-tune, evaluate, quantize and serve Hugging Face text classifiers in .NET.")
+        // A plain command named as the tool is installed: a RootCommand takes its name from the executable, so help
+        // under `dotnet run` would say "Nuansa.Cli".
+        var root = new Command("nuansa", "Nuansa: fine-tune, evaluate, quantize and serve Hugging Face text classifiers in .NET.")
         {
+            new HelpOption(),
+            new VersionOption(),
             InspectCommand.Create(),
             DownloadCommand.Create(),
             TokenizeCommand.Create(input ?? TextReader.Null),
@@ -69,7 +74,7 @@ public static class Program
     /// "--topk 2" as two more texts to classify, and answer a misspelled command with "Required command was not
     /// provided". Texts that start with a dash go after "--".
     /// </summary>
-    private static string? Mistyped(ParseResult parse, RootCommand root)
+    private static string? Mistyped(ParseResult parse, Command root)
     {
         var command = parse.CommandResult.Command;
         if (command == root)
@@ -77,7 +82,7 @@ public static class Program
             var first = parse.Tokens.FirstOrDefault();
             if (first is { Type: TokenType.Argument } && !first.Value.StartsWith('-'))
                 return $"'{first.Value}' is not a nuansa command{Nearest(first.Value, root.Subcommands.Select(c => c.Name))} (nuansa --help lists them).";
-            return null;
+            return first == null ? "give a command, such as nuansa demo (nuansa --help lists them)." : null;
         }
         var afterDashes = false;
         var taken = command.Arguments.SelectMany(a => parse.GetResult(a)?.Tokens ?? []).ToList();

@@ -62,6 +62,8 @@ public partial class DocumentedOptionsTests
     {
         var (code, help, error) = CliRunner.Run(command, "--help");
         Assert.True(code == 0, error);
+        // The tool's name as users type it, however it was started (not the assembly's, Nuansa.Cli).
+        Assert.Contains($"  nuansa {command} ", help, StringComparison.Ordinal);
         var missing = Sections()[command].Where(o => !Regex.IsMatch(help, $@"(^|[\s,]){Regex.Escape(o)}([\s,=<]|$)", RegexOptions.Multiline)).Order().ToArray();
         Assert.True(missing.Length == 0, $"nuansa {command}: documented but not in --help: {string.Join(", ", missing)}");
     }
