@@ -28,7 +28,7 @@ public static class TextClassifierServiceCollectionExtensions
 {
     /// <summary>
     /// Registers a <see cref="TextClassifier"/> under <paramref name="name"/> (a keyed singleton: inject it with
-    /// <c>[FromKeyedServices("name")] TextClassifier</c>), loaded when first resolved, logging through the host's
+    /// <c>[FromKeyedServices("name")] TextClassifier</c>, or as <see cref="ITextClassifier"/>), loaded when first resolved, logging through the host's
     /// <see cref="ILoggerFactory"/>, and disposed with the container.
     /// </summary>
     public static IServiceCollection AddTextClassifier(this IServiceCollection services, string name, Action<TextClassifierRegistration> configure)
@@ -47,6 +47,8 @@ public static class TextClassifierServiceCollectionExtensions
             Tasks = registration.Tasks,
             Logger = provider.GetService<ILoggerFactory>()?.CreateLogger<TextClassifier>(),
         }));
+        // The same instance as the interface, for code that fakes or decorates it.
+        services.AddKeyedSingleton<ITextClassifier>(name, (provider, key) => provider.GetRequiredKeyedService<TextClassifier>(key));
         return services;
     }
 

@@ -39,7 +39,7 @@ public sealed record TextClassifierOptions
 /// A Hugging Face sequence classifier (BERT, DistilBERT, RoBERTa, XLM-R) ready to classify texts and
 /// context–text pairs on the CPU. Thread-safe; dispose it to free the ONNX Runtime session.
 /// </summary>
-public sealed class TextClassifier : IDisposable
+public sealed class TextClassifier : ITextClassifier
 {
     private readonly OnnxSession _session;
     private readonly bool _tokenTypes;

@@ -24,6 +24,8 @@ public class HostingTests
 
         var sentiment = provider.GetRequiredKeyedService<TextClassifier>("sentiment");
         Assert.Same(sentiment, provider.GetRequiredKeyedService<TextClassifier>("sentiment"));
+        // The interface resolves to the same instance (fake or decorate it in an application's own registrations).
+        Assert.Same(sentiment, provider.GetRequiredKeyedService<ITextClassifier>("sentiment"));
         Assert.Equal(["negative", "neutral", "positive"], provider.GetRequiredKeyedService<TextClassifier>("pair").Labels);
         using var direct = TextClassifier.Load(Model);
         Assert.Equal(direct.Classify("fine").Logits, sentiment.Classify("fine").Logits);
