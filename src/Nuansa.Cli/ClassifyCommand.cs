@@ -91,8 +91,7 @@ internal static class ClassifyCommand
     {
         var source = path == "-" ? "standard input" : path;
         var rows = path == "-" ? TableReader.ReadJsonLines(standardInput, source) : TableReader.Read(path);
-        var inputs = JsonLines.Inputs(rows, source, textColumn, pairColumn);
-        return ([.. inputs.Select(x => x.Input)], [.. inputs.Select(x => x.Line)], source);
+        return (TableInputs.Read(rows, source, textColumn, pairColumn), [.. rows.Select(r => r.Line)], source);
     }
 
     internal static int? ParseTopK(string value) =>

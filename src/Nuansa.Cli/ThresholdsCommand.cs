@@ -46,8 +46,8 @@ internal static class ThresholdsCommand
             // The data and its columns are checked before the model is loaded.
             var path = parse.GetValue(data)!;
             var rows = TableReader.Read(path);
-            Data.DataColumns.Require(rows, path, (parse.GetValue(textColumn), "text"), (parse.GetValue(labelColumn), "label"));
-            var pair = Data.DataColumns.Pair(rows, path, parse.GetValue(pairColumn));
+            Data.DataColumns.Require(rows, path, (parse.GetValue(labelColumn), "label"));
+            var inputs = TableInputs.Read(rows, path, parse.GetValue(textColumn)!, parse.GetValue(pairColumn));
             var modelPath = CliParsing.Model(parse, parse.GetValue(model)!);
             using var classifier = TextClassifier.Load(modelPath);
             var wanted = CliParsing.List(parse.GetValue(labels)!);
@@ -55,7 +55,6 @@ internal static class ThresholdsCommand
             if (unknown != null)
                 throw new NuansaException($"--label {unknown}: the model's labels are {string.Join(", ", classifier.Labels)}.");
             var gold = rows.Select(r => classifier.Labels[r.LabelId(parse.GetValue(labelColumn)!, classifier.Labels, path)]).ToArray();
-            var inputs = rows.Select(r => new TextInput(r.Text(parse.GetValue(textColumn)!, path), pair == null ? null : r.OptionalText(pair, path))).ToArray();
             var results = classifier.ClassifyBatch(inputs, new ClassifyOptions { TopK = null });
 
             var chosen = new JsonObject();

@@ -107,20 +107,20 @@ internal sealed partial class NuansaEndpoints
         }
         catch (JsonException e)
         {
-            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"The body is not valid JSON: {e.Message}"));
+            return (null, Failed(context, FailureKind.Validation, $"The body is not valid JSON: {e.Message}"));
         }
         catch (InvalidOperationException e)
         {
             // System.Text.Json refuses to hand out a string whose escapes make invalid UTF-16 (a lone surrogate).
-            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"A text is not valid Unicode (a lone surrogate?): {e.Message}"));
+            return (null, Failed(context, FailureKind.Validation, $"A text is not valid Unicode (a lone surrogate?): {e.Message}"));
         }
         catch (EmptyRequestException e)
         {
-            return (null, Fail(StatusCodes.Status400BadRequest, "Empty", "empty", e.Message));
+            return (null, Failed(context, FailureKind.Empty, e.Message));
         }
         catch (RequestException e)
         {
-            return (null, Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", e.Message));
+            return (null, Failed(context, FailureKind.Validation, e.Message));
         }
         return (request, default);
     }
@@ -187,7 +187,7 @@ internal sealed partial class NuansaEndpoints
             var maxChars = _options.MaxInputChars ?? entry.Pipeline.Steps.Min(step => entry.Pipeline.Classifier(step.Name).MaxLength) * 250;
             ClassificationQueue.CheckLimits(request.Inputs, _options.MaxClientBatchSize, maxChars);
             if (request.Function == ScoreFunction.None)
-                return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", "Pipelines answer with scores; \"raw_scores\" is for /predict.", method);
+                return Failed(context, FailureKind.Validation, "Pipelines answer with scores; \"raw_scores\" is for /predict.", method);
             var results = await Task.Run(() => entry.Pipeline.Run(request.Inputs, ClassifyOptionsOf(request), context.RequestAborted)).ConfigureAwait(false);
             var answers = results.Select(r => (JsonNode)new JsonObject
             {
@@ -204,7 +204,7 @@ internal sealed partial class NuansaEndpoints
         }
         catch (TokenizationException e)
         {
-            return Fail(StatusCodes.Status422UnprocessableEntity, "Validation", "validation", $"{e.Message} Send \"truncate\": true to cut it.", method);
+            return Failed(context, FailureKind.Validation, $"{e.Message} Send \"truncate\": true to cut it.", method);
         }
         finally
         {

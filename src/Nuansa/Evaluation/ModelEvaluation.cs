@@ -71,9 +71,8 @@ public sealed class ModelEvaluation
             throw new NuansaException($"{dataPath}: no examples to evaluate.");
         // Every column named is checked before the model runs: a misspelled one is an error, never an empty column.
         (string?, string)[] gold = classifier.Tasks is { } tasks ? [.. tasks.Select(t => ((string?)t.Name, $"task \"{t.Name}\""))] : [(columns.LabelColumn, "label")];
-        DataColumns.Require(rows, dataPath, [(columns.TextColumn, "text"), (columns.GroupColumn, "group"), .. gold]);
-        var pair = DataColumns.Pair(rows, dataPath, columns.PairColumn);
-        var inputs = rows.Select(r => new TextInput(r.Text(columns.TextColumn, dataPath), pair == null ? null : r.OptionalText(pair, dataPath))).ToArray();
+        DataColumns.Require(rows, dataPath, [(columns.GroupColumn, "group"), .. gold]);
+        var inputs = TableInputs.Read(rows, dataPath, columns.TextColumn, columns.PairColumn);
         classify = (classify ?? ClassifyOptions.Default) with { TopK = null };
         var results = classifier.ClassifyBatch(inputs, classify, cancellationToken: cancellationToken);
         // How many were cut: a score on part of a text is worth saying (counted on the untruncated encodings).

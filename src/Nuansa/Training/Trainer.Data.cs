@@ -46,10 +46,10 @@ public static partial class Trainer
     {
         var (path, rows) = (data.Source, data.Rows);
         CheckColumns(data, task, options);
-        var pairColumn = DataColumns.Pair(rows, path, options.PairColumn);
         var preprocessing = options.Preprocessing ?? Data.TextPreprocessing.FromConfig(task.Config);
-        var inputs = rows.Select(r => (preprocessing.Apply(r.Text(options.TextColumn, path)),
-            pairColumn != null && r.OptionalText(pairColumn, path) is { } pair ? preprocessing.Apply(pair) : null)).ToArray();
+        // The rows as classify reads them (a context column goes first), so a model trains on what it will be given.
+        var inputs = Inference.TableInputs.Read(rows, path, options.TextColumn, options.PairColumn)
+            .Select(i => (preprocessing.Apply(i.Text), i.TextPair is { } pair ? preprocessing.Apply(pair) : null)).ToArray();
         var config = task.Config;
         var examples = rows.Select(r => task.Mode switch
         {

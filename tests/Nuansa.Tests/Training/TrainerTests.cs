@@ -302,3 +302,21 @@ public class ResumeTests
         Assert.False(Directory.Exists(dir.File("resumed-checkpoints")));
     }
 }
+
+/// <summary>Training reads rows as classify does: a context column goes first, as the model will be given it.</summary>
+public class TrainingInputTests
+{
+    [Fact]
+    public void AContextColumnTrainsPairs()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllLines(dir.File("t.jsonl"), [
+            """{"context": "service", "text": "the staff were kind", "label": "positive"}""",
+            """{"context": "price", "text": "far too expensive", "label": "negative"}"""]);
+        var (code, _, error) = CliRunner.Run("train", "--model", SharedFiles.Model("bert-pair-3label"), "--train", dir.File("t.jsonl"), "--output", dir.File("out"),
+            "--max-steps", "1", "--no-checkpoints");
+        Assert.True(code == 0, error);
+        using var args = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir.File("out"), Nuansa.Training.Trainer.SummaryFileName)));
+        Assert.True(args.RootElement.GetProperty("pairs").GetBoolean());
+    }
+}
