@@ -248,10 +248,11 @@ public class ServerThreadPoolTests
     [Fact]
     public async Task ModelsShareOneThreadPool()
     {
-        // With a pool per model, each model with 6 threads would add 5 threads; a shared pool adds none.
+        // With a pool per model, each further model with 6 threads would add 5 ONNX Runtime threads (10 for two); a
+        // shared pool adds none. Each model's queue runs its passes on one thread of its own: 2 more for 3 models.
         var one = await ThreadsWhileServing(1);
         var three = await ThreadsWhileServing(3);
-        Assert.True(three - one < 5, $"serving 3 models took {three} threads, 1 model {one}");
+        Assert.True(three - one < 5 + 2, $"serving 3 models took {three} threads, 1 model {one}");
     }
 
     private static async Task<int> ThreadsWhileServing(int models)
